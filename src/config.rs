@@ -1,0 +1,166 @@
+//! `buildflowz.toml`: a project's optional settings (product.md section 4).
+//!
+//! Unknown keys are errors, since a typo must not pass silently; every error names the file, line
+//! and column.
+
+use std::path::Path;
+
+use serde::{Deserialize, Deserializer};
+use serde_json::{Map, Value};
+
+use crate::error::InputError;
+use crate::ports::PortRange;
+
+pub const FILE_NAME: &str = "buildflowz.toml";
+
+/// App options pm2-port writes itself; `[pm2]` may not override them.
+const RESERVED_PM2_KEYS: &[&str] = &["name", "cwd", "script", "args", "env"];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectConfig {
+    /// PM2 app name.
+    pub name: Option<String>,
+    /// Dev command, a shell command line; skips detection.
+    pub command: Option<String>,
+    /// Preferred port.
+    #[serde(default, deserialize_with = "de_port")]
+    pub port: Option<u16>,
+    /// Allocation range for this project.
+    #[serde(default, deserialize_with = "de_range")]
+    pub range: Option<PortRange>,
+    /// Force the flox wrapper on or off; default: on when `.flox/env/manifest.toml` exists.
+    pub flox: Option<bool>,
+    /// Extra environment for the app.
+    #[serde(default, deserialize_with = "de_env")]
+    pub env: Map<String, Value>,
+    /// Extra PM2 app options, merged into the app object.
+    #[serde(default, deserialize_with = "de_pm2")]
+    pub pm2: Map<String, Value>,
+}
+
+fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
+    let n = i64::deserialize(d)?;
+    match u16::try_from(n) {
+        Ok(p) if p > 0 => Ok(Some(p)),
+        _ => Err(serde::de::Error::custom(format!(
+            "port {n} is out of bounds; a port is 1 to 65535"
+        ))),
+    }
+}
+
+fn de_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PortRange>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(serde::de::Error::custom)
+}
+
+fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    let map = Map::<String, Value>::deserialize(d)?;
+    if map.contains_key("PORT") {
+        return Err(serde::de::Error::custom(
+            "`PORT` is set by pm2-port; use the top-level `port` key to prefer a port",
+        ));
+    }
+    for (key, value) in &map {
+        if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
+            return Err(serde::de::Error::custom(format!(
+                "`env.{key}` must be a string, number or boolean"
+            )));
+        }
+    }
+    Ok(map)
+}
+
+fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
+    let map = Map::<String, Value>::deserialize(d)?;
+    if let Some(key) = map.keys().find(|k| RESERVED_PM2_KEYS.contains(&k.as_str())) {
+        return Err(serde::de::Error::custom(format!(
+            "`pm2.{key}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead"
+        )));
+    }
+    Ok(map)
+}
+
+/// Parse the text of `buildflowz.toml` at `path` (the path is for messages only).
+pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
+    toml_edit::de::from_str(text).map_err(|err| {
+        let (line, column) = err
+            .span()
+            .map(|span| line_col(text, span.start))
+            .unwrap_or((1, 1));
+        InputError::Manifest {
+            path: path.to_path_buf(),
+            line,
+            column,
+            message: err.message().trim().to_string(),
+        }
+    })
+}
+
+/// 1-based line and column (in characters) of a byte offset.
+pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        parse(Path::new("/p/buildflowz.toml"), text)
+            .unwrap_err()
+            .to_string()
+    }
+
+    #[test]
+    fn full_example_parses() {
+        let c = parse(
+            Path::new("b.toml"),
+            r#"
+name = "shop"               # PM2 app name
+command = "pnpm dev"
+port = 3005
+range = "3000-3100"
+flox = true
+
+[env]
+NODE_ENV = "development"
+
+[pm2]
+max_memory_restart = "1G"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.name.as_deref(), Some("shop"));
+        assert_eq!(c.port, Some(3005));
+        assert_eq!(c.range, Some(PortRange::DEFAULT));
+        assert_eq!(c.env["NODE_ENV"], "development");
+        assert_eq!(c.pm2["max_memory_restart"], "1G");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_column() {
+        let e = err("name = \"a\"\nprot = 3000\n");
+        assert!(
+            e.starts_with("`/p/buildflowz.toml`:2:1: unknown field `prot`"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn syntax_error_has_position() {
+        let e = err("name = \"a\"\ncommand = \n");
+        assert!(e.starts_with("`/p/buildflowz.toml`:2:"), "{e}");
+    }
+
+    #[test]
+    fn bad_values() {
+        assert!(err("port = 70000").contains("out of bounds"));
+        assert!(err("range = \"5000-4000\"").contains("not a port range"));
+        assert!(err("[env]\nPORT = 1").contains("`PORT` is set by pm2-port"));
+        assert!(err("[pm2]\nscript = \"x\"").contains("`pm2.script`"));
+    }
+}

@@ -1,0 +1,169 @@
+//! Dev command detection (product.md section 3): from a project's manifests to the command that
+//! runs its dev server and the way that server takes a port.
+//!
+//! Detection reads files through [`Files`] and never writes, spawns only `cargo metadata` (through
+//! [`Files::cargo_metadata`]), and is otherwise a pure function of what it reads.
+
+mod native;
+mod node;
+mod python;
+pub mod shell;
+
+use std::path::Path;
+
+use anyhow::Result;
+use serde::Serialize;
+
+pub use node::PackageManager;
+
+/// Read-only access to a project's files, relative to its directory.
+pub trait Files {
+    /// The file's text, or `None` when it does not exist.
+    fn read(&self, rel: &str) -> Result<Option<String>>;
+    fn exists(&self, rel: &str) -> bool;
+    /// Names of the entries of a directory (empty when it does not exist).
+    fn list(&self, rel: &str) -> Vec<String>;
+    /// `cargo metadata --no-deps` for the project's `Cargo.toml`.
+    fn cargo_metadata(&self) -> Result<cargo_metadata::Metadata>;
+    /// The project's absolute directory (for messages).
+    fn dir(&self) -> &Path;
+}
+
+/// How the dev server is started, before a port is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Launch {
+    /// A command line given by the user, run exactly as written; the port reaches it through `PORT`.
+    Shell(String),
+    /// Words of a command, then the port arguments (`{port}` stands for the port); `separator`
+    /// puts `--` between them (npm needs it to forward flags to a script).
+    Words {
+        words: Vec<String>,
+        port_args: Vec<String>,
+        separator: bool,
+    },
+}
+
+impl Launch {
+    fn words(words: &[&str], port_args: &[&str]) -> Launch {
+        Launch::Words {
+            words: words.iter().map(|w| w.to_string()).collect(),
+            port_args: port_args.iter().map(|w| w.to_string()).collect(),
+            separator: false,
+        }
+    }
+
+    /// The shell command line that runs the dev server on `port`.
+    pub fn command_line(&self, port: u16) -> String {
+        match self {
+            Launch::Shell(line) => line.clone(),
+            Launch::Words {
+                words,
+                port_args,
+                separator,
+            } => {
+                let mut out: Vec<String> = words.iter().map(|w| shell::quote_word(w)).collect();
+                if !port_args.is_empty() && *separator {
+                    out.push("--".to_string());
+                }
+                let port = port.to_string();
+                out.extend(
+                    port_args
+                        .iter()
+                        .map(|a| shell::quote_word(&a.replace("{port}", &port))),
+                );
+                out.join(" ")
+            }
+        }
+    }
+}
+
+/// What detection found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Detection {
+    /// An id of frameworks.md, or `None`.
+    pub framework: Option<&'static str>,
+    pub package_manager: Option<PackageManager>,
+    pub launch: Launch,
+    /// Extra environment the framework wants (`BROWSER=none` for Create React App).
+    pub env: Vec<(&'static str, &'static str)>,
+    /// Things the user should know (a hard-coded port that cannot be replaced, an ambiguous pick).
+    pub notes: Vec<String>,
+}
+
+impl Detection {
+    fn new(framework: &'static str, launch: Launch) -> Detection {
+        Detection {
+            framework: Some(framework),
+            package_manager: None,
+            launch,
+            env: Vec::new(),
+            notes: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Runtime {
+    Node,
+    Python,
+    Other,
+}
+
+/// Detect the dev command of the project behind `files`; `None` when nothing is recognised.
+///
+/// Backends with their own dev server (Laravel, Rails, Django) come before `package.json`, which
+/// they usually also have for their assets; Hugo comes before it for the same reason.
+pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
+    if let Some(d) = native::laravel(files) {
+        return Ok(Some(d));
+    }
+    if let Some(d) = native::rails(files) {
+        return Ok(Some(d));
+    }
+    if let Some(d) = python::django(files)? {
+        return Ok(Some(d));
+    }
+    if let Some(d) = native::hugo(files)? {
+        return Ok(Some(d));
+    }
+    if let Some(d) = node::detect(files)? {
+        return Ok(Some(d));
+    }
+    if let Some(d) = python::detect(files)? {
+        return Ok(Some(d));
+    }
+    if let Some(d) = native::rust(files)? {
+        return Ok(Some(d));
+    }
+    if let Some(d) = native::go(files)? {
+        return Ok(Some(d));
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn npm_separator_only_with_port_args() {
+        let mut l = Launch::words(&["npm", "run", "dev"], &["--port", "{port}"]);
+        if let Launch::Words { separator, .. } = &mut l {
+            *separator = true;
+        }
+        assert_eq!(l.command_line(3003), "npm run dev -- --port 3003");
+        let l = Launch::Words {
+            words: vec!["npm".into(), "run".into(), "dev".into()],
+            port_args: vec![],
+            separator: true,
+        };
+        assert_eq!(l.command_line(3003), "npm run dev");
+    }
+
+    #[test]
+    fn words_are_quoted() {
+        let l = Launch::words(&["python3", "my app.py"], &["--fwd=--port={port}"]);
+        assert_eq!(l.command_line(80), "python3 'my app.py' --fwd=--port=80");
+    }
+}

@@ -1,0 +1,184 @@
+//! Projects with their own toolchain: Rust (through `cargo_metadata`), Go, Rails, Laravel, Hugo.
+
+use anyhow::Result;
+use cargo_metadata::{Metadata, TargetKind};
+
+use super::{Detection, Files, Launch};
+
+pub fn laravel(files: &dyn Files) -> Option<Detection> {
+    files.exists("artisan").then(|| {
+        Detection::new(
+            "laravel",
+            Launch::words(&["php", "artisan", "serve"], &["--port={port}"]),
+        )
+    })
+}
+
+pub fn rails(files: &dyn Files) -> Option<Detection> {
+    (files.exists("Gemfile") && files.exists("bin/rails"))
+        .then(|| Detection::new("rails", Launch::words(&["bin/rails", "server"], &[])))
+}
+
+pub fn hugo(files: &dyn Files) -> Result<Option<Detection>> {
+    let mut found = ["hugo.toml", "hugo.yaml", "hugo.json"]
+        .iter()
+        .any(|f| files.exists(f));
+    if !found && let Some(config) = files.read("config.toml")? {
+        found = config
+            .lines()
+            .any(|l| l.trim_start().to_ascii_lowercase().starts_with("baseurl"));
+    }
+    Ok(found.then(|| {
+        Detection::new(
+            "hugo",
+            Launch::words(&["hugo", "server"], &["-p", "{port}"]),
+        )
+    }))
+}
+
+/// The web frameworks whose presence marks a binary as the server among several.
+const RUST_WEB: &[&str] = &[
+    "axum",
+    "actix-web",
+    "rocket",
+    "warp",
+    "poem",
+    "hyper",
+    "tide",
+    "salvo",
+    "loco-rs",
+];
+
+pub fn rust(files: &dyn Files) -> Result<Option<Detection>> {
+    if !files.exists("Cargo.toml") {
+        return Ok(None);
+    }
+    let metadata = files.cargo_metadata()?;
+    let dir_name = files
+        .dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    Ok(rust_from_metadata(&metadata, &dir_name))
+}
+
+/// Pick the package and binary to `cargo run` from the workspace's metadata.
+pub fn rust_from_metadata(metadata: &Metadata, dir_name: &str) -> Option<Detection> {
+    let members = metadata.workspace_packages();
+    // (package, binary, package has default-run, package depends on a web framework)
+    let mut bins = Vec::new();
+    for pkg in &members {
+        let web = pkg
+            .dependencies
+            .iter()
+            .any(|d| RUST_WEB.contains(&d.name.as_str()));
+        for target in &pkg.targets {
+            if !target.kind.contains(&TargetKind::Bin) {
+                continue;
+            }
+            if pkg.default_run.as_deref().is_some_and(|d| d != target.name) {
+                continue;
+            }
+            bins.push((pkg, target.name.as_str(), pkg.default_run.is_some(), web));
+        }
+    }
+    if bins.is_empty() {
+        return None;
+    }
+    let root = metadata.root_package();
+    // Stable preference: named like the directory, then default-run, then a web server.
+    bins.sort_by_key(|(pkg, bin, default_run, web)| {
+        (
+            *bin != dir_name && pkg.name.as_str() != dir_name,
+            !default_run,
+            !web,
+            pkg.name.to_string(),
+            bin.to_string(),
+        )
+    });
+    let (pkg, bin, _, _) = bins[0];
+    let mut words = vec!["cargo", "run"];
+    let single_in_root = root.is_some_and(|r| r.id == pkg.id)
+        && bins.iter().filter(|(p, ..)| p.id == pkg.id).count() == 1;
+    let pkg_name = pkg.name.to_string();
+    if !root.is_some_and(|r| r.id == pkg.id) {
+        words.extend(["-p", pkg_name.as_str()]);
+    }
+    if !single_in_root {
+        words.extend(["--bin", bin]);
+    }
+    let mut detection = Detection::new("rust", Launch::words(&words, &[]));
+    if bins.len() > 1 {
+        let others: Vec<String> = bins[1..]
+            .iter()
+            .map(|(p, b, ..)| format!("{}/{b}", p.name))
+            .collect();
+        detection.notes.push(format!(
+            "chose binary `{bin}` of package `{pkg_name}` among {}; set `command` in buildflowz.toml to run another",
+            others.join(", ")
+        ));
+    }
+    Some(detection)
+}
+
+pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
+    if !files.exists("go.mod") {
+        return Ok(None);
+    }
+    let main_in = |dir: &str| -> Result<bool> {
+        for name in files.list(dir) {
+            if !name.ends_with(".go") || name.ends_with("_test.go") {
+                continue;
+            }
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            if let Some(text) = files.read(&rel)?
+                && text.lines().any(|l| l.trim() == "package main")
+            {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    };
+    if main_in("")? {
+        return Ok(Some(Detection::new(
+            "go",
+            Launch::words(&["go", "run", "."], &[]),
+        )));
+    }
+    let dir_name = files
+        .dir()
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut cmds = Vec::new();
+    let mut names = files.list("cmd");
+    names.sort();
+    for name in names {
+        if main_in(&format!("cmd/{name}"))? {
+            cmds.push(name);
+        }
+    }
+    let preferred = ["server", "web", "api", "app"];
+    let Some(pick) = cmds
+        .iter()
+        .find(|c| **c == dir_name)
+        .or_else(|| cmds.iter().find(|c| preferred.contains(&c.as_str())))
+        .or(cmds.first())
+        .cloned()
+    else {
+        return Ok(None);
+    };
+    let target = format!("./cmd/{pick}");
+    let mut detection = Detection::new("go", Launch::words(&["go", "run", &target], &[]));
+    if cmds.len() > 1 {
+        detection.notes.push(format!(
+            "chose `{target}` among {} commands under cmd/; set `command` in buildflowz.toml to run another",
+            cmds.len()
+        ));
+    }
+    Ok(Some(detection))
+}

@@ -1,0 +1,47 @@
+//! pm2-port: stable, unique ports for every PM2 project on a dev server.
+//!
+//! The binary is a thin shell around [`main_with_args`]; commands live in [`cmd`], pure logic in
+//! [`detect`], [`ports`], [`ecosystem`], and the few functions that touch the system in
+//! [`project`], [`world`] and [`pm2::cli`].
+
+pub mod cli;
+pub mod cmd;
+pub mod config;
+pub mod detect;
+pub mod ecosystem;
+pub mod error;
+pub mod pm2;
+pub mod ports;
+pub mod project;
+pub mod world;
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+/// Parse `args`, run the command, print any error with its chain, and return the exit status.
+pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone>) -> ExitCode {
+    let cli = match Cli::try_parse_from(args) {
+        Ok(cli) => cli,
+        Err(err) => {
+            let _ = err.print();
+            return ExitCode::from(u8::try_from(err.exit_code()).unwrap_or(2));
+        }
+    };
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(error::exit_code(&err))
+        }
+    }
+}
+
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Init(args) => cmd::init::run(&args),
+    }
+}

@@ -1,0 +1,354 @@
+//! Which ports are taken, and the choice of a port for a project: pure functions of the world.
+
+pub mod procnet;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::RuntimeError;
+use crate::pm2::App;
+pub use procnet::Listener;
+
+/// An inclusive range of ports that may be allocated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PortRange {
+    pub start: u16,
+    pub end: u16,
+}
+
+impl PortRange {
+    pub const DEFAULT: PortRange = PortRange {
+        start: 3000,
+        end: 3100,
+    };
+
+    pub fn contains(&self, port: u16) -> bool {
+        (self.start..=self.end).contains(&port)
+    }
+
+    pub fn len(&self) -> usize {
+        usize::from(self.end - self.start) + 1
+    }
+}
+
+impl fmt::Display for PortRange {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}-{}", self.start, self.end)
+    }
+}
+
+impl FromStr for PortRange {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let bad = || {
+            format!(
+                "`{s}` is not a port range; write it as A-B with 1 <= A <= B <= 65535, like 3000-3100"
+            )
+        };
+        let (a, b) = s.trim().split_once('-').ok_or_else(bad)?;
+        let start: u16 = a.trim().parse().map_err(|_| bad())?;
+        let end: u16 = b.trim().parse().map_err(|_| bad())?;
+        if start == 0 || start > end {
+            return Err(bad());
+        }
+        Ok(PortRange { start, end })
+    }
+}
+
+/// Ports browsers refuse to load ("unsafe ports"); never handed out by allocation.
+const BROWSER_BLOCKED: &[u16] = &[
+    3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080,
+];
+
+/// Who holds a port.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Holder {
+    /// A PM2 app of another directory, whatever its status.
+    Pm2App {
+        name: String,
+        status: String,
+        cwd: Option<PathBuf>,
+    },
+    /// A listening socket that is not the project's own app.
+    Listener { address: String },
+}
+
+impl fmt::Display for Holder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Holder::Pm2App { name, status, cwd } => {
+                write!(f, "PM2 app `{name}` ({status}")?;
+                if let Some(cwd) = cwd {
+                    write!(f, ", in `{}`", cwd.display())?;
+                }
+                write!(f, ")")
+            }
+            Holder::Listener { address } => write!(f, "a process listening on {address}"),
+        }
+    }
+}
+
+/// Everything that can hold a port, as gathered once per command.
+#[derive(Debug, Default, Clone)]
+pub struct World {
+    pub apps: Vec<App>,
+    pub listeners: Vec<Listener>,
+}
+
+impl World {
+    /// The holder of `port` from the point of view of the project in `dir`, if any.
+    ///
+    /// The project's own PM2 apps (same working directory) do not hold its ports, and a listener on
+    /// a port that one of its own online apps is assigned is taken to be that app.
+    pub fn holder(&self, dir: &Path, port: u16) -> Option<Holder> {
+        if let Some(app) = self
+            .apps
+            .iter()
+            .find(|a| a.port == Some(port) && !a.belongs_to(dir))
+        {
+            return Some(Holder::Pm2App {
+                name: app.name.clone(),
+                status: app.status.clone(),
+                cwd: app.cwd.clone(),
+            });
+        }
+        let own_online = self
+            .apps
+            .iter()
+            .any(|a| a.port == Some(port) && a.belongs_to(dir) && a.status == "online");
+        if own_online {
+            return None;
+        }
+        self.listeners
+            .iter()
+            .find(|l| l.port == port)
+            .map(|l| Holder::Listener {
+                address: l.to_string(),
+            })
+    }
+}
+
+/// Why a port was chosen; shown to the user when the port moves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    Requested,
+    Kept,
+    Preferred,
+    Lowest,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Choice {
+    pub port: u16,
+    pub reason: Reason,
+    /// Ports the project had or preferred that were passed over, with who holds them.
+    pub passed_over: Vec<(u16, Holder)>,
+}
+
+/// What a project asks for, strongest first (product.md section 5).
+#[derive(Debug, Clone, Default)]
+pub struct Wish {
+    /// `--port`: used as given, or an error.
+    pub requested: Option<u16>,
+    /// The port already in the project's ecosystem file.
+    pub current: Option<u16>,
+    /// `port` from buildflowz.toml.
+    pub preferred: Option<u16>,
+}
+
+/// Choose the port for the project in `dir`. Ports in `reserved` are being handed to other apps of
+/// the same run and count as taken.
+pub fn choose(
+    world: &World,
+    dir: &Path,
+    wish: &Wish,
+    range: PortRange,
+    reserved: &[u16],
+) -> Result<Choice, RuntimeError> {
+    let holder = |port: u16| {
+        if reserved.contains(&port) {
+            return Some(Holder::Listener {
+                address: format!("another app of this project (port {port})"),
+            });
+        }
+        world.holder(dir, port)
+    };
+    if let Some(port) = wish.requested {
+        return match holder(port) {
+            Some(h) => Err(RuntimeError::PortTaken {
+                port,
+                holder: h.to_string(),
+            }),
+            None => Ok(Choice {
+                port,
+                reason: Reason::Requested,
+                passed_over: vec![],
+            }),
+        };
+    }
+    let mut passed_over = Vec::new();
+    for (wanted, reason) in [
+        (wish.current, Reason::Kept),
+        (wish.preferred, Reason::Preferred),
+    ] {
+        let Some(port) = wanted else { continue };
+        if passed_over.iter().any(|(p, _)| *p == port) {
+            continue;
+        }
+        match holder(port) {
+            None => {
+                return Ok(Choice {
+                    port,
+                    reason,
+                    passed_over,
+                });
+            }
+            Some(h) => passed_over.push((port, h)),
+        }
+    }
+    let mut taken = 0;
+    for port in range.start..=range.end {
+        if BROWSER_BLOCKED.contains(&port) || holder(port).is_some() {
+            taken += 1;
+            continue;
+        }
+        return Ok(Choice {
+            port,
+            reason: Reason::Lowest,
+            passed_over,
+        });
+    }
+    Err(RuntimeError::RangeFull {
+        range: range.to_string(),
+        taken,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn app(name: &str, cwd: &str, port: u16, status: &str) -> App {
+        App {
+            name: name.into(),
+            pm_id: None,
+            pid: None,
+            status: status.into(),
+            cwd: Some(cwd.into()),
+            port: Some(port),
+        }
+    }
+
+    fn listen(port: u16) -> Listener {
+        Listener {
+            addr: "::1".parse().unwrap(),
+            port,
+            inode: 0,
+        }
+    }
+
+    const R: PortRange = PortRange {
+        start: 3000,
+        end: 3003,
+    };
+
+    #[test]
+    fn range_parses_and_rejects() {
+        assert_eq!(
+            "3000-3100".parse::<PortRange>().unwrap(),
+            PortRange::DEFAULT
+        );
+        assert!("5000-4000".parse::<PortRange>().is_err());
+        assert!("0-10".parse::<PortRange>().is_err());
+        assert!("3000-70000".parse::<PortRange>().is_err());
+        assert!("3000".parse::<PortRange>().is_err());
+    }
+
+    #[test]
+    fn lowest_free_skips_apps_of_any_status_and_listeners() {
+        let world = World {
+            apps: vec![
+                app("a", "/a", 3000, "online"),
+                app("b", "/b", 3001, "stopped"),
+            ],
+            listeners: vec![listen(3002)],
+        };
+        let c = choose(&world, Path::new("/x"), &Wish::default(), R, &[]).unwrap();
+        assert_eq!((c.port, c.reason), (3003, Reason::Lowest));
+    }
+
+    #[test]
+    fn own_running_app_keeps_its_port() {
+        let world = World {
+            apps: vec![app("x", "/x", 3001, "online")],
+            listeners: vec![listen(3001)],
+        };
+        let wish = Wish {
+            current: Some(3001),
+            ..Wish::default()
+        };
+        let c = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap();
+        assert_eq!((c.port, c.reason), (3001, Reason::Kept));
+    }
+
+    #[test]
+    fn stopped_own_app_does_not_excuse_a_foreign_listener() {
+        let world = World {
+            apps: vec![app("x", "/x", 3001, "stopped")],
+            listeners: vec![listen(3001)],
+        };
+        let wish = Wish {
+            current: Some(3001),
+            ..Wish::default()
+        };
+        let c = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap();
+        assert_eq!(c.port, 3000);
+        assert_eq!(c.passed_over.len(), 1);
+    }
+
+    #[test]
+    fn requested_port_taken_names_the_holder() {
+        let world = World {
+            apps: vec![app("shop", "/shop", 3002, "stopped")],
+            listeners: vec![],
+        };
+        let wish = Wish {
+            requested: Some(3002),
+            ..Wish::default()
+        };
+        let err = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap_err();
+        assert!(err.to_string().contains("PM2 app `shop` (stopped"), "{err}");
+    }
+
+    #[test]
+    fn full_range_names_the_range() {
+        let world = World {
+            apps: vec![],
+            listeners: (3000..=3003).map(listen).collect(),
+        };
+        let err = choose(&world, Path::new("/x"), &Wish::default(), R, &[]).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("no free port in 3000-3003 (4 taken)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn reserved_ports_are_skipped_and_blocked_ports_never_allocated() {
+        let r = PortRange {
+            start: 6665,
+            end: 6670,
+        };
+        let c = choose(
+            &World::default(),
+            Path::new("/x"),
+            &Wish::default(),
+            r,
+            &[6670],
+        );
+        assert!(matches!(c, Err(RuntimeError::RangeFull { taken: 6, .. })));
+    }
+}
