@@ -12,7 +12,6 @@ pub mod shell;
 use std::path::Path;
 
 use anyhow::Result;
-use serde::Serialize;
 
 pub use node::PackageManager;
 
@@ -100,14 +99,6 @@ impl Detection {
             notes: Vec::new(),
         }
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Runtime {
-    Node,
-    Python,
-    Other,
 }
 
 /// Detect the dev command of the project behind `files`; `None` when nothing is recognised.

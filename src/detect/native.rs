@@ -101,7 +101,7 @@ pub fn rust_from_metadata(metadata: &Metadata, dir_name: &str) -> Option<Detecti
     let single_in_root = root.is_some_and(|r| r.id == pkg.id)
         && bins.iter().filter(|(p, ..)| p.id == pkg.id).count() == 1;
     let pkg_name = pkg.name.to_string();
-    if !root.is_some_and(|r| r.id == pkg.id) {
+    if root.is_none_or(|r| r.id != pkg.id) {
         words.extend(["-p", pkg_name.as_str()]);
     }
     if !single_in_root {

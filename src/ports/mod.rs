@@ -26,10 +26,6 @@ impl PortRange {
     pub fn contains(&self, port: u16) -> bool {
         (self.start..=self.end).contains(&port)
     }
-
-    pub fn len(&self) -> usize {
-        usize::from(self.end - self.start) + 1
-    }
 }
 
 impl fmt::Display for PortRange {

@@ -1,1 +1,10 @@
-// placeholder
+//! The one integration-test binary: every scenario against the real pm2, sockets and node.
+
+mod support;
+
+mod adopt;
+mod bad_input;
+mod detect;
+mod hostile;
+mod pm2_start;
+mod ports;

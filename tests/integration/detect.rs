@@ -1,0 +1,155 @@
+//! Dev command detection: every fixture under `fixtures/detect/` against what `init --dry-run
+//! --json` reports (frameworks.md, product.md section 3).
+
+use serde_json::Value;
+
+use crate::support::*;
+
+/// (fixture, framework, package manager, command with `{port}` for the allocated port).
+#[rustfmt::skip]
+const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
+    ("next", Some("next"), Some("pnpm"), "pnpm run dev"),
+    ("vite", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("sveltekit", Some("sveltekit"), Some("yarn"), "yarn dev --port {port} --strictPort"),
+    ("astro", Some("astro"), Some("bun"), "bun run dev --port {port}"),
+    ("nuxt", Some("nuxt"), Some("npm"), "npm run dev"),
+    ("remix", Some("remix"), Some("npm"), "npm run dev"),
+    ("remix-vite", Some("remix-vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("react-router", Some("react-router"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("angular", Some("angular"), Some("npm"), "npm run start -- --port {port}"),
+    ("gatsby", Some("gatsby"), Some("npm"), "npm run develop"),
+    ("docusaurus", Some("docusaurus"), Some("npm"), "npm run start"),
+    ("cra", Some("cra"), Some("npm"), "npm run start"),
+    ("vue-cli", Some("vue-cli"), Some("npm"), "npm run serve"),
+    ("qwik", Some("qwik"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("solid-start", Some("solid-start"), Some("npm"), "npm run dev -- --port {port}"),
+    ("tanstack-start", Some("tanstack-start"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("analog", Some("analog"), Some("npm"), "npm run start -- --port {port}"),
+    ("ember", Some("ember"), Some("npm"), "npm run start -- --port {port}"),
+    ("eleventy", Some("eleventy"), Some("npm"), "npm run serve -- --port={port}"),
+    ("vitepress", Some("vitepress"), Some("npm"), "npm run dev -- --port {port}"),
+    ("parcel", Some("parcel"), Some("npm"), "npm run start -- --port {port}"),
+    ("storybook", Some("storybook"), Some("npm"), "npx storybook dev -p {port}"),
+    ("expo", Some("expo"), Some("npm"), "npm run start -- --port {port}"),
+    ("redwood", Some("redwood"), Some("yarn"), "yarn rw dev --fwd=--port={port}"),
+    ("wrangler", Some("wrangler"), Some("npm"), "npm run dev -- --port {port}"),
+    ("hono", Some("hono"), Some("npm"), "npm run dev"),
+    ("express", Some("express"), Some("npm"), "npm run start"),
+    ("fastify", Some("fastify"), Some("pnpm"), "pnpm run dev"),
+    ("nestjs", Some("nestjs"), Some("npm"), "npm run start:dev"),
+    ("koa", Some("koa"), Some("npm"), "npm run dev"),
+    ("django", Some("django"), None, "python3 manage.py runserver 0.0.0.0:{port}"),
+    ("django-venv", Some("django"), None, ".venv/bin/python manage.py runserver 0.0.0.0:{port}"),
+    ("flask", Some("flask"), None, "flask run --port {port}"),
+    ("fastapi", Some("fastapi"), None, "uvicorn main:app --reload --port {port}"),
+    ("fastapi-venv", Some("fastapi"), None, "venv/bin/uvicorn app.main:app --reload --port {port}"),
+    ("rails", Some("rails"), None, "bin/rails server"),
+    ("laravel", Some("laravel"), None, "php artisan serve --port={port}"),
+    ("hugo", Some("hugo"), None, "hugo server -p {port}"),
+    ("rust", Some("rust"), None, "cargo run"),
+    ("rust-workspace", Some("rust"), None, "cargo run -p api --bin api"),
+    ("rust-default-run", Some("rust"), None, "cargo run"),
+    ("go", Some("go"), None, "go run ."),
+    ("go-cmd", Some("go"), None, "go run ./cmd/server"),
+    ("pm-field", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
+    ("bun-text-lock", Some("vite"), Some("bun"), "bun run dev --port {port} --strictPort"),
+    ("no-lockfile", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("flox", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
+    ("script-port", Some("vite"), Some("npm"), "npx vite --port {port} --host --strictPort"),
+    ("next-script-port", Some("next"), Some("pnpm"), "pnpm exec next dev -p {port}"),
+    ("toml-command", None, None, "pnpm dev"),
+];
+
+/// The fixture whose commands run inside `flox activate`.
+const FLOX_CASE: &str = "flox";
+
+/// `init DIR --dry-run --json` (plus `extra`) in a fresh sandbox; the one app it reports.
+fn dry_run(sb: &Sandbox, dir: &str, extra: &[&str]) -> Value {
+    let mut args = vec!["init", dir, "--dry-run", "--json"];
+    args.extend_from_slice(extra);
+    let report = sb.run(&args).json();
+    let apps = report["apps"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no apps in {report}"));
+    assert_eq!(apps.len(), 1, "{dir}: expected one app, got {report}");
+    apps[0].clone()
+}
+
+fn opt(v: Option<&str>) -> Value {
+    v.map_or(Value::Null, Value::from)
+}
+
+#[test]
+fn detects_every_fixture() {
+    let mut mismatches = Vec::new();
+    for &(name, framework, package_manager, command) in CASES {
+        let sb = Sandbox::new();
+        let dir = sb.fixture(&format!("detect/{name}"));
+        let dir = dir.to_str().unwrap();
+        let app = dry_run(&sb, dir, &[]);
+        let port = sb.port(0);
+        let command = command.replace("{port}", &port.to_string());
+        let expected = [
+            ("framework", opt(framework)),
+            ("package_manager", opt(package_manager)),
+            ("command", Value::from(command)),
+            ("flox", Value::from(name == FLOX_CASE)),
+            ("cwd", Value::from(dir)),
+            ("port", Value::from(port)),
+        ];
+        for (field, want) in expected {
+            if app[field] != want {
+                mismatches.push(format!(
+                    "{name}: {field}: expected {want}, got {}",
+                    app[field]
+                ));
+            }
+        }
+    }
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatch(es) out of {} fixtures:\n{}",
+        mismatches.len(),
+        CASES.len(),
+        mismatches.join("\n")
+    );
+}
+
+#[test]
+fn flox_wraps_the_written_command() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture(&format!("detect/{FLOX_CASE}"));
+    let dir = dir.to_str().unwrap();
+    let report = sb.run(["init", dir, "--json"]).json();
+    assert_eq!(report["dry_run"], false, "{report}");
+    assert_eq!(report["changed"], true, "{report}");
+    assert_eq!(report["apps"][0]["flox"], true, "{report}");
+
+    let port = sb.port(0);
+    let file = std::path::Path::new(dir).join("ecosystem.config.cjs");
+    let text = std::fs::read_to_string(&file).unwrap_or_else(|e| panic!("{}: {e}", file.display()));
+    let want = format!("\"flox activate -d {dir} -- npm run dev -- --port {port} --strictPort\"");
+    let args = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("args:"))
+        .unwrap_or_else(|| panic!("no args in {}:\n{text}", file.display()));
+    assert!(
+        args.contains(&want),
+        "args should contain {want}, got: {args}\n{text}"
+    );
+}
+
+#[test]
+fn command_flag_skips_detection() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("detect/vite");
+    let dir = dir.to_str().unwrap();
+    let line = "python3 -m http.server $PORT";
+    let app = dry_run(&sb, dir, &["--command", line]);
+    assert_eq!(app["framework"], Value::Null, "{app}");
+    assert_eq!(app["package_manager"], Value::Null, "{app}");
+    assert_eq!(app["command"], line, "{app}");
+    assert_eq!(app["flox"], false, "{app}");
+    assert_eq!(app["cwd"], dir, "{app}");
+    assert_eq!(app["port"], sb.port(0), "{app}");
+}

@@ -1,0 +1,170 @@
+//! Hostile names, paths and commands: every rendered file passes `node --check`, and `require()`
+//! returns exactly the values that went in. Nothing in them is ever executed.
+
+use std::fs;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn hostile_values() -> Vec<String> {
+    let mut v: Vec<String> = [
+        "\"",
+        "'",
+        "`",
+        "\\",
+        "\\\"",
+        "line1\nline2",
+        "cr\rlf",
+        "${x}",
+        "`${process.exit(1)}`",
+        "$(touch PWNED)",
+        "`touch PWNED`",
+        "</script><script>alert(1)</script>",
+        "\u{2028}",
+        "\u{2029}",
+        "a\u{2028}b\u{2029}c",
+        "\"; require('child_process').execSync('touch PWNED'); //",
+        "'); require('child_process').execSync('touch PWNED'); ('",
+        "*/ require('child_process').execSync('touch PWNED') /*",
+        "}]}; require('child_process').execSync('touch PWNED'); ({",
+        "\\u0022 and \\x22 and \\n, literally",
+        "\u{1}\u{2}\u{1b}[31mred\u{1b}[0m\u{7f}",
+        "tab\there",
+        "emoji 🚀🔥 and a ZWJ sequence 👩\u{200d}💻",
+        "right-to-left \u{202e}gnp.exe",
+        "\u{feff}byte order mark",
+        "\u{fffd}\u{fffe}\u{ffff} noncharacters",
+        "ÿþ\u{80}\u{9f} latin-1 lookalike binary",
+        "null",
+        "constructor",
+        "a  b   c",
+        "-rf --force",
+        "%s %d %n %x",
+        "{{ name }} {% raw %}{# x #}",
+        "<!-- --> ]]> <![CDATA[",
+        "'\"`${}\\\n\u{2028}\u{2029}</script>",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    v.push("x".repeat(40) + &"é😀\"\\".repeat(30));
+    v
+}
+
+/// A TOML basic string for any text.
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04X}", c as u32));
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+#[test]
+fn hostile_values_round_trip_through_node() {
+    let sb = Sandbox::new();
+    let values = hostile_values();
+    assert!(values.len() >= 30);
+    let port = sb.port(0);
+    let mut files = Vec::new();
+    let mut expected = Vec::new();
+    for (i, value) in values.iter().enumerate() {
+        let dir_name: String = format!("{i:02}-{}", value.replace('/', "_"))
+            .chars()
+            .scan(0usize, |len, c| {
+                *len += c.len_utf8();
+                (*len < 200).then_some(c)
+            })
+            .collect();
+        let dir = sb.dir(&dir_name);
+        fs::write(
+            dir.join("buildflowz.toml"),
+            format!("[env]\nHOSTILE = {}\n", toml_string(value)),
+        )
+        .unwrap();
+        let out = sb
+            .cmd([
+                "init".to_string(),
+                dir.to_str().unwrap().to_string(),
+                format!("--name={value}"),
+                format!("--command={value}"),
+                "--json".to_string(),
+            ])
+            // Each project keeps its own registry, so all may have the same port.
+            .env(
+                "PM2_PORT_STATE_DIR",
+                sb.root.path().join(format!("state-{i}")),
+            )
+            .output()
+            .unwrap();
+        let report = Run(out).json();
+        assert_eq!(report["apps"][0]["name"], json!(value), "case {i}");
+        assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");
+        // Node refuses to load a module whose path holds a backslash, whatever the file says:
+        // check a copy at a plain path (the file's bytes are what is tested, not its location).
+        let file = sb.root.path().join(format!("case-{i:02}.config.cjs"));
+        fs::copy(dir.join("ecosystem.config.cjs"), &file).unwrap();
+        let check = Command::new("node")
+            .arg("--check")
+            .arg(&file)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "node --check rejects case {i} ({value:?}): {}",
+            String::from_utf8_lossy(&check.stderr)
+        );
+        files.push(file.to_str().unwrap().to_string());
+        expected.push(json!({
+            "name": value,
+            "cwd": dir.to_str().unwrap(),
+            "script": "bash",
+            "args": ["-c", value],
+            "env": {"PORT": port, "HOSTILE": value},
+            "autorestart": true,
+            "watch": false,
+        }));
+    }
+
+    let list = sb.root.path().join("files.json");
+    fs::write(&list, serde_json::to_string(&files).unwrap()).unwrap();
+    let out = Command::new("node")
+        .current_dir(sb.root.path())
+        .arg("-e")
+        .arg(
+            "const files = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));\
+             process.stdout.write(JSON.stringify(files.map(f => require(f).apps)));",
+        )
+        .arg(&list)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got.len(), expected.len());
+    for (i, (apps, want)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(apps.as_array().unwrap().len(), 1, "case {i}");
+        assert_eq!(&apps[0], want, "case {i}");
+    }
+    // Loading the files ran none of the commands hidden in them.
+    assert!(!sb.root.path().join("PWNED").exists());
+    assert!(
+        fs::read_dir(sb.root.path())
+            .unwrap()
+            .flatten()
+            .all(|e| !e.path().join("PWNED").exists())
+    );
+}

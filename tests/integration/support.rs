@@ -1,0 +1,339 @@
+//! The test harness: a sandbox per test with its own PM2 home, state directory and port range, the
+//! real `pm2` installed from `tests/pm2/package-lock.json`, and helpers to run the binary.
+
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicU16, Ordering};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_pm2-port");
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixtures() -> PathBuf {
+    repo().join("fixtures")
+}
+
+/// The real pm2 the suite drives. Missing is a failure, never a skip.
+pub fn pm2_bin() -> PathBuf {
+    let p = repo().join("tests/pm2/node_modules/.bin/pm2");
+    assert!(
+        p.exists(),
+        "the test PM2 is not installed at {}: run `npm ci --prefix tests/pm2` (bash tests/run.sh does)",
+        p.display()
+    );
+    p
+}
+
+/// Ports the suite hands out: blocks of `BLOCK` from 21000 up, each checked to be free.
+const BLOCK: u16 = 20;
+static NEXT_BLOCK: AtomicU16 = AtomicU16::new(21000);
+
+fn listening_ports() -> Vec<u16> {
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|t| pm2_port::ports::procnet::parse(&t))
+        .map(|l| l.port)
+        .collect()
+}
+
+fn allocate_block() -> u16 {
+    loop {
+        let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::SeqCst);
+        assert!(start < 29000, "the suite ran out of port blocks");
+        let busy = listening_ports();
+        if !(start..start + BLOCK).any(|p| busy.contains(&p)) {
+            return start;
+        }
+    }
+}
+
+/// One test's world.
+pub struct Sandbox {
+    pub root: tempfile::TempDir,
+    /// `PM2_HOME` for both pm2-port and pm2.
+    pub home: PathBuf,
+    pub state: PathBuf,
+    /// First port of this sandbox's range; the range is `start..start+20`.
+    pub start: u16,
+}
+
+impl Sandbox {
+    pub fn new() -> Sandbox {
+        let root = tempfile::Builder::new()
+            .prefix("p2p")
+            .tempdir_in("/tmp")
+            .unwrap();
+        let home = root.path().join("pm2");
+        let state = root.path().join("state");
+        std::fs::create_dir_all(&home).unwrap();
+        Sandbox {
+            home,
+            state,
+            root,
+            start: allocate_block(),
+        }
+    }
+
+    /// The i-th port of this sandbox's range.
+    pub fn port(&self, i: u16) -> u16 {
+        assert!(i < BLOCK);
+        self.start + i
+    }
+
+    /// `A-B` for the first `n` ports of the range.
+    pub fn range(&self, n: u16) -> String {
+        format!("{}-{}", self.start, self.start + n - 1)
+    }
+
+    /// Copy `fixtures/NAME` into the sandbox as `DEST` and return its absolute path.
+    pub fn fixture_as(&self, name: &str, dest: &str) -> PathBuf {
+        let to = self.root.path().join(dest);
+        copy_dir(&fixtures().join(name), &to);
+        to.canonicalize().unwrap()
+    }
+
+    pub fn fixture(&self, name: &str) -> PathBuf {
+        self.fixture_as(name, name)
+    }
+
+    /// An empty project directory.
+    pub fn dir(&self, name: &str) -> PathBuf {
+        let d = self.root.path().join(name);
+        std::fs::create_dir_all(&d).unwrap();
+        d.canonicalize().unwrap()
+    }
+
+    /// A `Command` for pm2-port with this sandbox's environment (range: the whole block).
+    pub fn cmd<I, S>(&self, args: I) -> Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(BIN);
+        c.args(args);
+        self.env(&mut c);
+        c.env("PM2_PORT_RANGE", self.range(BLOCK));
+        c
+    }
+
+    fn env(&self, c: &mut Command) {
+        for (k, _) in std::env::vars_os() {
+            if k.to_string_lossy().starts_with("PM2_") {
+                c.env_remove(&k);
+            }
+        }
+        c.env("PM2_HOME", &self.home)
+            .env("PM2_PORT_STATE_DIR", &self.state)
+            .env("PM2_PORT_PM2", pm2_bin())
+            .env("NO_COLOR", "1")
+            .stdin(Stdio::null());
+    }
+
+    /// Run pm2-port and capture what it printed.
+    pub fn run<I, S>(&self, args: I) -> Run
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Run(self.cmd(args).output().unwrap())
+    }
+
+    /// Run the real pm2 in this sandbox's home; panics when it fails.
+    pub fn pm2<I, S>(&self, args: I) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(pm2_bin());
+        c.args(args);
+        self.env(&mut c);
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pm2 failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Run the real pm2 with extra environment (PM2 copies it into the app it starts).
+    pub fn pm2_with_env<I, S>(&self, args: I, vars: &[(&str, String)]) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        let mut c = Command::new(pm2_bin());
+        c.args(args);
+        self.env(&mut c);
+        for (k, v) in vars {
+            c.env(k, v);
+        }
+        let out = c.output().unwrap();
+        assert!(
+            out.status.success(),
+            "pm2 failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+
+    /// Start `fixtures/http-app/server.js` under PM2 as `name`, in its own directory, on `port`,
+    /// and wait until it answers.
+    pub fn start_foreign_app(&self, name: &str, port: u16) -> PathBuf {
+        let dir = self.fixture_as("http-app", &format!("foreign-{name}"));
+        let script = dir.join("server.js");
+        self.pm2_with_env(
+            [
+                OsStr::new("start"),
+                script.as_os_str(),
+                OsStr::new("--name"),
+                OsStr::new(name),
+                OsStr::new("--cwd"),
+                dir.as_os_str(),
+            ],
+            &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
+        );
+        wait_for(20, &format!("{name} to answer on {port}"), || {
+            http_get("127.0.0.1", port)
+        });
+        dir
+    }
+
+    /// `pm2 jlist`, parsed.
+    pub fn jlist(&self) -> Vec<Value> {
+        let out = self.pm2(["jlist"]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let at = text
+            .lines()
+            .position(|l| l.starts_with('['))
+            .expect("jlist printed JSON");
+        let json: String = text.lines().skip(at).collect::<Vec<_>>().join("\n");
+        serde_json::from_str::<Value>(&json)
+            .unwrap()
+            .as_array()
+            .unwrap()
+            .clone()
+    }
+
+    pub fn daemon_running(&self) -> bool {
+        std::os::unix::net::UnixStream::connect(self.home.join("rpc.sock")).is_ok()
+    }
+}
+
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        if self.daemon_running() {
+            let mut c = Command::new(pm2_bin());
+            c.arg("kill");
+            self.env(&mut c);
+            let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
+        }
+    }
+}
+
+/// What a run of pm2-port printed.
+pub struct Run(pub Output);
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.0.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.0.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.0.stderr).into_owned()
+    }
+    /// Assert success and return stdout parsed as JSON.
+    pub fn json(&self) -> Value {
+        assert_eq!(
+            self.code(),
+            0,
+            "stdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        serde_json::from_str(&self.stdout())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", self.stdout()))
+    }
+    /// Assert the exit status and return stderr.
+    pub fn fails(&self, code: i32) -> String {
+        assert_eq!(
+            self.code(),
+            code,
+            "stdout: {}\nstderr: {}",
+            self.stdout(),
+            self.stderr()
+        );
+        self.stderr()
+    }
+}
+
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
+        let entry = entry.unwrap();
+        let ty = entry.file_type().unwrap();
+        let dest = to.join(entry.file_name());
+        if ty.is_dir() {
+            copy_dir(&entry.path(), &dest);
+        } else if ty.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path()).unwrap(), &dest).unwrap();
+        } else {
+            std::fs::copy(entry.path(), &dest).unwrap();
+        }
+    }
+}
+
+/// Listen on `addr:port` (for example `"::1"` or `"0.0.0.0"`).
+pub fn listen(addr: &str, port: u16) -> TcpListener {
+    let host = if addr.contains(':') {
+        format!("[{addr}]")
+    } else {
+        addr.to_string()
+    };
+    TcpListener::bind(format!("{host}:{port}")).unwrap()
+}
+
+/// Wait until `f` returns `Some`, or panic after `secs`.
+pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A plain HTTP GET on 127.0.0.1 (or `::1` when the host is `[::1]`); the body on 200.
+pub fn http_get(host: &str, port: u16) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect_timeout(
+        &format!("{host}:{port}").parse().ok()?,
+        Duration::from_secs(2),
+    )
+    .ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).ok()?;
+    let (head, body) = buf.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}

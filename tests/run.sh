@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Install what the test suite needs (Node.js, and the PM2 pinned by tests/pm2/package-lock.json),
+# then run the whole suite: formatting, lints, unit and integration tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+have() { command -v "$1" >/dev/null 2>&1; }
+
+apt_install() {
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+  else
+    echo "tests/run.sh: missing $*; install it (as root this script does it with apt-get)" >&2
+    exit 1
+  fi
+}
+
+have node && have npm || apt_install nodejs npm
+node_major=$(node -p 'process.versions.node.split(".")[0]')
+if [ "$node_major" -lt 18 ]; then
+  echo "tests/run.sh: PM2 needs Node.js >= 18, found $(node --version)" >&2
+  exit 1
+fi
+
+npm ci --prefix tests/pm2 --no-audit --no-fund --loglevel=error
+
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+cargo test --locked
