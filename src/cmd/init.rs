@@ -4,7 +4,7 @@
 //! show the diff for `--dry-run`).
 
 use std::io::IsTerminal;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -65,7 +65,7 @@ pub struct Plan {
 
 impl Plan {
     pub fn changed(&self) -> bool {
-        self.old.as_ref().is_none_or(|o| o.text != self.new)
+        self.report.changed
     }
 }
 
@@ -241,7 +241,7 @@ pub fn act(plan: &Plan, args: &InitArgs) -> Result<()> {
     let old_text = plan.old.as_ref().map_or("", |o| o.text.as_str());
     if args.dry_run {
         if plan.changed() {
-            let diff = unified_diff(&plan.file, old_text, &plan.new, plan.old.is_some());
+            let diff = unified_diff(old_text, &plan.new, plan.old.is_some());
             if args.json {
                 eprint!("{diff}");
             } else {
@@ -296,20 +296,18 @@ fn print_human(plan: &Plan, dry_run: bool) {
     }
 }
 
-fn unified_diff(file: &Path, old: &str, new: &str, existed: bool) -> String {
+/// A unified diff of the file, as `git diff` would show it.
+fn unified_diff(old: &str, new: &str, existed: bool) -> String {
     let a = if existed {
         format!("a/{FILE_NAME}")
     } else {
         "/dev/null".to_string()
     };
-    let b = format!("b/{FILE_NAME}");
-    let diff = similar::TextDiff::from_lines(old, new);
-    let mut out = format!("--- {a}\n+++ {b}\n");
-    let body = diff.unified_diff().context_radius(3).to_string();
-    // `similar` writes its own header only when asked; keep ours, which names the file.
-    out.push_str(&body);
-    let _ = file;
-    out
+    let body = similar::TextDiff::from_lines(old, new)
+        .unified_diff()
+        .context_radius(3)
+        .to_string();
+    format!("--- {a}\n+++ b/{FILE_NAME}\n{body}")
 }
 
 pub fn run(args: &InitArgs) -> Result<()> {
