@@ -37,6 +37,12 @@ pub enum RuntimeError {
     )]
     NoDevCommand { dir: PathBuf },
     #[error(
+        "the app name `{name}` is already used by `{other}`; PM2 names must be unique on the server: choose another with `--name` or `name` in buildflowz.toml"
+    )]
+    NameTaken { name: String, other: String },
+    #[error("`{dir}` has no ecosystem.config.cjs yet; run `pm2-port init` there first")]
+    NotConfigured { dir: PathBuf },
+    #[error(
         "`{path}` was written by hand{port_note}; pm2-port will not overwrite it silently. Re-run with `--force` to replace it (the old file is kept as `{path}.bak`)"
     )]
     HandWrittenFile { path: PathBuf, port_note: String },

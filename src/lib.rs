@@ -7,12 +7,14 @@
 pub mod cli;
 pub mod cmd;
 pub mod config;
+pub mod configure;
 pub mod detect;
 pub mod ecosystem;
 pub mod error;
 pub mod pm2;
 pub mod ports;
 pub mod project;
+pub mod registry;
 pub mod world;
 
 use std::ffi::OsString;
@@ -41,7 +43,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let ctx = world::Context::from_env();
     match cli.command {
-        Command::Init(args) => cmd::init::run(&args),
+        Command::Init(args) => cmd::init::run(&ctx, &args),
     }
 }

@@ -1,11 +1,29 @@
-//! Gathering the [`World`] once per command: PM2's apps and the kernel's listening sockets.
+//! Gathering the [`World`] once per command: PM2's apps, the registry's reservations, the
+//! kernel's listening sockets and, where it matters, which process owns a socket.
 
-use std::path::Path;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::{Context as _, Result};
 
 use crate::pm2;
 use crate::ports::{World, procnet};
+use crate::registry::{self, Registry};
+
+/// Where PM2 and pm2-port keep their state.
+#[derive(Debug, Clone)]
+pub struct Context {
+    pub pm2_home: PathBuf,
+    pub state: PathBuf,
+}
+
+impl Context {
+    pub fn from_env() -> Context {
+        let pm2_home = pm2::cli::home();
+        let state = registry::state_dir(&pm2_home);
+        Context { pm2_home, state }
+    }
+}
 
 /// Every listening TCP socket, IPv4 and IPv6.
 pub fn listeners() -> Result<Vec<procnet::Listener>> {
@@ -21,9 +39,173 @@ pub fn listeners() -> Result<Vec<procnet::Listener>> {
     Ok(all)
 }
 
-pub fn gather(pm2_home: &Path) -> Result<World> {
-    Ok(World {
-        apps: pm2::cli::apps(pm2_home)?,
-        listeners: listeners()?,
-    })
+/// The world as seen by the project in `project` (or by nobody), and the registry it came with.
+/// With `write`, a broken registry file is moved aside (the caller holds the lock).
+pub fn gather(ctx: &Context, project: Option<&Path>, write: bool) -> Result<(World, Registry)> {
+    let apps = pm2::cli::apps(&ctx.pm2_home)?;
+    let listeners = listeners()?;
+    let known: Vec<PathBuf> = apps.iter().filter_map(|a| a.cwd.clone()).collect();
+    let loaded = registry::load(&ctx.state, &known, write)?;
+    if let Some(aside) = &loaded.rebuilt_from {
+        let kept = if write { "kept as" } else { "would be kept as" };
+        eprintln!(
+            "warning: the registry `{}` was corrupt; {kept} `{}` and rebuilt from PM2 and the projects' ecosystem files ({} projects)",
+            ctx.state.join(registry::REGISTRY_FILE).display(),
+            aside.display(),
+            loaded.registry.projects.len()
+        );
+    }
+    let mut world = World {
+        reservations: loaded.registry.reservations(),
+        apps,
+        listeners,
+        ..World::default()
+    };
+    if let Some(dir) = project {
+        classify_own_listeners(&mut world, dir);
+    }
+    Ok((world, loaded.registry))
+}
+
+/// Mark the listeners on the project's app ports that belong to its running apps' process trees.
+fn classify_own_listeners(world: &mut World, dir: &Path) {
+    let own_pids: HashSet<u32> = world
+        .apps
+        .iter()
+        .filter(|a| a.belongs_to(dir) && a.status == "online")
+        .filter_map(|a| a.pid)
+        .collect();
+    let own_ports: HashSet<u16> = world
+        .apps
+        .iter()
+        .filter(|a| a.belongs_to(dir))
+        .filter_map(|a| a.port)
+        .collect();
+    let inodes: HashSet<u64> = world
+        .listeners
+        .iter()
+        .filter(|l| own_ports.contains(&l.port))
+        .map(|l| l.inode)
+        .collect();
+    if inodes.is_empty() || own_pids.is_empty() {
+        return;
+    }
+    let owners = socket_owners(&inodes);
+    let parents = parent_pids();
+    for inode in inodes {
+        match owners.get(&inode) {
+            Some(pid) if descends_from(*pid, &own_pids, &parents) => {
+                world.own_inodes.insert(inode);
+            }
+            Some(_) => {}
+            None => {
+                world.unknown_inodes.insert(inode);
+            }
+        }
+    }
+}
+
+fn descends_from(mut pid: u32, ancestors: &HashSet<u32>, parents: &HashMap<u32, u32>) -> bool {
+    for _ in 0..128 {
+        if ancestors.contains(&pid) {
+            return true;
+        }
+        match parents.get(&pid) {
+            Some(&ppid) if ppid != 0 && ppid != pid => pid = ppid,
+            _ => return false,
+        }
+    }
+    false
+}
+
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// The process owning each of `inodes`, from the `socket:[INODE]` links under `/proc/PID/fd`.
+/// Processes whose fds cannot be read (another user's, without root) are skipped.
+pub fn socket_owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
+    let mut owners = HashMap::new();
+    for pid in pids() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if inodes.contains(&inode) {
+                owners.entry(inode).or_insert(pid);
+                if owners.len() == inodes.len() {
+                    return owners;
+                }
+            }
+        }
+    }
+    owners
+}
+
+/// Each process's parent, from `/proc/PID/stat`.
+fn parent_pids() -> HashMap<u32, u32> {
+    pids()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// The command line of a process, for messages.
+pub fn command_of(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestry() {
+        let parents: HashMap<u32, u32> = [(30, 20), (20, 10), (10, 1), (1, 0)].into();
+        let own: HashSet<u32> = [20].into();
+        assert!(descends_from(30, &own, &parents));
+        assert!(descends_from(20, &own, &parents));
+        assert!(!descends_from(10, &own, &parents));
+        assert!(!descends_from(99, &own, &parents));
+    }
+
+    #[test]
+    fn finds_the_owner_of_our_own_socket() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let inode = listeners()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.port == port)
+            .unwrap()
+            .inode;
+        let owners = socket_owners(&[inode].into());
+        assert_eq!(owners.get(&inode), Some(&std::process::id()));
+    }
 }

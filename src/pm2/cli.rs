@@ -1,13 +1,12 @@
 //! The thin layer that touches PM2: its home, its daemon's socket, and the `pm2` program.
 
 use std::ffi::OsString;
-use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use anyhow::{Context, Result, bail};
 
-use super::App;
+use super::{App, rpc};
 
 /// PM2's home, as PM2 itself reads it: `PM2_HOME`, else `~/.pm2`.
 pub fn home() -> PathBuf {
@@ -23,12 +22,6 @@ pub fn program() -> OsString {
     std::env::var_os("PM2_PORT_PM2")
         .filter(|p| !p.is_empty())
         .unwrap_or_else(|| OsString::from("pm2"))
-}
-
-/// Whether a daemon answers on `$PM2_HOME/rpc.sock`. A missing socket means no daemon ever ran;
-/// a refused connection, a stale socket from a dead one. Neither starts a daemon.
-pub fn daemon_alive(home: &Path) -> bool {
-    UnixStream::connect(home.join("rpc.sock")).is_ok()
 }
 
 /// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
@@ -61,25 +54,32 @@ pub fn run(args: &[&str]) -> Result<Output> {
 }
 
 /// Every app PM2 knows: the live daemon's list (when one runs) and the apps saved in `dump.pm2`
-/// that the live list does not have, since `pm2 resurrect` brings them back. Never starts a daemon.
+/// that the live list does not have, since `pm2 resurrect` brings them back. Never starts a daemon:
+/// the list comes from the daemon's socket, and `pm2 jlist` is asked only when a daemon answered
+/// there in a way this client does not understand.
 pub fn apps(home: &Path) -> Result<Vec<App>> {
-    let mut apps = if daemon_alive(home) {
-        let out = run(&["jlist"])?;
-        super::parse_jlist(&String::from_utf8_lossy(&out.stdout))?
-    } else {
-        Vec::new()
+    let mut apps = match rpc::process_list(home) {
+        rpc::Answer::NoSocket | rpc::Answer::Stale => Vec::new(),
+        rpc::Answer::List(list) => super::parse_process_list(&list)?,
+        rpc::Answer::Unexpected(why) => {
+            eprintln!("note: PM2's daemon socket answered with {why}; asking `pm2 jlist` instead");
+            let out = run(&["jlist"])?;
+            super::parse_jlist(&String::from_utf8_lossy(&out.stdout))?
+        }
     };
     let dump = home.join("dump.pm2");
     match std::fs::read_to_string(&dump) {
-        Ok(text) => {
-            let saved = super::parse_dump(&text)
-                .with_context(|| format!("cannot read `{}`", dump.display()))?;
-            for app in saved {
-                if !apps.iter().any(|a| a.name == app.name) {
-                    apps.push(app);
+        Ok(text) => match super::parse_dump(&text) {
+            Ok(saved) => {
+                for app in saved {
+                    if !apps.iter().any(|a| a.name == app.name) {
+                        apps.push(app);
+                    }
                 }
             }
-        }
+            // PM2 itself keeps going with a broken dump; so do we, but say so.
+            Err(err) => eprintln!("warning: ignoring `{}`: {err:#}", dump.display()),
+        },
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => {
             return Err(err).with_context(|| format!("cannot read `{}`", dump.display()));

@@ -4,6 +4,7 @@
 //! lives in [`cli`].
 
 pub mod cli;
+pub mod rpc;
 
 use std::path::{Path, PathBuf};
 

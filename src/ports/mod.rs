@@ -2,12 +2,14 @@
 
 pub mod procnet;
 
+use std::collections::HashSet;
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::RuntimeError;
 use crate::pm2::App;
+use crate::registry::Reservation;
 pub use procnet::Listener;
 
 /// An inclusive range of ports that may be allocated.
@@ -67,8 +69,14 @@ pub enum Holder {
         status: String,
         cwd: Option<PathBuf>,
     },
+    /// A project of the registry, configured but perhaps never started.
+    Project { name: String, dir: PathBuf },
     /// A listening socket that is not the project's own app.
     Listener { address: String },
+    /// Another app of the same run.
+    Sibling { name: String },
+    /// The port `bump` moves the project off.
+    Current,
 }
 
 impl fmt::Display for Holder {
@@ -81,7 +89,16 @@ impl fmt::Display for Holder {
                 }
                 write!(f, ")")
             }
+            Holder::Project { name, dir } => {
+                write!(
+                    f,
+                    "project `{name}` in `{}` (reserved by pm2-port)",
+                    dir.display()
+                )
+            }
             Holder::Listener { address } => write!(f, "a process listening on {address}"),
+            Holder::Sibling { name } => write!(f, "app `{name}` of this project"),
+            Holder::Current => write!(f, "the project itself (moving off it)"),
         }
     }
 }
@@ -91,18 +108,25 @@ impl fmt::Display for Holder {
 pub struct World {
     pub apps: Vec<App>,
     pub listeners: Vec<Listener>,
+    pub reservations: Vec<Reservation>,
+    /// Listener inodes whose owning process descends from one of the project's own PM2 apps.
+    pub own_inodes: HashSet<u64>,
+    /// Listener inodes whose owner could not be read (another user's process).
+    pub unknown_inodes: HashSet<u64>,
 }
 
 impl World {
-    /// The holder of `port` from the point of view of the project in `dir`, if any.
+    /// The holder of `port` from the point of view of the project in `project` (or of nobody).
     ///
-    /// The project's own PM2 apps (same working directory) do not hold its ports, and a listener on
-    /// a port that one of its own online apps is assigned is taken to be that app.
-    pub fn holder(&self, dir: &Path, port: u16) -> Option<Holder> {
+    /// The project's own PM2 apps and reservations (same directory) do not hold its ports, nor do
+    /// listeners that belong to its running apps' process trees. A listener whose owner cannot be
+    /// read is taken to be the project's app when one of its online apps is assigned that port.
+    pub fn holder(&self, project: Option<&Path>, port: u16) -> Option<Holder> {
+        let own = |dir: Option<&Path>| project.is_some() && dir == project;
         if let Some(app) = self
             .apps
             .iter()
-            .find(|a| a.port == Some(port) && !a.belongs_to(dir))
+            .find(|a| a.port == Some(port) && !own(a.cwd.as_deref()))
         {
             return Some(Holder::Pm2App {
                 name: app.name.clone(),
@@ -110,18 +134,43 @@ impl World {
                 cwd: app.cwd.clone(),
             });
         }
+        if let Some(r) = self
+            .reservations
+            .iter()
+            .find(|r| r.port == port && !own(Some(&r.dir)))
+        {
+            return Some(Holder::Project {
+                name: r.name.clone(),
+                dir: r.dir.clone(),
+            });
+        }
         let own_online = self
             .apps
             .iter()
-            .any(|a| a.port == Some(port) && a.belongs_to(dir) && a.status == "online");
-        if own_online {
-            return None;
-        }
+            .any(|a| a.port == Some(port) && own(a.cwd.as_deref()) && a.status == "online");
         self.listeners
             .iter()
-            .find(|l| l.port == port)
+            .filter(|l| l.port == port)
+            .find(|l| {
+                !(self.own_inodes.contains(&l.inode)
+                    || (own_online && self.unknown_inodes.contains(&l.inode)))
+            })
             .map(|l| Holder::Listener {
                 address: l.to_string(),
+            })
+    }
+
+    /// Whether the app name `name` is used by another directory, in PM2 or the registry.
+    pub fn name_used_elsewhere(&self, name: &str, dir: &Path) -> Option<PathBuf> {
+        self.apps
+            .iter()
+            .find(|a| a.name == name && a.cwd.as_deref() != Some(dir))
+            .map(|a| a.cwd.clone().unwrap_or_default())
+            .or_else(|| {
+                self.reservations
+                    .iter()
+                    .find(|r| r.name == name && r.dir != dir)
+                    .map(|r| r.dir.clone())
             })
     }
 }
@@ -154,22 +203,21 @@ pub struct Wish {
     pub preferred: Option<u16>,
 }
 
-/// Choose the port for the project in `dir`. Ports in `reserved` are being handed to other apps of
-/// the same run and count as taken.
+/// Choose the port for the project in `project` (`None` for no project, as `next` asks). Ports in
+/// `reserved` count as taken by the holder given (other apps of the same run, the port `bump`
+/// leaves).
 pub fn choose(
     world: &World,
-    dir: &Path,
+    project: Option<&Path>,
     wish: &Wish,
     range: PortRange,
-    reserved: &[u16],
+    reserved: &[(u16, Holder)],
 ) -> Result<Choice, RuntimeError> {
     let holder = |port: u16| {
-        if reserved.contains(&port) {
-            return Some(Holder::Listener {
-                address: format!("another app of this project (port {port})"),
-            });
+        if let Some((_, h)) = reserved.iter().find(|(p, _)| *p == port) {
+            return Some(h.clone());
         }
-        world.holder(dir, port)
+        world.holder(project, port)
     };
     if let Some(port) = wish.requested {
         return match holder(port) {
@@ -270,23 +318,36 @@ mod tests {
                 app("b", "/b", 3001, "stopped"),
             ],
             listeners: vec![listen(3002)],
+            ..World::default()
         };
-        let c = choose(&world, Path::new("/x"), &Wish::default(), R, &[]).unwrap();
+        let c = choose(&world, Some(Path::new("/x")), &Wish::default(), R, &[]).unwrap();
         assert_eq!((c.port, c.reason), (3003, Reason::Lowest));
     }
 
     #[test]
     fn own_running_app_keeps_its_port() {
-        let world = World {
+        // The listener's owner is known to descend from the app's process...
+        let mut world = World {
             apps: vec![app("x", "/x", 3001, "online")],
             listeners: vec![listen(3001)],
+            own_inodes: [0].into(),
+            ..World::default()
         };
         let wish = Wish {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap();
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
         assert_eq!((c.port, c.reason), (3001, Reason::Kept));
+        // ...or cannot be read, and the online app is assigned that port.
+        world.own_inodes.clear();
+        world.unknown_inodes = [0].into();
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        assert_eq!((c.port, c.reason), (3001, Reason::Kept));
+        // A known foreign owner is not excused.
+        world.unknown_inodes.clear();
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        assert_eq!(c.port, 3000);
     }
 
     #[test]
@@ -294,12 +355,13 @@ mod tests {
         let world = World {
             apps: vec![app("x", "/x", 3001, "stopped")],
             listeners: vec![listen(3001)],
+            ..World::default()
         };
         let wish = Wish {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap();
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3000);
         assert_eq!(c.passed_over.len(), 1);
     }
@@ -309,13 +371,71 @@ mod tests {
         let world = World {
             apps: vec![app("shop", "/shop", 3002, "stopped")],
             listeners: vec![],
+            ..World::default()
         };
         let wish = Wish {
             requested: Some(3002),
             ..Wish::default()
         };
-        let err = choose(&world, Path::new("/x"), &wish, R, &[]).unwrap_err();
+        let err = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap_err();
         assert!(err.to_string().contains("PM2 app `shop` (stopped"), "{err}");
+    }
+
+    #[test]
+    fn reservations_of_other_projects_are_taken() {
+        let world = World {
+            reservations: vec![
+                Reservation {
+                    dir: "/a".into(),
+                    name: "a".into(),
+                    port: 3000,
+                },
+                Reservation {
+                    dir: "/x".into(),
+                    name: "x".into(),
+                    port: 3001,
+                },
+            ],
+            ..World::default()
+        };
+        let wish = Wish {
+            current: Some(3001),
+            ..Wish::default()
+        };
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        assert_eq!(c.port, 3001);
+        let c = choose(&world, None, &Wish::default(), R, &[]).unwrap();
+        assert_eq!(c.port, 3002);
+    }
+
+    #[test]
+    fn a_foreign_listener_beside_the_own_app_moves_the_project() {
+        let mut world = World {
+            apps: vec![app("x", "/x", 3001, "online")],
+            listeners: vec![
+                Listener {
+                    addr: "127.0.0.1".parse().unwrap(),
+                    port: 3001,
+                    inode: 1,
+                },
+                Listener {
+                    addr: "::1".parse().unwrap(),
+                    port: 3001,
+                    inode: 2,
+                },
+            ],
+            own_inodes: [1].into(),
+            ..World::default()
+        };
+        let wish = Wish {
+            current: Some(3001),
+            ..Wish::default()
+        };
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        assert_eq!(c.port, 3000);
+        world.own_inodes = [1, 2].into();
+        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        assert_eq!(c.port, 3001);
     }
 
     #[test]
@@ -323,8 +443,9 @@ mod tests {
         let world = World {
             apps: vec![],
             listeners: (3000..=3003).map(listen).collect(),
+            ..World::default()
         };
-        let err = choose(&world, Path::new("/x"), &Wish::default(), R, &[]).unwrap_err();
+        let err = choose(&world, Some(Path::new("/x")), &Wish::default(), R, &[]).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("no free port in 3000-3003 (4 taken)"),
@@ -338,12 +459,13 @@ mod tests {
             start: 6665,
             end: 6670,
         };
+        let sibling = Holder::Sibling { name: "b".into() };
         let c = choose(
             &World::default(),
-            Path::new("/x"),
+            None,
             &Wish::default(),
             r,
-            &[6670],
+            &[(6670, sibling)],
         );
         assert!(matches!(c, Err(RuntimeError::RangeFull { taken: 6, .. })));
     }

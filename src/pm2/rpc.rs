@@ -1,0 +1,161 @@
+//! PM2's daemon socket (`$PM2_HOME/rpc.sock`): the process list without starting Node.
+//!
+//! The framing is the `amp` package's: one byte `0x10 | argc`, then each argument as a 4-byte
+//! big-endian length and its bytes; arguments are `j:` + JSON or `s:` + text (`amp-message`). A
+//! call is `[j:{"type":"call","method":M,"args":[...]}, s:ID]`; the reply is `[j:{"args":[...]}
+//! | j:{"error":...}, s:ID]`.
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// What the daemon socket said.
+#[derive(Debug)]
+pub enum Answer {
+    /// No socket file: no daemon has run in this home.
+    NoSocket,
+    /// The socket exists but nobody listens: a dead daemon's leftover.
+    Stale,
+    /// The process list, as `pm2 jlist` prints it.
+    List(Value),
+    /// A daemon answered, but not in a way this client understands (the caller falls back to
+    /// `pm2 jlist`).
+    Unexpected(String),
+}
+
+const VERSION: u8 = 1;
+const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Encode arguments as one amp message.
+pub fn encode(args: &[&[u8]]) -> Vec<u8> {
+    let argc = u8::try_from(args.len()).expect("at most 15 arguments");
+    assert!(argc <= 0xf);
+    let mut out = vec![(VERSION << 4) | argc];
+    for arg in args {
+        let len = u32::try_from(arg.len()).expect("argument under 4 GiB");
+        out.extend_from_slice(&len.to_be_bytes());
+        out.extend_from_slice(arg);
+    }
+    out
+}
+
+/// The `getMonitorData` call. It takes exactly one argument, `{}`: the daemon appends its
+/// callback, so any other count shifts the callback, the call throws, and the daemon's error
+/// handler runs `pm2 update`, restarting every app (pm2.md).
+pub fn monitor_request(id: &str) -> Vec<u8> {
+    let call = br#"j:{"type":"call","method":"getMonitorData","args":[{}]}"#;
+    let id = format!("s:{id}");
+    encode(&[call, id.as_bytes()])
+}
+
+/// Read one amp message from `r`.
+pub fn read_message(r: &mut impl Read) -> std::io::Result<Vec<Vec<u8>>> {
+    let mut meta = [0u8; 1];
+    r.read_exact(&mut meta)?;
+    if meta[0] >> 4 != VERSION {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("unknown amp version in byte {:#04x}", meta[0]),
+        ));
+    }
+    let argc = usize::from(meta[0] & 0xf);
+    let mut args = Vec::with_capacity(argc);
+    for _ in 0..argc {
+        let mut len = [0u8; 4];
+        r.read_exact(&mut len)?;
+        let mut arg = vec![0u8; u32::from_be_bytes(len) as usize];
+        r.read_exact(&mut arg)?;
+        args.push(arg);
+    }
+    Ok(args)
+}
+
+/// Interpret the reply to call `id`.
+pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Value, String> {
+    let [body, reply_id] = args else {
+        return Err(format!("a reply of {} arguments", args.len()));
+    };
+    if reply_id.as_slice() != format!("s:{id}").as_bytes() {
+        return Err("a reply to another call".to_string());
+    }
+    let json = body
+        .strip_prefix(b"j:")
+        .ok_or_else(|| "a reply that is not JSON".to_string())?;
+    let mut value: Value =
+        serde_json::from_slice(json).map_err(|e| format!("a reply that does not parse: {e}"))?;
+    if let Some(err) = value.get("error") {
+        return Err(format!("an error: {err}"));
+    }
+    match value.get_mut("args").and_then(Value::as_array_mut) {
+        Some(args) if !args.is_empty() && args[0].is_array() => Ok(args.swap_remove(0)),
+        _ => Err("a reply without a process list".to_string()),
+    }
+}
+
+/// Ask the daemon of `home` for its process list. Never starts a daemon.
+pub fn process_list(home: &Path) -> Answer {
+    let path = home.join("rpc.sock");
+    let mut stream = match UnixStream::connect(&path) {
+        Ok(s) => s,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Answer::NoSocket,
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => return Answer::Stale,
+        Err(err) => return Answer::Unexpected(format!("cannot connect: {err}")),
+    };
+    let _ = stream.set_read_timeout(Some(TIMEOUT));
+    let _ = stream.set_write_timeout(Some(TIMEOUT));
+    let id = format!("pm2-port-{}:0", std::process::id());
+    if let Err(err) = stream.write_all(&monitor_request(&id)) {
+        return Answer::Unexpected(format!("cannot send: {err}"));
+    }
+    match read_message(&mut stream) {
+        Ok(args) => match parse_reply(&args, &id) {
+            Ok(list) => Answer::List(list),
+            Err(why) => Answer::Unexpected(why),
+        },
+        Err(err) => Answer::Unexpected(format!("cannot read the reply: {err}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_request_has_exactly_one_empty_object_argument() {
+        let bytes = monitor_request("7:0");
+        let call = br#"j:{"type":"call","method":"getMonitorData","args":[{}]}"#;
+        let mut want = vec![0x12];
+        want.extend_from_slice(&(call.len() as u32).to_be_bytes());
+        want.extend_from_slice(call);
+        want.extend_from_slice(&5u32.to_be_bytes());
+        want.extend_from_slice(b"s:7:0");
+        assert_eq!(bytes, want);
+        let args = read_message(&mut bytes.as_slice()).unwrap();
+        let call: Value = serde_json::from_slice(&args[0][2..]).unwrap();
+        assert_eq!(call["args"], serde_json::json!([{}]));
+    }
+
+    #[test]
+    fn replies() {
+        let ok = encode(&[br#"j:{"args":[[{"name":"a"}]]}"#, b"s:1:0"]);
+        let args = read_message(&mut ok.as_slice()).unwrap();
+        assert_eq!(
+            parse_reply(&args, "1:0").unwrap(),
+            serde_json::json!([{"name": "a"}])
+        );
+        assert!(parse_reply(&args, "2:0").is_err());
+        let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
+        let args = read_message(&mut err.as_slice()).unwrap();
+        assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));
+    }
+
+    #[test]
+    fn truncated_message_is_an_error() {
+        let mut msg = encode(&[b"j:{}", b"s:1"]);
+        msg.truncate(msg.len() - 1);
+        assert!(read_message(&mut msg.as_slice()).is_err());
+    }
+}
