@@ -24,6 +24,19 @@ pub enum Command {
         after_help = "Examples:\n  pm2-port init\n  pm2-port init ~/shop --dry-run\n  pm2-port init --command 'uvicorn main:app --port $PORT' --json"
     )]
     Init(InitArgs),
+    /// Move a project to another free port, rewrite its file, and apply it to PM2.
+    #[command(
+        after_help = "Examples:\n  pm2-port bump\n  pm2-port bump ~/shop --no-restart --json"
+    )]
+    Bump(BumpArgs),
+    /// Print the first free port of the range.
+    #[command(after_help = "Examples:\n  pm2-port next\n  PORT=$(pm2-port next --range 4000-4100)")]
+    Next(NextArgs),
+    /// Every known app: name, port, status, directory, where the port is recorded, conflicts.
+    #[command(
+        after_help = "Examples:\n  pm2-port list\n  pm2-port list --json | jq '.[] | select(.conflicts != [])'"
+    )]
+    List(ListArgs),
 }
 
 /// Flags shared by every command that allocates ports.
@@ -70,6 +83,53 @@ pub struct InitArgs {
     /// Replace a hand-written ecosystem.config.cjs (the old one is kept as .bak)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Move to this port instead of the lowest free one
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    #[command(flatten)]
+    pub range: RangeArgs,
+
+    /// Rewrite the file and the registry, but leave PM2 alone
+    #[arg(long)]
+    pub no_restart: bool,
+
+    /// Seconds to wait for the app to listen on its new port
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Show what would change (a diff) and change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct NextArgs {
+    #[command(flatten)]
+    pub range: RangeArgs,
+
+    /// Print `{"port": N}` instead of the bare number
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 fn parse_range(s: &str) -> Result<PortRange, String> {

@@ -11,6 +11,7 @@ pub mod configure;
 pub mod detect;
 pub mod ecosystem;
 pub mod error;
+pub mod inventory;
 pub mod pm2;
 pub mod ports;
 pub mod project;
@@ -46,5 +47,8 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = world::Context::from_env();
     match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, &args),
+        Command::Bump(args) => cmd::bump::run(&ctx, &args),
+        Command::Next(args) => cmd::next::run(&ctx, &args),
+        Command::List(args) => cmd::list::run(&ctx, &args),
     }
 }

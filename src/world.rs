@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
@@ -37,6 +38,33 @@ pub fn listeners() -> Result<Vec<procnet::Listener>> {
         }
     }
     Ok(all)
+}
+
+/// The listeners on `port`.
+pub fn listeners_on(port: u16) -> Result<Vec<procnet::Listener>> {
+    Ok(listeners()?
+        .into_iter()
+        .filter(|l| l.port == port)
+        .collect())
+}
+
+/// Poll until `done` holds for the listeners on `port`, or `timeout` passes; the last listeners.
+pub fn wait_port(
+    port: u16,
+    timeout: Duration,
+    done: impl Fn(&[procnet::Listener]) -> bool,
+) -> Result<(bool, Vec<procnet::Listener>)> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let now = listeners_on(port)?;
+        if done(&now) {
+            return Ok((true, now));
+        }
+        if Instant::now() >= deadline {
+            return Ok((false, now));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }
 
 /// The world as seen by the project in `project` (or by nobody), and the registry it came with.

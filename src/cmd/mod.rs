@@ -1,6 +1,9 @@
 //! One module per subcommand, each a `run` over its parsed arguments.
 
+pub mod bump;
 pub mod init;
+pub mod list;
+pub mod next;
 
 use crate::config::ProjectConfig;
 use crate::error::InputError;

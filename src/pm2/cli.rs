@@ -1,6 +1,6 @@
 //! The thin layer that touches PM2: its home, its daemon's socket, and the `pm2` program.
 
-use std::ffi::OsString;
+use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -25,12 +25,19 @@ pub fn program() -> OsString {
 }
 
 /// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
-pub fn run(args: &[&str]) -> Result<Output> {
+pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     let program = program();
+    let shown = || {
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     let output = Command::new(&program)
         .args(args)
         // PM2's daemon error handler re-runs `node $_ update`: make `$_` point at pm2 itself.
         .env("_", &program)
+        .stdin(std::process::Stdio::null())
         .output()
         .map_err(|err| {
             if err.kind() == std::io::ErrorKind::NotFound {
@@ -39,18 +46,37 @@ pub fn run(args: &[&str]) -> Result<Output> {
                     program.to_string_lossy()
                 )
             } else {
-                anyhow::Error::new(err).context(format!("failed to run `{}`", program.to_string_lossy()))
+                anyhow::Error::new(err)
+                    .context(format!("failed to run `{}`", program.to_string_lossy()))
             }
         })?;
     if !output.status.success() {
         bail!(
             "`pm2 {}` failed ({}): {}",
-            args.join(" "),
+            shown(),
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         );
     }
     Ok(output)
+}
+
+/// Apply app `name` of `file` to PM2 (pm2.md, "Applying a changed port"): `delete` it, so that a
+/// changed script and removed env keys do not linger, `start` it from the file, `stop` it again
+/// when it was not running, and `save` so that a resurrect brings back the new port.
+pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
+    run(&[OsStr::new("delete"), OsStr::new(name)])?;
+    run(&[
+        OsStr::new("start"),
+        file.as_os_str(),
+        OsStr::new("--only"),
+        OsStr::new(name),
+    ])?;
+    if keep_stopped {
+        run(&["stop", name])?;
+    }
+    run(&["save"])?;
+    Ok(())
 }
 
 /// Every app PM2 knows: the live daemon's list (when one runs) and the apps saved in `dump.pm2`

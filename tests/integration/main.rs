@@ -4,7 +4,10 @@ mod support;
 
 mod adopt;
 mod bad_input;
+mod bump;
+mod daemon;
 mod detect;
 mod hostile;
 mod pm2_start;
 mod ports;
+mod registry;

@@ -33,7 +33,7 @@ pub fn pm2_bin() -> PathBuf {
     p
 }
 
-/// Ports the suite hands out: blocks of `BLOCK` from 21000 up, each checked to be free.
+/// Ports the suite hands out: blocks from 21000 up, each checked to be free.
 const BLOCK: u16 = 20;
 static NEXT_BLOCK: AtomicU16 = AtomicU16::new(21000);
 
@@ -46,12 +46,12 @@ fn listening_ports() -> Vec<u16> {
         .collect()
 }
 
-fn allocate_block() -> u16 {
+fn allocate_block(size: u16) -> u16 {
     loop {
-        let start = NEXT_BLOCK.fetch_add(BLOCK, Ordering::SeqCst);
+        let start = NEXT_BLOCK.fetch_add(size, Ordering::SeqCst);
         assert!(start < 29000, "the suite ran out of port blocks");
         let busy = listening_ports();
-        if !(start..start + BLOCK).any(|p| busy.contains(&p)) {
+        if !(start..start + size).any(|p| busy.contains(&p)) {
             return start;
         }
     }
@@ -63,12 +63,17 @@ pub struct Sandbox {
     /// `PM2_HOME` for both pm2-port and pm2.
     pub home: PathBuf,
     pub state: PathBuf,
-    /// First port of this sandbox's range; the range is `start..start+20`.
+    /// First port of this sandbox's range; the range is `start..start+size`.
     pub start: u16,
+    pub size: u16,
 }
 
 impl Sandbox {
     pub fn new() -> Sandbox {
+        Sandbox::with_ports(BLOCK)
+    }
+
+    pub fn with_ports(size: u16) -> Sandbox {
         let root = tempfile::Builder::new()
             .prefix("p2p")
             .tempdir_in("/tmp")
@@ -80,13 +85,14 @@ impl Sandbox {
             home,
             state,
             root,
-            start: allocate_block(),
+            start: allocate_block(size),
+            size,
         }
     }
 
     /// The i-th port of this sandbox's range.
     pub fn port(&self, i: u16) -> u16 {
-        assert!(i < BLOCK);
+        assert!(i < self.size);
         self.start + i
     }
 
@@ -122,7 +128,7 @@ impl Sandbox {
         let mut c = Command::new(BIN);
         c.args(args);
         self.env(&mut c);
-        c.env("PM2_PORT_RANGE", self.range(BLOCK));
+        c.env("PM2_PORT_RANGE", self.range(self.size));
         c
     }
 
@@ -225,6 +231,12 @@ impl Sandbox {
             .as_array()
             .unwrap()
             .clone()
+    }
+
+    /// The registry file, parsed.
+    pub fn registry(&self) -> Value {
+        let text = std::fs::read_to_string(self.state.join("registry.json")).unwrap();
+        serde_json::from_str(&text).unwrap()
     }
 
     pub fn daemon_running(&self) -> bool {

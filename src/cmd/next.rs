@@ -1,0 +1,19 @@
+//! `pm2-port next`: the first free port of the range (BuildFlowz's `find_available_port`).
+
+use anyhow::Result;
+
+use crate::cli::NextArgs;
+use crate::ports::{self, Wish};
+use crate::world::{self, Context};
+
+pub fn run(ctx: &Context, args: &NextArgs) -> Result<()> {
+    let range = super::resolve_range(args.range.range, None)?;
+    let (world, _) = world::gather(ctx, None, false)?;
+    let choice = ports::choose(&world, None, &Wish::default(), range, &[])?;
+    if args.json {
+        println!("{}", serde_json::json!({ "port": choice.port }));
+    } else {
+        println!("{}", choice.port);
+    }
+    Ok(())
+}
