@@ -226,23 +226,7 @@ mod tests {
 
     #[test]
     fn buildflowz_file() {
-        let v = module_exports(
-            r#"module.exports = {
-  apps: [{
-    name: "shop",
-    cwd: "/root/shop",
-    script: "bash",
-    args: ["-c", "export PORT=3003 && flox activate -- npm run dev -- --port 3003"],
-    env: {
-      PORT: 3003
-    },
-    autorestart: true,
-    watch: false
-  }]
-};
-"#,
-        )
-        .unwrap();
+        let v = module_exports(crate::ecosystem::BUILDFLOWZ_EXAMPLE).unwrap();
         assert_eq!(v["apps"][0]["env"]["PORT"], 3003);
         assert_eq!(
             v["apps"][0]["args"][1],

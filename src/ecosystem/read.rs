@@ -3,6 +3,7 @@
 use serde_json::Value;
 
 use super::{HEADER_MARK, jslit};
+use crate::pm2::port_value;
 
 /// An app as read back from an existing file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,14 +95,6 @@ pub fn classify(text: String) -> Existing {
     }
 }
 
-fn port_value(v: &Value) -> Option<u16> {
-    match v {
-        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
-        _ => None,
-    }
-}
-
 fn is_buildflowz_app(app: &Value) -> bool {
     let Some(obj) = app.as_object() else {
         return false;
@@ -150,20 +143,7 @@ fn scan_port(text: &str) -> Option<u16> {
 mod tests {
     use super::*;
 
-    const BUILDFLOWZ: &str = r#"module.exports = {
-  apps: [{
-    name: "shop",
-    cwd: "/root/shop",
-    script: "bash",
-    args: ["-c", "export PORT=3003 && flox activate -- npm run dev -- --port 3003"],
-    env: {
-      PORT: 3003
-    },
-    autorestart: true,
-    watch: false
-  }]
-};
-"#;
+    use crate::ecosystem::BUILDFLOWZ_EXAMPLE as BUILDFLOWZ;
 
     #[test]
     fn buildflowz_is_adopted() {

@@ -101,23 +101,7 @@ mod tests {
     fn buildflowz_shape_exactly() {
         let text = render(&[shop()]);
         let body = &text[text.find("module.exports").unwrap()..];
-        assert_eq!(
-            body,
-            r#"module.exports = {
-  apps: [{
-    name: "shop",
-    cwd: "/root/shop",
-    script: "bash",
-    args: ["-c", "export PORT=3003 && flox activate -- npm run dev -- --port 3003"],
-    env: {
-      PORT: 3003
-    },
-    autorestart: true,
-    watch: false
-  }]
-};
-"#
-        );
+        assert_eq!(body, crate::ecosystem::BUILDFLOWZ_EXAMPLE);
         assert!(text.starts_with(crate::ecosystem::HEADER_MARK));
     }
 

@@ -56,7 +56,7 @@ impl App {
 }
 
 /// PORT is a number when the ecosystem file had one, a string when it came from a shell.
-fn port_value(v: &Value) -> Option<u16> {
+pub fn port_value(v: &Value) -> Option<u16> {
     match v {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
         Value::String(s) => s.trim().parse().ok(),

@@ -160,17 +160,7 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(pm2_bin());
-        c.args(args);
-        self.env(&mut c);
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "pm2 failed: {}\n{}",
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        self.pm2_with_env(args, &[])
     }
 
     /// Run the real pm2 with extra environment (PM2 copies it into the app it starts).
