@@ -24,6 +24,11 @@ pub enum Command {
         after_help = "Examples:\n  pm2-port init\n  pm2-port init ~/shop --dry-run\n  pm2-port init --command 'uvicorn main:app --port $PORT' --json"
     )]
     Init(InitArgs),
+    /// `init`, then start or restart the app in PM2, `pm2 save`, and wait until it listens.
+    #[command(
+        after_help = "Examples:\n  pm2-port start\n  pm2-port start ~/shop --timeout 120 --json"
+    )]
+    Start(StartArgs),
     /// Move a project to another free port, rewrite its file, and apply it to PM2.
     #[command(
         after_help = "Examples:\n  pm2-port bump\n  pm2-port bump ~/shop --no-restart --json"
@@ -37,6 +42,11 @@ pub enum Command {
         after_help = "Examples:\n  pm2-port list\n  pm2-port list --json | jq '.[] | select(.conflicts != [])'"
     )]
     List(ListArgs),
+    /// Find conflicts, drift, orphans and files that disagree with PM2; `--fix` repairs what is safe.
+    #[command(
+        after_help = "Exit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
+    )]
+    Doctor(DoctorArgs),
 }
 
 /// Flags shared by every command that allocates ports.
@@ -49,6 +59,21 @@ pub struct RangeArgs {
 
 #[derive(Debug, Args)]
 pub struct InitArgs {
+    #[command(flatten)]
+    pub options: InitOptions,
+
+    /// Show what would change (a diff) and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// What `init` and `start` share.
+#[derive(Debug, Args)]
+pub struct InitOptions {
     /// The project directory
     #[arg(default_value = ".")]
     pub dir: PathBuf,
@@ -68,14 +93,6 @@ pub struct InitArgs {
     #[command(flatten)]
     pub range: RangeArgs,
 
-    /// Show what would change (a diff) and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-
     /// Never prompt; fail where a prompt would be needed
     #[arg(long)]
     pub yes: bool,
@@ -83,6 +100,20 @@ pub struct InitArgs {
     /// Replace a hand-written ecosystem.config.cjs (the old one is kept as .bak)
     #[arg(long)]
     pub force: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub init: InitOptions,
+
+    /// Seconds to wait for the app to listen on its port
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Print the `init` result as JSON on stdout once the port listens
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,6 +161,21 @@ pub struct ListArgs {
     /// Print a JSON array on stdout
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args, Clone, Copy)]
+pub struct DoctorArgs {
+    /// Print the findings (and fixes) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Repair what is safe: move pm2-port's side of a conflict, record a drifted port, re-apply files
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Seconds to wait for a moved app to listen again
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
 }
 
 fn parse_range(s: &str) -> Result<PortRange, String> {

@@ -4,11 +4,13 @@
 //! [`detect`], [`ports`], [`ecosystem`], and the few functions that touch the system in
 //! [`project`], [`world`] and [`pm2::cli`].
 
+pub mod apply;
 pub mod cli;
 pub mod cmd;
 pub mod config;
 pub mod configure;
 pub mod detect;
+pub mod doctor;
 pub mod ecosystem;
 pub mod error;
 pub mod inventory;
@@ -16,6 +18,7 @@ pub mod pm2;
 pub mod ports;
 pub mod project;
 pub mod registry;
+pub mod style;
 pub mod world;
 
 use std::ffi::OsString;
@@ -37,6 +40,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
+            if let Some(error::Exit(code)) = err.downcast_ref::<error::Exit>() {
+                return ExitCode::from(*code);
+            }
             eprintln!("error: {err:#}");
             ExitCode::from(error::exit_code(&err))
         }
@@ -47,8 +53,10 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     let ctx = world::Context::from_env();
     match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, &args),
+        Command::Start(args) => cmd::start::run(&ctx, &args),
         Command::Bump(args) => cmd::bump::run(&ctx, &args),
         Command::Next(args) => cmd::next::run(&ctx, &args),
         Command::List(args) => cmd::list::run(&ctx, &args),
+        Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
     }
 }

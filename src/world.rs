@@ -95,7 +95,8 @@ pub fn gather(ctx: &Context, project: Option<&Path>, write: bool) -> Result<(Wor
     Ok((world, loaded.registry))
 }
 
-/// Mark the listeners on the project's app ports that belong to its running apps' process trees.
+/// Mark the listeners that belong to the project's running apps' process trees (all of them,
+/// not only those on its ports: `doctor --fix` adopts a port an app drifted to).
 fn classify_own_listeners(world: &mut World, dir: &Path) {
     let own_pids: HashSet<u32> = world
         .apps
@@ -103,21 +104,10 @@ fn classify_own_listeners(world: &mut World, dir: &Path) {
         .filter(|a| a.belongs_to(dir) && a.status == "online")
         .filter_map(|a| a.pid)
         .collect();
-    let own_ports: HashSet<u16> = world
-        .apps
-        .iter()
-        .filter(|a| a.belongs_to(dir))
-        .filter_map(|a| a.port)
-        .collect();
-    let inodes: HashSet<u64> = world
-        .listeners
-        .iter()
-        .filter(|l| own_ports.contains(&l.port))
-        .map(|l| l.inode)
-        .collect();
-    if inodes.is_empty() || own_pids.is_empty() {
+    if own_pids.is_empty() || world.listeners.is_empty() {
         return;
     }
+    let inodes: HashSet<u64> = world.listeners.iter().map(|l| l.inode).collect();
     let owners = socket_owners(&inodes);
     let parents = parent_pids();
     for inode in inodes {
@@ -133,7 +123,7 @@ fn classify_own_listeners(world: &mut World, dir: &Path) {
     }
 }
 
-fn descends_from(mut pid: u32, ancestors: &HashSet<u32>, parents: &HashMap<u32, u32>) -> bool {
+pub fn descends_from(mut pid: u32, ancestors: &HashSet<u32>, parents: &HashMap<u32, u32>) -> bool {
     for _ in 0..128 {
         if ancestors.contains(&pid) {
             return true;
@@ -186,7 +176,7 @@ pub fn socket_owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
 }
 
 /// Each process's parent, from `/proc/PID/stat`.
-fn parent_pids() -> HashMap<u32, u32> {
+pub fn parent_pids() -> HashMap<u32, u32> {
     pids()
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;

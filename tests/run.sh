@@ -24,6 +24,7 @@ if [ "$node_major" -lt 18 ]; then
 fi
 
 npm ci --prefix tests/pm2 --no-audit --no-fund --loglevel=error
+npm ci --prefix fixtures/vite-app --no-audit --no-fund --loglevel=error
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -2,25 +2,25 @@
 
 use anyhow::Result;
 
-use crate::cli::InitArgs;
+use crate::cli::{InitArgs, InitOptions};
 use crate::configure::{self, Request};
 use crate::world::Context;
 
-pub fn request(args: &InitArgs) -> Request {
+pub fn request(o: &InitOptions, dry_run: bool) -> Request {
     Request {
-        dir: args.dir.clone(),
-        name: args.name.clone(),
-        port: args.port,
-        command: args.command.clone(),
-        range: args.range.range,
-        dry_run: args.dry_run,
-        force: args.force,
-        yes: args.yes,
+        dir: o.dir.clone(),
+        name: o.name.clone(),
+        port: o.port,
+        command: o.command.clone(),
+        range: o.range.range,
+        dry_run,
+        force: o.force,
+        yes: o.yes,
         bump: false,
     }
 }
 
 pub fn run(ctx: &Context, args: &InitArgs) -> Result<()> {
-    let plan = configure::configure(ctx, &request(args))?;
+    let plan = configure::configure(ctx, &request(&args.options, args.dry_run))?;
     configure::print(&plan, args.json)
 }

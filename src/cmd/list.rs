@@ -3,7 +3,8 @@
 use anyhow::Result;
 
 use crate::cli::ListArgs;
-use crate::inventory;
+use crate::inventory::{self, Row};
+use crate::style::{self, Color, paint};
 use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
@@ -18,35 +19,97 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
         println!("no apps: PM2 knows none and no project is configured");
         return Ok(());
     }
-    let table: Vec<[String; 6]> = rows
-        .iter()
-        .map(|r| {
-            [
-                r.name.clone(),
-                r.port.map_or("-".into(), |p| p.to_string()),
-                r.status.clone(),
-                r.cwd
-                    .as_ref()
-                    .map_or("-".into(), |c| c.display().to_string()),
-                r.sources.join(","),
-                r.conflicts.join(","),
-            ]
-        })
-        .collect();
-    let header = ["NAME", "PORT", "STATUS", "CWD", "SOURCES", "CONFLICTS"].map(String::from);
-    let mut widths = header.clone().map(|h| h.chars().count());
-    for row in &table {
+    print!("{}", table(&rows, style::stdout_color()));
+    Ok(())
+}
+
+fn cells(r: &Row) -> [String; 6] {
+    [
+        r.name.clone(),
+        r.port.map_or("-".into(), |p| p.to_string()),
+        r.status.clone(),
+        r.cwd
+            .as_ref()
+            .map_or("-".into(), |c| c.display().to_string()),
+        r.sources.join(","),
+        if r.conflicts.is_empty() {
+            String::new()
+        } else {
+            format!("conflicts with {}", r.conflicts.join(", "))
+        },
+    ]
+}
+
+/// The aligned table; colour marks status and conflicts.
+fn table(rows: &[Row], color: bool) -> String {
+    let header = ["NAME", "PORT", "STATUS", "CWD", "SOURCES", ""].map(String::from);
+    let body: Vec<[String; 6]> = rows.iter().map(cells).collect();
+    let mut widths = [0usize; 6];
+    for row in std::iter::once(&header).chain(&body) {
         for (w, cell) in widths.iter_mut().zip(row) {
             *w = (*w).max(cell.chars().count());
         }
     }
-    for row in std::iter::once(&header).chain(&table) {
+    let mut out = String::new();
+    for (i, row) in std::iter::once(&header).chain(&body).enumerate() {
+        let data = i.checked_sub(1).map(|j| &rows[j]);
         let line: Vec<String> = row
             .iter()
             .zip(widths)
-            .map(|(cell, w)| format!("{cell:<w$}"))
+            .enumerate()
+            .map(|(col, (cell, w))| {
+                let padded = format!("{cell:<w$}");
+                let c = match (data, col) {
+                    (None, _) => Some(Color::Bold),
+                    (Some(r), 2) => match r.status.as_str() {
+                        "online" => Some(Color::Green),
+                        "errored" => Some(Color::Red),
+                        "stopped" | "saved" | "not-started" => Some(Color::Yellow),
+                        _ => None,
+                    },
+                    (Some(r), 1 | 5) if !r.conflicts.is_empty() => Some(Color::Red),
+                    (Some(_), 3 | 4) => Some(Color::Dim),
+                    _ => None,
+                };
+                c.map_or(padded.clone(), |c| paint(&padded, c, color))
+            })
             .collect();
-        println!("{}", line.join("  ").trim_end());
+        out.push_str(line.join("  ").trim_end());
+        out.push('\n');
     }
-    Ok(())
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn aligned_without_colour_and_marked_with_it() {
+        let rows = vec![
+            Row {
+                name: "shop".into(),
+                port: Some(3000),
+                status: "online".into(),
+                cwd: Some("/srv/shop".into()),
+                sources: vec!["pm2", "registry"],
+                conflicts: vec!["x".into()],
+            },
+            Row {
+                name: "x".into(),
+                port: Some(3000),
+                status: "stopped".into(),
+                cwd: None,
+                sources: vec!["pm2"],
+                conflicts: vec!["shop".into()],
+            },
+        ];
+        assert_eq!(
+            table(&rows, false),
+            "NAME  PORT  STATUS   CWD        SOURCES\n\
+             shop  3000  online   /srv/shop  pm2,registry  conflicts with x\n\
+             x     3000  stopped  -          pm2           conflicts with shop\n"
+        );
+        assert!(table(&rows, true).contains("\x1b[31m3000\x1b[0m"));
+    }
 }

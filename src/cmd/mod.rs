@@ -1,9 +1,11 @@
 //! One module per subcommand, each a `run` over its parsed arguments.
 
 pub mod bump;
+pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod next;
+pub mod start;
 
 use crate::config::ProjectConfig;
 use crate::error::InputError;

@@ -24,6 +24,25 @@ pub fn program() -> OsString {
         .unwrap_or_else(|| OsString::from("pm2"))
 }
 
+/// Fail, saying how to install PM2, when the `pm2` program cannot be found.
+pub fn ensure_installed() -> Result<()> {
+    let program = program();
+    let path = Path::new(&program);
+    let found = if path.components().count() > 1 {
+        path.is_file()
+    } else {
+        std::env::var_os("PATH")
+            .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(path).is_file()))
+    };
+    if !found {
+        bail!(
+            "`{}` not found; install PM2 with `npm install -g pm2` (Node.js >= 18), or point `PM2_PORT_PM2` at it",
+            program.to_string_lossy()
+        );
+    }
+    Ok(())
+}
+
 /// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
 pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     let program = program();

@@ -24,6 +24,8 @@ pub struct App {
     pub cwd: Option<PathBuf>,
     /// `pm2_env.env.PORT`, else `pm2_env.PORT`.
     pub port: Option<u16>,
+    /// The app's log files (`pm_out_log_path`, `pm_err_log_path`).
+    pub logs: Vec<PathBuf>,
 }
 
 impl App {
@@ -51,6 +53,10 @@ impl App {
                 .to_string(),
             cwd: env.get("pm_cwd").and_then(Value::as_str).map(PathBuf::from),
             port,
+            logs: ["pm_err_log_path", "pm_out_log_path"]
+                .iter()
+                .filter_map(|k| env.get(*k)?.as_str().map(PathBuf::from))
+                .collect(),
         })
     }
 }

@@ -282,6 +282,7 @@ mod tests {
             status: status.into(),
             cwd: Some(cwd.into()),
             port: Some(port),
+            logs: vec![],
         }
     }
 

@@ -242,7 +242,47 @@ impl Drop for Sandbox {
             self.env(&mut c);
             let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
         }
+        // Orphans that outlived PM2 (tests make some on purpose): every process working in here.
+        let root = self.root.path().canonicalize().unwrap();
+        for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+                continue;
+            };
+            if std::fs::read_link(entry.path().join("cwd")).is_ok_and(|cwd| cwd.starts_with(&root))
+            {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+        }
     }
+}
+
+/// `fixtures/vite-app` copied as `name` (its `node_modules`, installed by tests/run.sh, linked
+/// rather than copied), its page saying `name`.
+pub fn vite_project(sb: &Sandbox, name: &str) -> PathBuf {
+    let fixture = fixtures().join("vite-app");
+    let modules = fixture.join("node_modules");
+    assert!(
+        modules.join(".bin/vite").exists(),
+        "Vite is not installed in {}: run `npm ci --prefix fixtures/vite-app` (bash tests/run.sh does)",
+        fixture.display()
+    );
+    let dir = sb.dir(name);
+    for file in ["package.json", "package-lock.json"] {
+        std::fs::copy(fixture.join(file), dir.join(file)).unwrap();
+    }
+    let page = std::fs::read_to_string(fixture.join("index.html")).unwrap();
+    std::fs::write(
+        dir.join("index.html"),
+        page.replace(">vite-app<", &format!(">{name}<")),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(&modules, dir.join("node_modules")).unwrap();
+    dir
+}
+
+/// GET / on localhost, whichever address family the server chose.
+pub fn http_get_localhost(port: u16) -> Option<String> {
+    http_get("[::1]", port).or_else(|| http_get("127.0.0.1", port))
 }
 
 /// What a run of pm2-port printed.

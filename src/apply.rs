@@ -1,0 +1,227 @@
+//! Applying a configured project to PM2 and watching it come up: the side-effect layer shared by
+//! `start`, `bump` and `doctor --fix`.
+
+use std::collections::{HashMap, HashSet};
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use anyhow::{Result, bail};
+
+use crate::configure::AppReport;
+use crate::pm2::{self, App, rpc};
+use crate::ports::Listener;
+use crate::world::{self, Context};
+
+/// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
+pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
+    Ok(match rpc::process_list(&ctx.pm2_home) {
+        rpc::Answer::List(list) => pm2::parse_process_list(&list)?
+            .into_iter()
+            .find(|a| a.name == name && a.belongs_to(cwd)),
+        rpc::Answer::NoSocket | rpc::Answer::Stale => None,
+        rpc::Answer::Unexpected(_) => pm2::cli::apps(&ctx.pm2_home)?
+            .into_iter()
+            .find(|a| a.name == name && a.belongs_to(cwd) && a.status != "saved"),
+    })
+}
+
+/// After `bump` or a fix: re-apply the file when PM2 knows the app, wait for the new port when it
+/// runs, and warn about an orphan still holding the old one.
+pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Duration) -> Result<()> {
+    let apps = pm2::cli::apps(&ctx.pm2_home)?;
+    let Some(known) = apps
+        .iter()
+        .find(|a| a.name == app.name && a.belongs_to(&app.cwd))
+    else {
+        return Ok(());
+    };
+    if known.status == "saved" {
+        eprintln!(
+            "note: PM2's dump.pm2 still has `{}` on its old port (no daemon runs); start it with `pm2-port start {}` rather than `pm2 resurrect`",
+            app.name,
+            app.cwd.display()
+        );
+        return Ok(());
+    }
+    let online = known.status == "online";
+    pm2::cli::reapply(file, &app.name, !online)?;
+    if !online {
+        return Ok(());
+    }
+    wait_listening(ctx, app, timeout, false)?;
+    if let Some(old) = app.previous_port {
+        warn_orphans(ctx, old, &app.name)?;
+    }
+    Ok(())
+}
+
+/// Warn, with PIDs, about what still listens on `port` a few seconds after its app moved: a
+/// process outside PM2 (another PM2 app on that port is `doctor`'s business, not an orphan).
+pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
+    let (released, left) = world::wait_port(port, Duration::from_secs(5), |now| now.is_empty())?;
+    if released {
+        return Ok(());
+    }
+    let pm2_pids: HashSet<u32> = pm2::cli::apps(&ctx.pm2_home)?
+        .iter()
+        .filter_map(|a| a.pid)
+        .collect();
+    let owners = owners_of(&left);
+    let parents = world::parent_pids();
+    for l in &left {
+        match owners.get(&l.inode) {
+            Some(pid) if world::descends_from(*pid, &pm2_pids, &parents) => {}
+            Some(pid) => eprintln!(
+                "warning: old port {port} is still held on {l} by PID {pid} (`{}`), an orphan of `{name}`; stop it with `kill {pid}`",
+                world::command_of(*pid).unwrap_or_default()
+            ),
+            None => eprintln!(
+                "warning: old port {port} is still held on {l} by a process pm2-port cannot see"
+            ),
+        }
+    }
+    Ok(())
+}
+
+/// The ports listened on by processes that descend from `pid`.
+pub fn ports_of_tree(pid: u32, listeners: &[Listener]) -> Vec<u16> {
+    let owners = owners_of(listeners);
+    let parents = world::parent_pids();
+    let mut ports: Vec<u16> = listeners
+        .iter()
+        .filter(|l| {
+            owners
+                .get(&l.inode)
+                .is_some_and(|owner| world::descends_from(*owner, &[pid].into(), &parents))
+        })
+        .map(|l| l.port)
+        .collect();
+    ports.sort_unstable();
+    ports.dedup();
+    ports
+}
+
+/// The last lines of the app's PM2 logs, for an error message.
+fn log_tail(app: Option<&App>) -> String {
+    let Some(app) = app else {
+        return String::new();
+    };
+    let mut out = String::new();
+    for path in &app.logs {
+        let Ok(text) = std::fs::read_to_string(path) else {
+            continue;
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        if lines.is_empty() {
+            continue;
+        }
+        out.push_str(&format!("\n--- last lines of {} ---\n", path.display()));
+        for line in &lines[lines.len().saturating_sub(15)..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// Wait until something listens on the app's port. Fails early when PM2 reports the app errored
+/// or stopped, or when the app's processes listen on another port for a few seconds (drift); on
+/// timeout, fails with the last lines of its logs. Shows a spinner when stderr is a terminal.
+pub fn wait_listening(
+    ctx: &Context,
+    app: &AppReport,
+    timeout: Duration,
+    chatty: bool,
+) -> Result<()> {
+    let start = Instant::now();
+    let tty = chatty && std::io::stderr().is_terminal();
+    if chatty && !tty {
+        eprintln!(
+            "waiting for `{}` to listen on port {} (timeout {}s)",
+            app.name,
+            app.port,
+            timeout.as_secs()
+        );
+    }
+    let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
+    let mut last_check = Instant::now() - Duration::from_secs(1);
+    let mut drift_since: Option<(Instant, Vec<u16>)> = None;
+    let mut pm2_app: Option<App> = None;
+    let result = loop {
+        let listeners = world::listeners()?;
+        if listeners.iter().any(|l| l.port == app.port) {
+            break Ok(());
+        }
+        if last_check.elapsed() >= Duration::from_millis(500) {
+            last_check = Instant::now();
+            pm2_app = live_app(ctx, &app.name, &app.cwd)?;
+            match pm2_app.as_ref().map(|a| a.status.as_str()) {
+                Some("errored") | Some("stopped") | None => {
+                    let status = pm2_app.as_ref().map_or("gone", |a| a.status.as_str());
+                    break Err(format!(
+                        "`{}` is {status} in PM2 instead of listening on port {}",
+                        app.name, app.port
+                    ));
+                }
+                _ => {}
+            }
+            let other: Vec<u16> = pm2_app
+                .as_ref()
+                .and_then(|a| a.pid)
+                .map(|pid| ports_of_tree(pid, &listeners))
+                .unwrap_or_default();
+            drift_since = match (drift_since, other.is_empty()) {
+                (_, true) => None,
+                (None, false) => Some((Instant::now(), other)),
+                (Some((since, _)), false) => Some((since, other)),
+            };
+            if let Some((since, ports)) = &drift_since
+                && since.elapsed() >= Duration::from_secs(3)
+            {
+                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
+                break Err(format!(
+                    "`{}` listens on port {} instead of its assigned {} (drift): make its dev server fail on a busy port instead of moving (Vite's --strictPort), or fix the command in buildflowz.toml",
+                    app.name,
+                    ports.join(", "),
+                    app.port
+                ));
+            }
+        }
+        if start.elapsed() >= timeout {
+            break Err(format!(
+                "`{}` did not listen on port {} within {}s",
+                app.name,
+                app.port,
+                timeout.as_secs()
+            ));
+        }
+        if tty {
+            let frame = frames[(start.elapsed().as_millis() / 100) as usize % frames.len()];
+            eprint!(
+                "\r{frame} starting {} on port {} ({:.1}s)",
+                app.name,
+                app.port,
+                start.elapsed().as_secs_f32()
+            );
+            let _ = std::io::stderr().flush();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    match result {
+        Ok(()) => Ok(()),
+        Err(why) => {
+            let app = pm2_app.or_else(|| live_app(ctx, &app.name, &app.cwd).ok().flatten());
+            bail!("{why}{}", log_tail(app.as_ref()))
+        }
+    }
+}
+
+/// The owning process of each listener (by inode) that can be read.
+pub fn owners_of(listeners: &[Listener]) -> HashMap<u64, u32> {
+    let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
+    world::socket_owners(&inodes)
+}

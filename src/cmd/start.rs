@@ -1,0 +1,79 @@
+//! `pm2-port start`: `init`, then bring the app up in PM2 and wait until it listens.
+
+use std::time::Duration;
+
+use anyhow::Result;
+
+use crate::apply;
+use crate::cli::StartArgs;
+use crate::configure;
+use crate::pm2::{self, rpc};
+use crate::world::{self, Context};
+
+pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
+    // Before writing anything: without pm2 there is nothing to start.
+    pm2::cli::ensure_installed()?;
+    let plan = configure::configure(ctx, &super::init::request(&args.init, false))?;
+    for note in &plan.notes {
+        eprintln!("note: {note}");
+    }
+    let app = &plan.report.apps[0];
+    let daemon_ran = matches!(rpc::process_list(&ctx.pm2_home), rpc::Answer::List(_));
+    let live = apply::live_app(ctx, &app.name, &app.cwd)?;
+    let up_already = live
+        .as_ref()
+        .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
+        && !world::listeners_on(app.port)?.is_empty();
+
+    if up_already {
+        eprintln!("`{}` is already online on port {}", app.name, app.port);
+    } else {
+        // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
+        if live.is_some() {
+            pm2::cli::run(&["delete", app.name.as_str()])?;
+        }
+        pm2::cli::run(&[
+            std::ffi::OsStr::new("start"),
+            plan.file.as_os_str(),
+            std::ffi::OsStr::new("--only"),
+            std::ffi::OsStr::new(&app.name),
+        ])?;
+        save(ctx, daemon_ran)?;
+        apply::wait_listening(ctx, app, Duration::from_secs(args.timeout), !args.json)?;
+    }
+    if args.json {
+        println!("{}", serde_json::to_string(&plan.report)?);
+    } else {
+        println!("{}  http://localhost:{}", app.name, app.port);
+    }
+    Ok(())
+}
+
+/// `pm2 save`, unless this start had to spawn the daemon while `dump.pm2` holds other apps: saving
+/// then would drop them from what `pm2 resurrect` brings back.
+fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
+    if !daemon_ran {
+        let dump = ctx.pm2_home.join("dump.pm2");
+        let saved = std::fs::read_to_string(&dump)
+            .ok()
+            .and_then(|t| pm2::parse_dump(&t).ok())
+            .unwrap_or_default();
+        let live = pm2::cli::apps(&ctx.pm2_home)?;
+        let dropped: Vec<&str> = saved
+            .iter()
+            .filter(|s| !live.iter().any(|l| l.name == s.name && l.status != "saved"))
+            .map(|s| s.name.as_str())
+            .collect();
+        if !dropped.is_empty() {
+            eprintln!(
+                "warning: not running `pm2 save`: PM2's daemon was not running and `{}` holds {} other apps ({}); run `pm2 resurrect`, then `pm2 save`",
+                dump.display(),
+                dropped.len(),
+                dropped.join(", ")
+            );
+            return Ok(());
+        }
+    }
+    pm2::cli::run(&["save"])?;
+    Ok(())
+}
