@@ -126,6 +126,10 @@ pub struct BumpArgs {
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
+    /// In a project of several [[apps]], move only this one
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
     #[command(flatten)]
     pub range: RangeArgs,
 

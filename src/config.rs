@@ -34,9 +34,30 @@ pub struct ProjectConfig {
     /// Extra environment for the app.
     #[serde(default, deserialize_with = "de_env")]
     pub env: Map<String, Value>,
-    /// Extra PM2 app options, merged into the app object.
+    /// Extra PM2 app options, merged into every app object.
     #[serde(default, deserialize_with = "de_pm2")]
     pub pm2: Map<String, Value>,
+    /// Several apps in one project, each with its own port.
+    #[serde(default)]
+    pub apps: Vec<AppConfig>,
+}
+
+/// One `[[apps]]` table.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppConfig {
+    /// PM2 app name; default: the name of its directory.
+    pub name: Option<String>,
+    /// Its directory, relative to the project; default: the project's.
+    pub dir: Option<String>,
+    /// Dev command; default: detected in `dir`.
+    pub command: Option<String>,
+    /// Preferred port.
+    #[serde(default, deserialize_with = "de_port")]
+    pub port: Option<u16>,
+    /// Extra environment, over the project's `[env]`.
+    #[serde(default, deserialize_with = "de_env")]
+    pub env: Map<String, Value>,
 }
 
 fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
@@ -83,18 +104,74 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
 
 /// Parse the text of `buildflowz.toml` at `path` (the path is for messages only).
 pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
-    toml_edit::de::from_str(text).map_err(|err| {
-        let (line, column) = err
-            .span()
-            .map(|span| line_col(text, span.start))
-            .unwrap_or((1, 1));
+    let error = |offset: usize, message: String| {
+        let (line, column) = line_col(text, offset);
         InputError::Manifest {
             path: path.to_path_buf(),
             line,
             column,
-            message: err.message().trim().to_string(),
+            message,
         }
-    })
+    };
+    let config: ProjectConfig = toml_edit::de::from_str(text).map_err(|err| {
+        error(
+            err.span().map_or(0, |s| s.start),
+            err.message().trim().to_string(),
+        )
+    })?;
+    if !config.apps.is_empty() {
+        for key in ["name", "command", "port"] {
+            if let Some(at) = top_level_key(text, key) {
+                return Err(error(
+                    at,
+                    format!(
+                        "with [[apps]], set `{key}` inside each [[apps]] table, not at the top"
+                    ),
+                ));
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, app) in config.apps.iter().enumerate() {
+            let name = app.name.clone().unwrap_or_else(|| {
+                let dir = app.dir.as_deref().unwrap_or(".");
+                Path::new(dir)
+                    .file_name()
+                    .map_or_else(|| dir.to_string(), |n| n.to_string_lossy().into_owned())
+            });
+            if !seen.insert(name.clone()) {
+                let at = nth_table(text, "apps", i).unwrap_or(0);
+                return Err(error(
+                    at,
+                    format!("two [[apps]] are named `{name}`; give each a distinct `name`"),
+                ));
+            }
+        }
+    }
+    Ok(config)
+}
+
+/// The offset of a top-level `key = ...` line (before the first table header).
+fn top_level_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if trimmed.starts_with('[') {
+            return None;
+        }
+        if let Some(rest) = trimmed.strip_prefix(key)
+            && rest.trim_start().starts_with('=')
+        {
+            return Some(offset + (line.len() - trimmed.len()));
+        }
+        offset += line.len();
+    }
+    None
+}
+
+/// The offset of the `i`-th `[[name]]` header.
+fn nth_table(text: &str, name: &str, i: usize) -> Option<usize> {
+    let header = format!("[[{name}]]");
+    text.match_indices(&header).nth(i).map(|(at, _)| at)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -154,6 +231,29 @@ max_memory_restart = "1G"
     fn syntax_error_has_position() {
         let e = err("name = \"a\"\ncommand = \n");
         assert!(e.starts_with("`/p/buildflowz.toml`:2:"), "{e}");
+    }
+
+    #[test]
+    fn apps_tables() {
+        let c = parse(
+            Path::new("b.toml"),
+            "[env]\nA = \"1\"\n\n[[apps]]\nname = \"web\"\ndir = \"packages/web\"\n\n[[apps]]\ndir = \"packages/api\"\nport = 4000\n[apps.env]\nB = 2\n",
+        )
+        .unwrap();
+        assert_eq!(c.apps.len(), 2);
+        assert_eq!(c.apps[1].port, Some(4000));
+        assert_eq!(c.apps[1].env["B"], 2);
+        let e = err("command = \"x\"\n[[apps]]\nname = \"a\"\n");
+        assert!(
+            e.starts_with("`/p/buildflowz.toml`:1:1: with [[apps]], set `command`"),
+            "{e}"
+        );
+        let e = err("[[apps]]\nname = \"a\"\n[[apps]]\ndir = \"x/a\"\n");
+        assert!(
+            e.starts_with("`/p/buildflowz.toml`:3:1: two [[apps]] are named `a`"),
+            "{e}"
+        );
+        assert!(err("[[apps]]\nnmae = \"a\"\n").contains("unknown field `nmae`"));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::detect::{self, Detection, Files, Launch, shell};
 use crate::ecosystem::read::{self, Existing, Owner};
 use crate::ecosystem::render::{self, AppSpec};
 use crate::ecosystem::{FILE_NAME, write};
-use crate::error::RuntimeError;
+use crate::error::{InputError, RuntimeError};
 use crate::ports::{self, Holder, PortRange, Wish, World};
 use crate::project::Project;
 use crate::registry::{self, Entry, RegApp, Registry};
@@ -32,8 +32,11 @@ pub struct Request {
     pub dry_run: bool,
     pub force: bool,
     pub yes: bool,
-    /// `bump`: move the project off its current port.
+    /// `bump`: move the project's apps off their current ports.
     pub bump: bool,
+    /// The app that `port` and `bump` apply to, in a project of several apps (default: all for
+    /// `bump`; `port` needs it when there are several).
+    pub only: Option<String>,
 }
 
 /// `init --json` and `bump --json`: product.md section 2.1.
@@ -57,15 +60,43 @@ pub struct AppReport {
     pub flox: bool,
 }
 
+/// One app of the project, as read from its manifests.
+struct AppInput {
+    /// `--name`, `name` in buildflowz.toml or in `[[apps]]`.
+    name: Option<String>,
+    /// The name to derive from when none is given: the directory's.
+    default_name: String,
+    /// Its working directory (absolute).
+    cwd: PathBuf,
+    detection: Detection,
+    /// `port` in buildflowz.toml or `[[apps]]`.
+    preferred: Option<u16>,
+    /// The app's own `[env]` (over the project's).
+    env: serde_json::Map<String, Value>,
+}
+
 /// The project's side of what was gathered.
 struct Inputs {
     project: Project,
     config: ProjectConfig,
-    detection: Detection,
+    apps: Vec<AppInput>,
     flox: bool,
     /// Read under the lock, after detection.
     existing: Option<Existing>,
     range: PortRange,
+}
+
+impl Inputs {
+    /// The project's directory and its apps': what "own" means for ports and names.
+    fn own_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.project.dir.clone()];
+        for app in &self.apps {
+            if !dirs.contains(&app.cwd) {
+                dirs.push(app.cwd.clone());
+            }
+        }
+        dirs
+    }
 }
 
 /// What configuring will do.
@@ -84,36 +115,96 @@ impl Plan {
     }
 }
 
-fn inputs(req: &Request) -> Result<Inputs> {
-    let project = Project::open(&req.dir)?;
-    let config = project.config()?.unwrap_or_default();
-    let range = crate::cmd::resolve_range(req.range, Some(&config))?;
-    let command = req.command.clone().or_else(|| config.command.clone());
-    let detection = match command {
-        Some(line) => Detection {
+fn detect_in(project: &Project, command: Option<String>) -> Result<Detection> {
+    if let Some(line) = command {
+        return Ok(Detection {
             framework: None,
             package_manager: None,
             launch: Launch::Shell(line),
             env: Vec::new(),
             notes: Vec::new(),
-        },
-        None => match detect::detect(&project)? {
-            Some(d) => d,
-            None => {
-                return Err(RuntimeError::NoDevCommand {
-                    dir: project.dir.clone(),
-                }
+        });
+    }
+    detect::detect(project)?.ok_or_else(|| {
+        RuntimeError::NoDevCommand {
+            dir: project.dir.clone(),
+        }
+        .into()
+    })
+}
+
+fn inputs(req: &Request) -> Result<Inputs> {
+    let project = Project::open(&req.dir)?;
+    let config = project.config()?.unwrap_or_default();
+    let range = crate::cmd::resolve_range(req.range, Some(&config))?;
+    let apps = if config.apps.is_empty() {
+        let command = req.command.clone().or_else(|| config.command.clone());
+        vec![AppInput {
+            name: req.name.clone().or_else(|| config.name.clone()),
+            default_name: project.dir_name(),
+            cwd: project.dir.clone(),
+            detection: detect_in(&project, command)?,
+            preferred: config.port,
+            env: serde_json::Map::new(),
+        }]
+    } else {
+        let toml = project.dir.join(crate::config::FILE_NAME);
+        for (flag, set) in [
+            ("--name", req.name.is_some()),
+            ("--command", req.command.is_some()),
+        ] {
+            if set {
+                return Err(InputError::Usage(format!(
+                    "`{flag}` cannot apply to the several [[apps]] of `{}`; set it in their tables",
+                    toml.display()
+                ))
                 .into());
             }
-        },
+        }
+        let mut apps = Vec::new();
+        for app in &config.apps {
+            let rel = app.dir.clone().unwrap_or_else(|| ".".to_string());
+            let sub = Project::open(&project.dir.join(&rel)).map_err(|_| {
+                InputError::Usage(format!(
+                    "`{}`: [[apps]] `dir = \"{rel}\"` is not a directory of the project",
+                    toml.display()
+                ))
+            })?;
+            apps.push(AppInput {
+                name: app.name.clone(),
+                default_name: sub.dir_name(),
+                detection: detect_in(&sub, app.command.clone())?,
+                cwd: sub.dir,
+                preferred: app.port,
+                env: app.env.clone(),
+            });
+        }
+        apps
     };
+    if let Some(only) = &req.only
+        && !apps.iter().any(|a| a.name.as_deref() == Some(only))
+        && apps.len() > 1
+    {
+        return Err(InputError::Usage(format!(
+            "no app named `{only}` in `{}`",
+            project.dir.display()
+        ))
+        .into());
+    }
+    if req.port.is_some() && req.only.is_none() && apps.len() > 1 {
+        return Err(InputError::Usage(
+            "`--port` needs one app; this project has several [[apps]]: set `port` in their tables"
+                .into(),
+        )
+        .into());
+    }
     let flox = config
         .flox
         .unwrap_or_else(|| project.exists(".flox/env/manifest.toml"));
     Ok(Inputs {
         project,
         config,
-        detection,
+        apps,
         flox,
         existing: None,
         range,
@@ -132,21 +223,21 @@ fn read_existing(file: &Path) -> Result<Option<Existing>> {
     }
 }
 
-/// The app's PM2 name: `--name`, else `name` in buildflowz.toml (both refused when another
-/// directory uses them), else the name already in the file, else the directory's name; the last
-/// two are disambiguated when another directory uses them.
+/// The PM2 name of `app`. An explicit one (`--name`, `name` in buildflowz.toml or `[[apps]]`) is
+/// refused when another project uses it. Otherwise: the name already in the file (a single-app
+/// project), else the directory's, disambiguated when another project uses it.
 fn choose_name(
-    req: &Request,
+    app: &AppInput,
     inputs: &Inputs,
+    own: &[PathBuf],
     world: &World,
     notes: &mut Vec<String>,
 ) -> Result<String> {
-    let dir = &inputs.project.dir;
-    if let Some(name) = req.name.clone().or_else(|| inputs.config.name.clone()) {
+    if let Some(name) = app.name.clone() {
         if name.is_empty() {
-            return Err(crate::error::InputError::Usage("the app name is empty".into()).into());
+            return Err(InputError::Usage("the app name is empty".into()).into());
         }
-        if let Some(other) = world.name_used_elsewhere(&name, dir) {
+        if let Some(other) = world.name_used_elsewhere(&name, own) {
             return Err(RuntimeError::NameTaken {
                 name,
                 other: other.display().to_string(),
@@ -158,15 +249,17 @@ fn choose_name(
     let from_file = inputs
         .existing
         .as_ref()
+        .filter(|_| inputs.apps.len() == 1)
         .and_then(|e| match e.apps.as_slice() {
             [only] => only.name.clone(),
             _ => None,
         });
-    let base = from_file.unwrap_or_else(|| inputs.project.dir_name());
-    let Some(other) = world.name_used_elsewhere(&base, dir) else {
+    let base = from_file.unwrap_or_else(|| app.default_name.clone());
+    let Some(other) = world.name_used_elsewhere(&base, own) else {
         return Ok(base);
     };
-    let parent = dir
+    let parent = app
+        .cwd
         .parent()
         .and_then(|p| p.file_name())
         .map(|p| p.to_string_lossy().into_owned());
@@ -175,7 +268,7 @@ fn choose_name(
         .into_iter()
         .chain((2..).map(|i| format!("{base}-{i}")));
     for candidate in candidates {
-        if world.name_used_elsewhere(&candidate, dir).is_none() {
+        if world.name_used_elsewhere(&candidate, own).is_none() {
             notes.push(format!(
                 "the name `{base}` is used by `{}`; this project's app is named `{candidate}` (set `name` in buildflowz.toml to choose)",
                 other.display()
@@ -186,48 +279,139 @@ fn choose_name(
     unreachable!("an unbounded list of candidates")
 }
 
-/// The pure middle: choose the name and port, render the file, update the registry.
+/// The `bash -c` line for `app` on `port`, inside flox when the project uses it.
+fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
+    if !inputs.flox {
+        return command.to_string();
+    }
+    let inner = match &app.detection.launch {
+        // A user's line may be a compound command: give flox one program to run.
+        Launch::Shell(line) => format!("bash -c {}", shell::quote_word(line)),
+        Launch::Words { .. } => command.to_string(),
+    };
+    format!(
+        "flox activate -d {} -- {inner}",
+        shell::quote_word(&inputs.project.dir.to_string_lossy())
+    )
+}
+
+/// The pure middle: choose names and ports, render the file, update the registry.
 fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) -> Result<Plan> {
     let dir = inputs.project.dir.clone();
     let file = dir.join(FILE_NAME);
-    let mut notes = inputs.detection.notes.clone();
-    let name = choose_name(req, &inputs, world, &mut notes)?;
-    let current = inputs.existing.as_ref().and_then(|e| e.port_of(&name));
+    let own = inputs.own_dirs();
+    let single = inputs.apps.len() == 1;
     if let Some(existing) = &inputs.existing
         && existing.owner == Owner::Hand
         && !req.force
     {
         return Err(RuntimeError::HandWrittenFile {
             path: file,
-            port_note: current.map_or(String::new(), |p| format!(" (it sets PORT {p})")),
+            port_note: existing
+                .apps
+                .iter()
+                .find_map(|a| a.port)
+                .map_or(String::new(), |p| format!(" (it sets PORT {p})")),
         }
         .into());
     }
-    let (wish, avoid) = if req.bump {
-        let avoid: Vec<(u16, Holder)> = current.map(|p| (p, Holder::Current)).into_iter().collect();
-        (
+
+    let mut notes = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for app in &inputs.apps {
+        notes.extend(app.detection.notes.iter().cloned());
+        let name = choose_name(app, &inputs, &own, world, &mut notes)?;
+        if names.contains(&name) {
+            return Err(InputError::Usage(format!(
+                "two apps of `{}` are named `{name}`; give each a distinct `name`",
+                dir.display()
+            ))
+            .into());
+        }
+        names.push(name);
+    }
+
+    let mut specs = Vec::new();
+    let mut reports = Vec::new();
+    let mut taken: Vec<(u16, Holder)> = Vec::new();
+    let mut reg_apps = Vec::new();
+    for (app, name) in inputs.apps.iter().zip(&names) {
+        let current = inputs
+            .existing
+            .as_ref()
+            .and_then(|e| e.port_of(name, single));
+        let targeted = req.only.as_ref().is_none_or(|o| o == name);
+        let mut avoid = taken.clone();
+        let wish = if req.bump && targeted {
+            if let Some(p) = current {
+                avoid.push((p, Holder::Current));
+            }
             Wish {
                 requested: req.port,
                 ..Wish::default()
-            },
-            avoid,
-        )
-    } else {
-        (
+            }
+        } else {
             Wish {
-                requested: req.port,
+                requested: req.port.filter(|_| targeted),
                 current,
-                preferred: inputs.config.port,
-            },
-            Vec::new(),
-        )
-    };
-    let choice = ports::choose(world, Some(&dir), &wish, inputs.range, &avoid)?;
-    for (port, holder) in &choice.passed_over {
-        notes.push(format!(
-            "port {port} is taken by {holder}; moving `{name}` to {}",
-            choice.port
-        ));
+                preferred: app.preferred,
+            }
+        };
+        let choice = ports::choose(world, &own, &wish, inputs.range, &avoid)?;
+        for (port, holder) in &choice.passed_over {
+            notes.push(format!(
+                "port {port} is taken by {holder}; moving `{name}` to {}",
+                choice.port
+            ));
+        }
+        taken.push((choice.port, Holder::Sibling { name: name.clone() }));
+
+        let command = app.detection.launch.command_line(choice.port);
+        let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
+        let mut take = |key: &str, default: bool| {
+            pm2_opts
+                .iter()
+                .position(|(k, _)| k == key)
+                .map_or(Value::Bool(default), |i| pm2_opts.remove(i).1)
+        };
+        let autorestart = take("autorestart", true);
+        let watch = take("watch", false);
+        let mut env: Vec<(String, Value)> = Vec::new();
+        let mut push = |k: &str, v: Value| match env.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k.to_string(), v)),
+        };
+        for (k, v) in &app.detection.env {
+            push(k, Value::from(*v));
+        }
+        for (k, v) in inputs.config.env.iter().chain(&app.env) {
+            push(k, v.clone());
+        }
+        specs.push(AppSpec {
+            name: name.clone(),
+            cwd: app.cwd.to_string_lossy().into_owned(),
+            command_line: command_line(&inputs, app, &command),
+            port: choice.port,
+            env,
+            autorestart,
+            watch,
+            pm2: pm2_opts,
+        });
+        reg_apps.push(RegApp {
+            name: name.clone(),
+            port: choice.port,
+            cwd: (app.cwd != dir).then(|| app.cwd.clone()),
+        });
+        reports.push(AppReport {
+            name: name.clone(),
+            cwd: app.cwd.clone(),
+            port: choice.port,
+            previous_port: current.filter(|p| *p != choice.port),
+            command,
+            framework: app.detection.framework,
+            package_manager: app.detection.package_manager.map(|p| p.as_str()),
+            flox: inputs.flox,
+        });
     }
     if inputs
         .existing
@@ -239,74 +423,15 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
             file.display()
         ));
     }
-
-    let command = inputs.detection.launch.command_line(choice.port);
-    let command_line = if inputs.flox {
-        let inner = match &inputs.detection.launch {
-            // A user's line may be a compound command: give flox one program to run.
-            Launch::Shell(line) => format!("bash -c {}", shell::quote_word(line)),
-            Launch::Words { .. } => command.clone(),
-        };
-        format!(
-            "flox activate -d {} -- {inner}",
-            shell::quote_word(&dir.to_string_lossy())
-        )
-    } else {
-        command.clone()
-    };
-
-    let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
-    let mut take = |key: &str, default: bool| {
-        pm2_opts
-            .iter()
-            .position(|(k, _)| k == key)
-            .map_or(Value::Bool(default), |i| pm2_opts.remove(i).1)
-    };
-    let autorestart = take("autorestart", true);
-    let watch = take("watch", false);
-    let mut env: Vec<(String, Value)> = inputs
-        .detection
-        .env
-        .iter()
-        .filter(|(k, _)| !inputs.config.env.contains_key(*k))
-        .map(|(k, v)| (k.to_string(), Value::from(*v)))
-        .collect();
-    env.extend(inputs.config.env.clone());
-
-    let spec = AppSpec {
-        name: name.clone(),
-        cwd: dir.to_string_lossy().into_owned(),
-        command_line,
-        port: choice.port,
-        env,
-        autorestart,
-        watch,
-        pm2: pm2_opts,
-    };
-    let new = render::render(std::slice::from_ref(&spec));
-    registry.projects.insert(
-        dir.clone(),
-        Entry {
-            apps: vec![RegApp {
-                name: name.clone(),
-                port: choice.port,
-            }],
-        },
-    );
+    let new = render::render(&specs);
+    registry
+        .projects
+        .insert(dir.clone(), Entry { apps: reg_apps });
     let report = Report {
         file: file.clone(),
         changed: inputs.existing.as_ref().is_none_or(|o| o.text != new),
         dry_run: req.dry_run,
-        apps: vec![AppReport {
-            name,
-            cwd: dir,
-            port: choice.port,
-            previous_port: current.filter(|p| *p != choice.port),
-            command,
-            framework: inputs.detection.framework,
-            package_manager: inputs.detection.package_manager.map(|p| p.as_str()),
-            flox: inputs.flox,
-        }],
+        apps: reports,
     };
     Ok(Plan {
         file,
@@ -334,7 +459,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
         }
         .into());
     }
-    let (world, registry) = world::gather(ctx, Some(&inputs.project.dir), !req.dry_run)?;
+    let (world, registry) = world::gather(ctx, &inputs.own_dirs(), !req.dry_run)?;
     let before = registry.clone();
     let plan = plan(req, inputs, &world, registry)?;
     if !req.dry_run {

@@ -147,7 +147,8 @@ pub fn diagnose(
         let (Some(pm2_port), Some(cwd)) = (app.port, app.cwd.as_ref()) else {
             continue;
         };
-        let Some(file) = files.get(cwd).filter(|f| f.owner != Owner::Hand) else {
+        let project = crate::inventory::project_of(world, &app.name, cwd);
+        let Some(file) = files.get(&project).filter(|f| f.owner != Owner::Hand) else {
             continue;
         };
         if let Some(file_port) = file
@@ -161,7 +162,7 @@ pub fn diagnose(
                 app: app.name.clone(),
                 pm2_port,
                 file_port,
-                file: cwd.join(crate::ecosystem::FILE_NAME),
+                file: project.join(crate::ecosystem::FILE_NAME),
             });
         }
     }
@@ -194,7 +195,8 @@ pub enum Fix {
     },
 }
 
-/// Whether the app `name` of `dir` is pm2-port's to change: its file is pm2-port's and names it.
+/// Whether the app `name` of project `dir` is pm2-port's to change: the project's file is
+/// pm2-port's and names it.
 fn managed(files: &HashMap<PathBuf, Existing>, dir: Option<&PathBuf>, name: &str) -> bool {
     dir.and_then(|d| files.get(d)).is_some_and(|f| {
         f.owner == Owner::Pm2Port && f.apps.iter().any(|a| a.name.as_deref() == Some(name))
@@ -219,7 +221,7 @@ pub fn plan_fixes(
                 let claimants: Vec<&Row> = rows.iter().filter(|r| r.port == Some(*port)).collect();
                 let managed_rows: Vec<&&Row> = claimants
                     .iter()
-                    .filter(|r| managed(files, r.cwd.as_ref(), &r.name))
+                    .filter(|r| managed(files, r.project.as_ref(), &r.name))
                     .collect();
                 let keep = if managed_rows.len() == claimants.len() {
                     // Every side is ours: keep the one whose process holds the port.
@@ -245,7 +247,7 @@ pub fn plan_fixes(
                     if Some(&r.name) == keep.as_ref() {
                         continue;
                     }
-                    if let Some(dir) = &r.cwd {
+                    if let Some(dir) = &r.project {
                         fixes.push(Fix::Bump {
                             app: r.name.clone(),
                             dir: dir.clone(),
@@ -266,9 +268,13 @@ pub fn plan_fixes(
                 let claimed = rows
                     .iter()
                     .any(|r| r.port == Some(*to) && (r.name != *app || r.cwd != a.cwd));
-                if managed(files, a.cwd.as_ref(), app)
+                let project = a
+                    .cwd
+                    .as_ref()
+                    .map(|c| crate::inventory::project_of(world, app, c));
+                if managed(files, project.as_ref(), app)
                     && !claimed
-                    && let Some(dir) = &a.cwd
+                    && let Some(dir) = &project
                 {
                     fixes.push(Fix::Adopt {
                         app: app.clone(),
@@ -285,10 +291,14 @@ pub fn plan_fixes(
                 if a.status == "saved" {
                     continue;
                 }
-                if let Some(dir) = &a.cwd {
+                if let Some(dir) = a
+                    .cwd
+                    .as_ref()
+                    .map(|c| crate::inventory::project_of(world, app, c))
+                {
                     fixes.push(Fix::Reapply {
                         app: app.clone(),
-                        dir: dir.clone(),
+                        dir,
                         file: file.clone(),
                         online: a.status == "online",
                     });

@@ -2,7 +2,7 @@
 //! merged into one row per app, with the apps that claim the same port.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
@@ -19,19 +19,32 @@ pub struct Row {
     /// PM2's status, `saved` for an app only in `dump.pm2`, `not-started` for a project only in
     /// the registry.
     pub status: String,
+    /// The app's working directory.
     pub cwd: Option<PathBuf>,
     /// Where this port is recorded: `pm2`, `registry`, `ecosystem`.
     pub sources: Vec<&'static str>,
     /// The other apps that claim the same port.
     pub conflicts: Vec<String>,
+    /// The directory of the project (and ecosystem file) the app belongs to, when known.
+    #[serde(skip)]
+    pub project: Option<PathBuf>,
 }
 
-/// The ecosystem file of every directory the world mentions.
+/// The project directory of the app `name` running in `cwd`: the registry's, else `cwd` itself.
+pub fn project_of(world: &World, name: &str, cwd: &Path) -> PathBuf {
+    world
+        .reservations
+        .iter()
+        .find(|r| r.name == name && r.cwd == cwd)
+        .map_or_else(|| cwd.to_path_buf(), |r| r.dir.clone())
+}
+
+/// The ecosystem file of every project directory the world mentions.
 pub fn read_files(world: &World) -> HashMap<PathBuf, Existing> {
     let dirs = world
         .apps
         .iter()
-        .filter_map(|a| a.cwd.clone())
+        .filter_map(|a| Some(project_of(world, &a.name, a.cwd.as_ref()?)))
         .chain(world.reservations.iter().map(|r| r.dir.clone()));
     let mut files = HashMap::new();
     for dir in dirs {
@@ -47,9 +60,9 @@ pub fn read_files(world: &World) -> HashMap<PathBuf, Existing> {
 
 /// One row per app, sorted by port.
 pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
-    let in_file = |dir: Option<&PathBuf>, name: &str, port: Option<u16>| {
+    let in_file = |project: Option<&PathBuf>, name: &str, port: Option<u16>| {
         port.is_some()
-            && dir.and_then(|d| files.get(d)).is_some_and(|f| {
+            && project.and_then(|d| files.get(d)).is_some_and(|f| {
                 f.apps
                     .iter()
                     .any(|a| a.name.as_deref() == Some(name) && a.port == port)
@@ -57,16 +70,17 @@ pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
     };
     let mut rows: Vec<Row> = Vec::new();
     for app in &world.apps {
+        let project = app.cwd.as_ref().map(|c| project_of(world, &app.name, c));
         let mut sources = Vec::new();
         if app.port.is_some() {
             sources.push("pm2");
         }
         if world.reservations.iter().any(|r| {
-            Some(&r.dir) == app.cwd.as_ref() && r.name == app.name && Some(r.port) == app.port
+            Some(&r.cwd) == app.cwd.as_ref() && r.name == app.name && Some(r.port) == app.port
         }) {
             sources.push("registry");
         }
-        if in_file(app.cwd.as_ref(), &app.name, app.port) {
+        if in_file(project.as_ref(), &app.name, app.port) {
             sources.push("ecosystem");
         }
         rows.push(Row {
@@ -76,13 +90,14 @@ pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
             cwd: app.cwd.clone(),
             sources,
             conflicts: Vec::new(),
+            project,
         });
     }
     for r in &world.reservations {
         if world
             .apps
             .iter()
-            .any(|a| a.cwd.as_ref() == Some(&r.dir) && a.name == r.name)
+            .any(|a| a.cwd.as_ref() == Some(&r.cwd) && a.name == r.name)
         {
             continue;
         }
@@ -94,9 +109,10 @@ pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
             name: r.name.clone(),
             port: Some(r.port),
             status: "not-started".to_string(),
-            cwd: Some(r.dir.clone()),
+            cwd: Some(r.cwd.clone()),
             sources,
             conflicts: Vec::new(),
+            project: Some(r.dir.clone()),
         });
     }
     for i in 0..rows.len() {
@@ -130,24 +146,28 @@ mod tests {
         }
     }
 
+    fn reservation(dir: &str, cwd: &str, name: &str, port: u16) -> Reservation {
+        Reservation {
+            dir: dir.into(),
+            cwd: cwd.into(),
+            name: name.into(),
+            port,
+        }
+    }
+
     #[test]
     fn merges_sources_and_names_conflicts() {
         let world = World {
             apps: vec![
                 app("shop", "/shop", 3001, "online"),
                 app("rogue", "/r", 3001, "online"),
+                app("api", "/mono/api", 3002, "online"),
             ],
             reservations: vec![
-                Reservation {
-                    dir: "/shop".into(),
-                    name: "shop".into(),
-                    port: 3001,
-                },
-                Reservation {
-                    dir: "/blog".into(),
-                    name: "blog".into(),
-                    port: 3000,
-                },
+                reservation("/shop", "/shop", "shop", 3001),
+                reservation("/blog", "/blog", "blog", 3000),
+                reservation("/mono", "/mono/api", "api", 3002),
+                reservation("/mono", "/mono/web", "web", 3003),
             ],
             ..World::default()
         };
@@ -155,6 +175,10 @@ mod tests {
         files.insert(
             PathBuf::from("/shop"),
             read::classify("// Generated by pm2-port\nmodule.exports = {apps: [{name: \"shop\", env: {PORT: 3001}}]};".into()),
+        );
+        files.insert(
+            PathBuf::from("/mono"),
+            read::classify("// Generated by pm2-port\nmodule.exports = {apps: [{name: \"api\", env: {PORT: 3002}}, {name: \"web\", env: {PORT: 3003}}]};".into()),
         );
         let got = serde_json::to_value(rows(&world, &files)).unwrap();
         assert_eq!(
@@ -166,6 +190,10 @@ mod tests {
                  "sources": ["pm2"], "conflicts": ["shop"]},
                 {"name": "shop", "port": 3001, "status": "online", "cwd": "/shop",
                  "sources": ["pm2", "registry", "ecosystem"], "conflicts": ["rogue"]},
+                {"name": "api", "port": 3002, "status": "online", "cwd": "/mono/api",
+                 "sources": ["pm2", "registry", "ecosystem"], "conflicts": []},
+                {"name": "web", "port": 3003, "status": "not-started", "cwd": "/mono/web",
+                 "sources": ["registry", "ecosystem"], "conflicts": []},
             ])
         );
     }

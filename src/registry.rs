@@ -29,6 +29,9 @@ pub fn state_dir(pm2_home: &Path) -> PathBuf {
 pub struct RegApp {
     pub name: String,
     pub port: u16,
+    /// The app's working directory when it is not the project's (`[[apps]]` with a `dir`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cwd: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -46,7 +49,10 @@ pub struct Registry {
 /// One reserved port, flattened for port choice.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Reservation {
+    /// The project's directory (where its ecosystem file is).
     pub dir: PathBuf,
+    /// The app's working directory: PM2's `pm_cwd` once it runs.
+    pub cwd: PathBuf,
     pub name: String,
     pub port: u16,
 }
@@ -58,6 +64,7 @@ impl Registry {
             .flat_map(|(dir, e)| {
                 e.apps.iter().map(|a| Reservation {
                     dir: dir.clone(),
+                    cwd: a.cwd.clone().unwrap_or_else(|| dir.clone()),
                     name: a.name.clone(),
                     port: a.port,
                 })
@@ -181,6 +188,7 @@ pub fn rebuild(dirs: &[PathBuf]) -> Registry {
                 Some(RegApp {
                     name: a.name.clone()?,
                     port: a.port?,
+                    cwd: a.cwd.clone().filter(|c| c != dir),
                 })
             })
             .collect();
@@ -236,6 +244,7 @@ mod tests {
             apps: vec![RegApp {
                 name: "a".into(),
                 port,
+                cwd: None,
             }],
         };
         r.projects.insert(live.path().to_path_buf(), app(3000));

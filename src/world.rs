@@ -2,7 +2,7 @@
 //! kernel's listening sockets and, where it matters, which process owns a socket.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
@@ -67,9 +67,10 @@ pub fn wait_port(
     }
 }
 
-/// The world as seen by the project in `project` (or by nobody), and the registry it came with.
-/// With `write`, a broken registry file is moved aside (the caller holds the lock).
-pub fn gather(ctx: &Context, project: Option<&Path>, write: bool) -> Result<(World, Registry)> {
+/// The world as seen by the project whose directories are `own` (empty: by nobody), and the
+/// registry it came with. With `write`, a broken registry file is moved aside (the caller holds
+/// the lock).
+pub fn gather(ctx: &Context, own: &[PathBuf], write: bool) -> Result<(World, Registry)> {
     let apps = pm2::cli::apps(&ctx.pm2_home)?;
     let listeners = listeners()?;
     let known: Vec<PathBuf> = apps.iter().filter_map(|a| a.cwd.clone()).collect();
@@ -89,19 +90,19 @@ pub fn gather(ctx: &Context, project: Option<&Path>, write: bool) -> Result<(Wor
         listeners,
         ..World::default()
     };
-    if let Some(dir) = project {
-        classify_own_listeners(&mut world, dir);
+    if !own.is_empty() {
+        classify_own_listeners(&mut world, own);
     }
     Ok((world, loaded.registry))
 }
 
 /// Mark the listeners that belong to the project's running apps' process trees (all of them,
 /// not only those on its ports: `doctor --fix` adopts a port an app drifted to).
-fn classify_own_listeners(world: &mut World, dir: &Path) {
+fn classify_own_listeners(world: &mut World, own: &[PathBuf]) {
     let own_pids: HashSet<u32> = world
         .apps
         .iter()
-        .filter(|a| a.belongs_to(dir) && a.status == "online")
+        .filter(|a| own.iter().any(|d| a.belongs_to(d)) && a.status == "online")
         .filter_map(|a| a.pid)
         .collect();
     if own_pids.is_empty() || world.listeners.is_empty() {

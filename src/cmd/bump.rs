@@ -17,17 +17,27 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
         range: args.range.range,
         dry_run: args.dry_run,
         bump: true,
+        only: args.app.clone(),
         ..Request::default()
     };
     let plan = configure::configure(ctx, &req)?;
-    let app = &plan.report.apps[0];
-    if !args.dry_run && !args.no_restart {
-        apply::reapply_known(ctx, &plan.file, app, Duration::from_secs(args.timeout))?;
-    } else if args.no_restart && !args.dry_run {
-        eprintln!(
-            "note: PM2 was left alone; `pm2-port start {}` applies the new port",
-            app.cwd.display()
-        );
+    if !args.dry_run {
+        for app in plan
+            .report
+            .apps
+            .iter()
+            .filter(|a| a.previous_port.is_some())
+        {
+            if args.no_restart {
+                eprintln!(
+                    "note: PM2 was left alone; `pm2-port start {}` applies the new port of `{}`",
+                    plan.file.parent().unwrap_or(&app.cwd).display(),
+                    app.name
+                );
+            } else {
+                apply::reapply_known(ctx, &plan.file, app, Duration::from_secs(args.timeout))?;
+            }
+        }
     }
     configure::print(&plan, args.json)
 }

@@ -36,7 +36,7 @@ struct Report {
 
 /// Gather everything and diagnose.
 fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>)> {
-    let (world, _) = world::gather(ctx, None, false)?;
+    let (world, _) = world::gather(ctx, &[], false)?;
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
     let owners = apply::owners_of(&world.listeners);
@@ -57,7 +57,7 @@ fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>)> {
 
 fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
     match fix {
-        Fix::Bump { dir, .. } | Fix::Adopt { dir, .. } => {
+        Fix::Bump { dir, app, .. } | Fix::Adopt { dir, app, .. } => {
             let req = Request {
                 dir: dir.clone(),
                 bump: matches!(fix, Fix::Bump { .. }),
@@ -65,10 +65,15 @@ fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
                     Fix::Adopt { to, .. } => Some(*to),
                     _ => None,
                 },
+                only: Some(app.clone()),
                 ..Request::default()
             };
             let plan = configure::configure(ctx, &req)?;
-            apply::reapply_known(ctx, &plan.file, &plan.report.apps[0], timeout)
+            let moved = plan.report.apps.iter().find(|a| &a.name == app);
+            match moved {
+                Some(moved) => apply::reapply_known(ctx, &plan.file, moved, timeout),
+                None => Ok(()),
+            }
         }
         Fix::Reapply {
             app, file, online, ..

@@ -17,6 +17,7 @@ pub fn request(o: &InitOptions, dry_run: bool) -> Request {
         force: o.force,
         yes: o.yes,
         bump: false,
+        only: None,
     }
 }
 

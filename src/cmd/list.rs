@@ -8,7 +8,7 @@ use crate::style::{self, Color, paint};
 use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
-    let (world, _) = world::gather(ctx, None, false)?;
+    let (world, _) = world::gather(ctx, &[], false)?;
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
     if args.json {
@@ -94,6 +94,7 @@ mod tests {
                 cwd: Some("/srv/shop".into()),
                 sources: vec!["pm2", "registry"],
                 conflicts: vec!["x".into()],
+                project: None,
             },
             Row {
                 name: "x".into(),
@@ -102,6 +103,7 @@ mod tests {
                 cwd: None,
                 sources: vec!["pm2"],
                 conflicts: vec!["shop".into()],
+                project: None,
             },
         ];
         assert_eq!(

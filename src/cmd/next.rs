@@ -8,8 +8,8 @@ use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &NextArgs) -> Result<()> {
     let range = super::resolve_range(args.range.range, None)?;
-    let (world, _) = world::gather(ctx, None, false)?;
-    let choice = ports::choose(&world, None, &Wish::default(), range, &[])?;
+    let (world, _) = world::gather(ctx, &[], false)?;
+    let choice = ports::choose(&world, &[], &Wish::default(), range, &[])?;
     if args.json {
         println!("{}", serde_json::json!({ "port": choice.port }));
     } else {

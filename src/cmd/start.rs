@@ -17,17 +17,31 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     for note in &plan.notes {
         eprintln!("note: {note}");
     }
-    let app = &plan.report.apps[0];
     let daemon_ran = matches!(rpc::process_list(&ctx.pm2_home), rpc::Answer::List(_));
-    let live = apply::live_app(ctx, &app.name, &app.cwd)?;
-    let up_already = live
-        .as_ref()
-        .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
-        && !world::listeners_on(app.port)?.is_empty();
-
-    if up_already {
-        eprintln!("`{}` is already online on port {}", app.name, app.port);
-    } else {
+    // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too.
+    for gone in plan.old.iter().flat_map(|o| &o.apps) {
+        let (Some(name), Some(cwd)) = (&gone.name, &gone.cwd) else {
+            continue;
+        };
+        if plan.report.apps.iter().any(|a| &a.name == name) {
+            continue;
+        }
+        if apply::live_app(ctx, name, cwd)?.is_some() {
+            pm2::cli::run(&["delete", name.as_str()])?;
+            eprintln!("note: deleted `{name}` from PM2: it is no longer in the project's file");
+        }
+    }
+    let mut started = Vec::new();
+    for app in &plan.report.apps {
+        let live = apply::live_app(ctx, &app.name, &app.cwd)?;
+        let up_already = live
+            .as_ref()
+            .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
+            && !world::listeners_on(app.port)?.is_empty();
+        if up_already {
+            eprintln!("`{}` is already online on port {}", app.name, app.port);
+            continue;
+        }
         // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
         if live.is_some() {
             pm2::cli::run(&["delete", app.name.as_str()])?;
@@ -38,13 +52,20 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             std::ffi::OsStr::new("--only"),
             std::ffi::OsStr::new(&app.name),
         ])?;
+        started.push(app);
+    }
+    if !started.is_empty() {
         save(ctx, daemon_ran)?;
+    }
+    for app in started {
         apply::wait_listening(ctx, app, Duration::from_secs(args.timeout), !args.json)?;
     }
     if args.json {
         println!("{}", serde_json::to_string(&plan.report)?);
     } else {
-        println!("{}  http://localhost:{}", app.name, app.port);
+        for app in &plan.report.apps {
+            println!("{}  http://localhost:{}", app.name, app.port);
+        }
     }
     Ok(())
 }

@@ -1,5 +1,7 @@
 //! What is already on disk at `DIR/ecosystem.config.cjs`, and whose it is.
 
+use std::path::PathBuf;
+
 use serde_json::Value;
 
 use super::{HEADER_MARK, jslit};
@@ -10,6 +12,7 @@ use crate::pm2::port_value;
 pub struct ExistingApp {
     pub name: Option<String>,
     pub port: Option<u16>,
+    pub cwd: Option<PathBuf>,
 }
 
 /// Who wrote the existing file, which decides whether pm2-port may replace it.
@@ -31,13 +34,14 @@ pub struct Existing {
 }
 
 impl Existing {
-    /// The port the file gives the app `name` (the only app, when there is one).
-    pub fn port_of(&self, name: &str) -> Option<u16> {
+    /// The port the file gives the app `name`; with `or_only`, the port of the file's only app
+    /// whatever its name (a single-app project renamed, or a hand-written file).
+    pub fn port_of(&self, name: &str, or_only: bool) -> Option<u16> {
         self.apps
             .iter()
             .find(|a| a.name.as_deref() == Some(name))
             .or(match self.apps.as_slice() {
-                [only] => Some(only),
+                [only] if or_only => Some(only),
                 _ => None,
             })
             .and_then(|a| a.port)
@@ -75,6 +79,7 @@ pub fn classify(text: String) -> Existing {
         .iter()
         .map(|a| ExistingApp {
             name: a.get("name").and_then(Value::as_str).map(str::to_string),
+            cwd: a.get("cwd").and_then(Value::as_str).map(PathBuf::from),
             port: a
                 .get("env")
                 .and_then(|e| e.get("PORT"))
@@ -85,6 +90,7 @@ pub fn classify(text: String) -> Existing {
         // Code we do not evaluate: take the first `PORT: N` / `PORT=N` it mentions, for the message.
         read.push(ExistingApp {
             name: None,
+            cwd: None,
             port: scan_port(&text),
         });
     }
@@ -149,17 +155,18 @@ mod tests {
     fn buildflowz_is_adopted() {
         let e = classify(BUILDFLOWZ.to_string());
         assert_eq!(e.owner, Owner::BuildFlowz);
-        assert_eq!(e.port_of("shop"), Some(3003));
-        assert_eq!(e.port_of("other"), Some(3003));
+        assert_eq!(e.port_of("shop", false), Some(3003));
+        assert_eq!(e.port_of("other", true), Some(3003));
+        assert_eq!(e.port_of("other", false), None);
     }
 
     #[test]
     fn hand_written() {
         let e = classify(BUILDFLOWZ.replace("watch: false", "watch: true, instances: 2"));
         assert_eq!(e.owner, Owner::Hand);
-        assert_eq!(e.port_of("shop"), Some(3003));
+        assert_eq!(e.port_of("shop", true), Some(3003));
         let e = classify("const port = 4100;\nmodule.exports = { apps: [{ name: 'x', env: { PORT: port } }] };\n// PORT=4100\n".into());
         assert_eq!(e.owner, Owner::Hand);
-        assert_eq!(e.port_of("x"), Some(4100));
+        assert_eq!(e.port_of("x", true), Some(4100));
     }
 }

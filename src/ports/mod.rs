@@ -116,13 +116,14 @@ pub struct World {
 }
 
 impl World {
-    /// The holder of `port` from the point of view of the project in `project` (or of nobody).
+    /// The holder of `port` from the point of view of the project whose directories (its own and
+    /// its apps') are `own` (empty: nobody's).
     ///
-    /// The project's own PM2 apps and reservations (same directory) do not hold its ports, nor do
-    /// listeners that belong to its running apps' process trees. A listener whose owner cannot be
-    /// read is taken to be the project's app when one of its online apps is assigned that port.
-    pub fn holder(&self, project: Option<&Path>, port: u16) -> Option<Holder> {
-        let own = |dir: Option<&Path>| project.is_some() && dir == project;
+    /// The project's own PM2 apps and reservations do not hold its ports, nor do listeners that
+    /// belong to its running apps' process trees. A listener whose owner cannot be read is taken
+    /// to be the project's app when one of its online apps is assigned that port.
+    pub fn holder(&self, own: &[PathBuf], port: u16) -> Option<Holder> {
+        let own = |dir: Option<&Path>| dir.is_some_and(|d| own.iter().any(|o| o == d));
         if let Some(app) = self
             .apps
             .iter()
@@ -160,16 +161,17 @@ impl World {
             })
     }
 
-    /// Whether the app name `name` is used by another directory, in PM2 or the registry.
-    pub fn name_used_elsewhere(&self, name: &str, dir: &Path) -> Option<PathBuf> {
+    /// The directory of another project that uses the app name `name`, in PM2 or the registry.
+    pub fn name_used_elsewhere(&self, name: &str, own: &[PathBuf]) -> Option<PathBuf> {
+        let own = |dir: &Path| own.iter().any(|o| o == dir);
         self.apps
             .iter()
-            .find(|a| a.name == name && a.cwd.as_deref() != Some(dir))
+            .find(|a| a.name == name && !a.cwd.as_deref().is_some_and(own))
             .map(|a| a.cwd.clone().unwrap_or_default())
             .or_else(|| {
                 self.reservations
                     .iter()
-                    .find(|r| r.name == name && r.dir != dir)
+                    .find(|r| r.name == name && !own(&r.dir))
                     .map(|r| r.dir.clone())
             })
     }
@@ -203,12 +205,13 @@ pub struct Wish {
     pub preferred: Option<u16>,
 }
 
-/// Choose the port for the project in `project` (`None` for no project, as `next` asks). Ports in
+/// Choose the port for the project whose directories are `own` (empty for nobody, as `next` asks).
+/// Ports in
 /// `reserved` count as taken by the holder given (other apps of the same run, the port `bump`
 /// leaves).
 pub fn choose(
     world: &World,
-    project: Option<&Path>,
+    own: &[PathBuf],
     wish: &Wish,
     range: PortRange,
     reserved: &[(u16, Holder)],
@@ -217,7 +220,7 @@ pub fn choose(
         if let Some((_, h)) = reserved.iter().find(|(p, _)| *p == port) {
             return Some(h.clone());
         }
-        world.holder(project, port)
+        world.holder(own, port)
     };
     if let Some(port) = wish.requested {
         return match holder(port) {
@@ -294,6 +297,10 @@ mod tests {
         }
     }
 
+    fn x() -> Vec<PathBuf> {
+        vec![PathBuf::from("/x")]
+    }
+
     const R: PortRange = PortRange {
         start: 3000,
         end: 3003,
@@ -321,7 +328,7 @@ mod tests {
             listeners: vec![listen(3002)],
             ..World::default()
         };
-        let c = choose(&world, Some(Path::new("/x")), &Wish::default(), R, &[]).unwrap();
+        let c = choose(&world, &x(), &Wish::default(), R, &[]).unwrap();
         assert_eq!((c.port, c.reason), (3003, Reason::Lowest));
     }
 
@@ -338,16 +345,16 @@ mod tests {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!((c.port, c.reason), (3001, Reason::Kept));
         // ...or cannot be read, and the online app is assigned that port.
         world.own_inodes.clear();
         world.unknown_inodes = [0].into();
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!((c.port, c.reason), (3001, Reason::Kept));
         // A known foreign owner is not excused.
         world.unknown_inodes.clear();
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3000);
     }
 
@@ -362,7 +369,7 @@ mod tests {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3000);
         assert_eq!(c.passed_over.len(), 1);
     }
@@ -378,7 +385,7 @@ mod tests {
             requested: Some(3002),
             ..Wish::default()
         };
-        let err = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap_err();
+        let err = choose(&world, &x(), &wish, R, &[]).unwrap_err();
         assert!(err.to_string().contains("PM2 app `shop` (stopped"), "{err}");
     }
 
@@ -388,11 +395,13 @@ mod tests {
             reservations: vec![
                 Reservation {
                     dir: "/a".into(),
+                    cwd: "/a".into(),
                     name: "a".into(),
                     port: 3000,
                 },
                 Reservation {
                     dir: "/x".into(),
+                    cwd: "/x".into(),
                     name: "x".into(),
                     port: 3001,
                 },
@@ -403,9 +412,9 @@ mod tests {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3001);
-        let c = choose(&world, None, &Wish::default(), R, &[]).unwrap();
+        let c = choose(&world, &[], &Wish::default(), R, &[]).unwrap();
         assert_eq!(c.port, 3002);
     }
 
@@ -432,10 +441,10 @@ mod tests {
             current: Some(3001),
             ..Wish::default()
         };
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3000);
         world.own_inodes = [1, 2].into();
-        let c = choose(&world, Some(Path::new("/x")), &wish, R, &[]).unwrap();
+        let c = choose(&world, &x(), &wish, R, &[]).unwrap();
         assert_eq!(c.port, 3001);
     }
 
@@ -446,7 +455,7 @@ mod tests {
             listeners: (3000..=3003).map(listen).collect(),
             ..World::default()
         };
-        let err = choose(&world, Some(Path::new("/x")), &Wish::default(), R, &[]).unwrap_err();
+        let err = choose(&world, &x(), &Wish::default(), R, &[]).unwrap_err();
         assert!(
             err.to_string()
                 .starts_with("no free port in 3000-3003 (4 taken)"),
@@ -463,7 +472,7 @@ mod tests {
         let sibling = Holder::Sibling { name: "b".into() };
         let c = choose(
             &World::default(),
-            None,
+            &[],
             &Wish::default(),
             r,
             &[(6670, sibling)],
