@@ -3,6 +3,7 @@
 mod support;
 
 mod adopt;
+mod apps;
 mod bad_input;
 mod bump;
 mod daemon;
