@@ -16,7 +16,7 @@ pub const FILE_NAME: &str = "buildflowz.toml";
 /// App options pm2-port writes itself; `[pm2]` may not override them.
 const RESERVED_PM2_KEYS: &[&str] = &["name", "cwd", "script", "args", "env"];
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectConfig {
     /// PM2 app name.

@@ -4,6 +4,7 @@
 //! gathered: name, port, rendered file) → act (write the file and the registry, or show the diff
 //! for `--dry-run`). Outside `--dry-run` the registry lock is held from gathering to the last write.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -18,6 +19,7 @@ use crate::ecosystem::{FILE_NAME, write};
 use crate::error::{InputError, RuntimeError};
 use crate::ports::{self, Holder, PortRange, Wish, World};
 use crate::project::Project;
+use crate::prompt;
 use crate::registry::{self, Entry, RegApp, Registry};
 use crate::world::{self, Context};
 
@@ -133,9 +135,31 @@ fn detect_in(project: &Project, command: Option<String>) -> Result<Detection> {
     })
 }
 
+/// Whether a missing dev command may be asked for: a terminal, and no `--yes`.
+fn interactive(req: &Request) -> bool {
+    !req.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
 fn inputs(req: &Request) -> Result<Inputs> {
     let project = Project::open(&req.dir)?;
-    let config = project.config()?.unwrap_or_default();
+    let mut config = project.config()?.unwrap_or_default();
+    match inputs_with(req, project.clone(), config.clone()) {
+        Err(err)
+            if interactive(req)
+                && matches!(
+                    err.downcast_ref::<RuntimeError>(),
+                    Some(RuntimeError::NoDevCommand { dir }) if *dir == project.dir
+                ) =>
+        {
+            let answer = prompt::ask(&project, !req.dry_run)?;
+            answer.apply(&mut config);
+            inputs_with(req, project, config)
+        }
+        other => other,
+    }
+}
+
+fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result<Inputs> {
     let range = crate::cmd::resolve_range(req.range, Some(&config))?;
     let apps = if config.apps.is_empty() {
         let command = req.command.clone().or_else(|| config.command.clone());

@@ -17,6 +17,7 @@ pub mod inventory;
 pub mod pm2;
 pub mod ports;
 pub mod project;
+pub mod prompt;
 pub mod registry;
 pub mod style;
 pub mod world;

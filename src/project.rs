@@ -10,6 +10,7 @@ use crate::config::{self, ProjectConfig};
 use crate::detect::Files;
 use crate::error::InputError;
 
+#[derive(Debug, Clone)]
 pub struct Project {
     /// Absolute, symlinks resolved: PM2 records `pm_cwd` that way.
     pub dir: PathBuf,

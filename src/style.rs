@@ -11,11 +11,19 @@ pub enum Color {
     Bold,
 }
 
+fn allowed() -> bool {
+    std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+}
+
 /// Whether stdout gets colour.
 pub fn stdout_color() -> bool {
-    std::io::stdout().is_terminal()
-        && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
-        && std::env::var_os("TERM").is_none_or(|t| t != "dumb")
+    std::io::stdout().is_terminal() && allowed()
+}
+
+/// Whether stderr (prompts, progress) gets colour.
+pub fn stderr_color() -> bool {
+    std::io::stderr().is_terminal() && allowed()
 }
 
 /// `text` in `color` when `on`; padding should be applied before painting.

@@ -5,7 +5,7 @@
 //! [`Files::cargo_metadata`]), and is otherwise a pure function of what it reads.
 
 mod native;
-mod node;
+pub mod node;
 mod python;
 pub mod shell;
 

@@ -381,6 +381,86 @@ fn is_port(s: &str) -> bool {
     !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
+/// A package.json's scripts (in file order) and the package manager that runs them, for the
+/// prompt that asks when detection found nothing.
+pub fn scripts(files: &dyn Files) -> Result<Option<(PackageManager, Vec<(String, String)>)>> {
+    let Some(text) = files.read("package.json")? else {
+        return Ok(None);
+    };
+    let pkg = parse_package_json(files, &text)?;
+    Ok(Some((package_manager(files, &pkg), pkg.scripts)))
+}
+
+/// The command line that runs script `name` with `pm`.
+pub fn run_script_line(pm: PackageManager, name: &str) -> String {
+    pm.run(name)
+        .iter()
+        .map(|w| shell::quote_word(w))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The directories (relative) of the workspace's packages that have a `dev` script: npm, yarn and
+/// bun `workspaces` in package.json, pnpm's `pnpm-workspace.yaml`. Patterns are literal
+/// directories or `DIR/*`.
+pub fn workspace_dev_packages(files: &dyn Files) -> Result<Vec<String>> {
+    let mut patterns: Vec<String> = Vec::new();
+    if let Some(text) = files.read("package.json")?
+        && let Ok(value) = serde_json::from_str::<Value>(&text)
+    {
+        let ws = value.get("workspaces");
+        let list = ws
+            .and_then(Value::as_array)
+            .or_else(|| ws.and_then(|w| w.get("packages")).and_then(Value::as_array));
+        patterns.extend(
+            list.into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .map(str::to_string),
+        );
+    }
+    if let Some(yaml) = files.read("pnpm-workspace.yaml")? {
+        let mut in_packages = false;
+        for line in yaml.lines() {
+            let trimmed = line.trim();
+            if !line.starts_with([' ', '-', '\t']) {
+                in_packages = trimmed == "packages:";
+                continue;
+            }
+            if in_packages && let Some(item) = trimmed.strip_prefix('-') {
+                patterns.push(item.trim().trim_matches(['\'', '"']).to_string());
+            }
+        }
+    }
+    let mut dirs = Vec::new();
+    for pattern in patterns {
+        let pattern = pattern.trim_end_matches('/');
+        let candidates: Vec<String> = match pattern.strip_suffix("/*") {
+            Some(parent) => files
+                .list(parent)
+                .into_iter()
+                .map(|d| format!("{parent}/{d}"))
+                .collect(),
+            None if !pattern.contains('*') && !pattern.starts_with('!') => {
+                vec![pattern.to_string()]
+            }
+            None => Vec::new(),
+        };
+        for dir in candidates {
+            let Some(text) = files.read(&format!("{dir}/package.json"))? else {
+                continue;
+            };
+            let has_dev = serde_json::from_str::<Value>(&text)
+                .ok()
+                .is_some_and(|v| v.get("scripts").and_then(|s| s.get("dev")).is_some());
+            if has_dev && !dirs.contains(&dir) {
+                dirs.push(dir);
+            }
+        }
+    }
+    Ok(dirs)
+}
+
 pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
     let Some(text) = files.read("package.json")? else {
         return Ok(None);

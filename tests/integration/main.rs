@@ -12,5 +12,6 @@ mod doctor;
 mod hostile;
 mod pm2_start;
 mod ports;
+mod prompt;
 mod registry;
 mod start;
