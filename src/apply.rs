@@ -37,8 +37,8 @@ pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Durat
         return Ok(());
     };
     if known.status == "saved" {
-        eprintln!(
-            "note: PM2's dump.pm2 still has `{}` on its old port (no daemon runs); start it with `pm2-port start {}` rather than `pm2 resurrect`",
+        note!(
+            "PM2's dump.pm2 still has `{}` on its old port (no daemon runs); start it with `pm2-port start {}` rather than `pm2 resurrect`",
             app.name,
             app.cwd.display()
         );
@@ -72,13 +72,11 @@ pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
     for l in &left {
         match owners.get(&l.inode) {
             Some(pid) if world::descends_from(*pid, &pm2_pids, &parents) => {}
-            Some(pid) => eprintln!(
-                "warning: old port {port} is still held on {l} by PID {pid} (`{}`), an orphan of `{name}`; stop it with `kill {pid}`",
+            Some(pid) => warn!(
+                "old port {port} is still held on {l} by PID {pid} (`{}`), an orphan of `{name}`; stop it with `kill {pid}`",
                 world::command_of(*pid).unwrap_or_default()
             ),
-            None => eprintln!(
-                "warning: old port {port} is still held on {l} by a process pm2-port cannot see"
-            ),
+            None => warn!("old port {port} is still held on {l} by a process pm2-port cannot see"),
         }
     }
     Ok(())
@@ -135,6 +133,7 @@ pub fn wait_listening(
     chatty: bool,
 ) -> Result<()> {
     let start = Instant::now();
+    let chatty = chatty && crate::output::level() >= crate::output::NORMAL;
     let tty = chatty && std::io::stderr().is_terminal();
     if chatty && !tty {
         eprintln!(

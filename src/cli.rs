@@ -15,6 +15,14 @@ use crate::ports::PortRange;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
+
+    /// Print only errors, warnings and the data asked for
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// Also print what was read and decided
+    #[arg(short, long, global = true, conflicts_with = "quiet")]
+    pub verbose: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -47,6 +55,18 @@ pub enum Command {
         after_help = "Exit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
     )]
     Doctor(DoctorArgs),
+    /// Print a shell completion script.
+    #[command(
+        after_help = "Examples:\n  pm2-port completions bash > ~/.local/share/bash-completion/completions/pm2-port\n  pm2-port completions zsh > ~/.zfunc/_pm2-port\n  pm2-port completions fish > ~/.config/fish/completions/pm2-port.fish"
+    )]
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 /// Flags shared by every command that allocates ports.

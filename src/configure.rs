@@ -382,6 +382,14 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
             }
         };
         let choice = ports::choose(world, &own, &wish, inputs.range, &avoid)?;
+        verbose!(
+            "`{name}`: {} in `{}`; port {} ({:?}, range {})",
+            app.detection.framework.unwrap_or("no known framework"),
+            app.cwd.display(),
+            choice.port,
+            choice.reason,
+            inputs.range
+        );
         for (port, holder) in &choice.passed_over {
             notes.push(format!(
                 "port {port} is taken by {holder}; moving `{name}` to {}",
@@ -492,7 +500,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
                 && old.owner == Owner::Hand
             {
                 let bak = write::backup(&plan.file, &old.text)?;
-                eprintln!("note: saved the hand-written file as `{}`", bak.display());
+                note!("saved the hand-written file as `{}`", bak.display());
             }
             write::atomic_write(&plan.file, &plan.new)?;
         }
@@ -521,18 +529,21 @@ pub fn unified_diff(plan: &Plan) -> String {
 /// Print notes, the diff of a dry run, and the report (JSON or human).
 pub fn print(plan: &Plan, json: bool) -> Result<()> {
     for note in &plan.notes {
-        eprintln!("note: {note}");
+        note!("{note}");
     }
     if plan.report.dry_run && plan.changed() {
         let diff = unified_diff(plan);
         if json {
             eprint!("{diff}");
         } else {
-            print!("{diff}");
+            out!("{diff}")?;
         }
     }
     if json {
-        println!("{}", serde_json::to_string(&plan.report)?);
+        outln!("{}", serde_json::to_string(&plan.report)?)?;
+        return Ok(());
+    }
+    if crate::output::level() < crate::output::NORMAL {
         return Ok(());
     }
     let verb = match (plan.changed(), plan.report.dry_run) {
@@ -540,7 +551,7 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
         (true, true) => "would write",
         (true, false) => "wrote",
     };
-    println!("{verb} {}", plan.file.display());
+    outln!("{verb} {}", plan.file.display())?;
     for app in &plan.report.apps {
         let what: Vec<&str> = [app.framework, app.package_manager]
             .into_iter()
@@ -555,10 +566,12 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
         } else {
             format!("  [{}]", what.join(", "))
         };
-        println!(
+        outln!(
             "  {}  http://localhost:{}{moved}  {}{what}",
-            app.name, app.port, app.command
-        );
+            app.name,
+            app.port,
+            app.command
+        )?;
     }
     Ok(())
 }

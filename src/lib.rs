@@ -4,6 +4,9 @@
 //! [`detect`], [`ports`], [`ecosystem`], and the few functions that touch the system in
 //! [`project`], [`world`] and [`pm2::cli`].
 
+#[macro_use]
+pub mod output;
+
 pub mod apply;
 pub mod cli;
 pub mod cmd;
@@ -44,6 +47,10 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if let Some(error::Exit(code)) = err.downcast_ref::<error::Exit>() {
                 return ExitCode::from(*code);
             }
+            // The reader went away (`pm2-port list | head -1`): nothing left to say.
+            if output::is_broken_pipe(&err) {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("error: {err:#}");
             ExitCode::from(error::exit_code(&err))
         }
@@ -51,6 +58,13 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<()> {
+    output::set_level(if cli.quiet {
+        output::QUIET
+    } else if cli.verbose {
+        output::VERBOSE
+    } else {
+        output::NORMAL
+    });
     let ctx = world::Context::from_env();
     match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, &args),
@@ -59,5 +73,12 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Next(args) => cmd::next::run(&ctx, &args),
         Command::List(args) => cmd::list::run(&ctx, &args),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
+        Command::Completions(args) => {
+            use clap::CommandFactory;
+            let mut out = Vec::new();
+            clap_complete::generate(args.shell, &mut Cli::command(), "pm2-port", &mut out);
+            std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
+            Ok(())
+        }
     }
 }

@@ -108,7 +108,7 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
             .ok_or_else(cancelled)?
     {
         save(&toml, &answer)?;
-        eprintln!("saved in `{}`", toml.display());
+        say!("saved in `{}`", toml.display());
     }
     Ok(answer)
 }

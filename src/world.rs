@@ -77,13 +77,21 @@ pub fn gather(ctx: &Context, own: &[PathBuf], write: bool) -> Result<(World, Reg
     let loaded = registry::load(&ctx.state, &known, write)?;
     if let Some(aside) = &loaded.rebuilt_from {
         let kept = if write { "kept as" } else { "would be kept as" };
-        eprintln!(
-            "warning: the registry `{}` was corrupt; {kept} `{}` and rebuilt from PM2 and the projects' ecosystem files ({} projects)",
+        warn!(
+            "the registry `{}` was corrupt; {kept} `{}` and rebuilt from PM2 and the projects' ecosystem files ({} projects)",
             ctx.state.join(registry::REGISTRY_FILE).display(),
             aside.display(),
             loaded.registry.projects.len()
         );
     }
+    verbose!(
+        "PM2 ({}): {} apps; {} listening sockets; registry `{}`: {} projects",
+        ctx.pm2_home.display(),
+        apps.len(),
+        listeners.len(),
+        ctx.state.join(registry::REGISTRY_FILE).display(),
+        loaded.registry.projects.len()
+    );
     let mut world = World {
         reservations: loaded.registry.reservations(),
         apps,

@@ -29,8 +29,8 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
             .filter(|a| a.previous_port.is_some())
         {
             if args.no_restart {
-                eprintln!(
-                    "note: PM2 was left alone; `pm2-port start {}` applies the new port of `{}`",
+                note!(
+                    "PM2 was left alone; `pm2-port start {}` applies the new port of `{}`",
                     plan.file.parent().unwrap_or(&app.cwd).display(),
                     app.name
                 );

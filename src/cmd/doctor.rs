@@ -128,9 +128,9 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     }
 
     if json {
-        println!("{}", serde_json::to_string(&report)?);
+        outln!("{}", serde_json::to_string(&report)?)?;
     } else {
-        print_human(&report);
+        print_human(&report)?;
     }
     if report.healthy {
         Ok(())
@@ -139,30 +139,31 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     }
 }
 
-fn print_human(report: &Report) {
+fn print_human(report: &Report) -> Result<()> {
     if report.findings.is_empty() {
-        println!("healthy: no conflicts, drift, orphans or mismatches");
-        return;
+        outln!("healthy: no conflicts, drift, orphans or mismatches")?;
+        return Ok(());
     }
-    println!("found {} problem(s):", report.findings.len());
+    outln!("found {} problem(s):", report.findings.len())?;
     for f in &report.findings {
-        println!("  {}", doctor::describe(f));
+        outln!("  {}", doctor::describe(f))?;
     }
     if let Some(fixes) = &report.fixes {
         for f in fixes {
             match &f.error {
-                None => println!("fixed: {}", describe_fix(&f.fix)),
-                Some(err) => println!("could not fix ({}): {err}", describe_fix(&f.fix)),
+                None => outln!("fixed: {}", describe_fix(&f.fix))?,
+                Some(err) => outln!("could not fix ({}): {err}", describe_fix(&f.fix))?,
             }
         }
     }
     let left = report.remaining.as_ref().unwrap_or(&report.findings);
     if left.is_empty() {
-        println!("healthy now");
+        outln!("healthy now")?;
     } else {
-        println!("left for you:");
+        outln!("left for you:")?;
         for f in left {
-            println!("  {}", doctor::advice(f));
+            outln!("  {}", doctor::advice(f))?;
         }
     }
+    Ok(())
 }

@@ -12,14 +12,14 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
     if args.json {
-        println!("{}", serde_json::to_string(&rows)?);
+        outln!("{}", serde_json::to_string(&rows)?)?;
         return Ok(());
     }
     if rows.is_empty() {
-        println!("no apps: PM2 knows none and no project is configured");
+        outln!("no apps: PM2 knows none and no project is configured")?;
         return Ok(());
     }
-    print!("{}", table(&rows, style::stdout_color()));
+    out!("{}", table(&rows, style::stdout_color()))?;
     Ok(())
 }
 

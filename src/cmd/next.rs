@@ -11,9 +11,9 @@ pub fn run(ctx: &Context, args: &NextArgs) -> Result<()> {
     let (world, _) = world::gather(ctx, &[], false)?;
     let choice = ports::choose(&world, &[], &Wish::default(), range, &[])?;
     if args.json {
-        println!("{}", serde_json::json!({ "port": choice.port }));
+        outln!("{}", serde_json::json!({ "port": choice.port }))?;
     } else {
-        println!("{}", choice.port);
+        outln!("{}", choice.port)?;
     }
     Ok(())
 }

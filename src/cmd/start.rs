@@ -15,7 +15,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     pm2::cli::ensure_installed()?;
     let plan = configure::configure(ctx, &super::init::request(&args.init, false))?;
     for note in &plan.notes {
-        eprintln!("note: {note}");
+        note!("{note}");
     }
     let daemon_ran = matches!(rpc::process_list(&ctx.pm2_home), rpc::Answer::List(_));
     // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too.
@@ -28,7 +28,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         }
         if apply::live_app(ctx, name, cwd)?.is_some() {
             pm2::cli::run(&["delete", name.as_str()])?;
-            eprintln!("note: deleted `{name}` from PM2: it is no longer in the project's file");
+            note!("deleted `{name}` from PM2: it is no longer in the project's file");
         }
     }
     let mut started = Vec::new();
@@ -39,7 +39,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
             && !world::listeners_on(app.port)?.is_empty();
         if up_already {
-            eprintln!("`{}` is already online on port {}", app.name, app.port);
+            say!("`{}` is already online on port {}", app.name, app.port);
             continue;
         }
         // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
@@ -61,10 +61,10 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         apply::wait_listening(ctx, app, Duration::from_secs(args.timeout), !args.json)?;
     }
     if args.json {
-        println!("{}", serde_json::to_string(&plan.report)?);
+        outln!("{}", serde_json::to_string(&plan.report)?)?;
     } else {
         for app in &plan.report.apps {
-            println!("{}  http://localhost:{}", app.name, app.port);
+            outln!("{}  http://localhost:{}", app.name, app.port)?;
         }
     }
     Ok(())
@@ -86,8 +86,8 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
             .map(|s| s.name.as_str())
             .collect();
         if !dropped.is_empty() {
-            eprintln!(
-                "warning: not running `pm2 save`: PM2's daemon was not running and `{}` holds {} other apps ({}); run `pm2 resurrect`, then `pm2 save`",
+            warn!(
+                "not running `pm2 save`: PM2's daemon was not running and `{}` holds {} other apps ({}); run `pm2 resurrect`, then `pm2 save`",
                 dump.display(),
                 dropped.len(),
                 dropped.join(", ")

@@ -381,9 +381,12 @@ fn is_port(s: &str) -> bool {
     !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| b.is_ascii_digit())
 }
 
-/// A package.json's scripts (in file order) and the package manager that runs them, for the
-/// prompt that asks when detection found nothing.
-pub fn scripts(files: &dyn Files) -> Result<Option<(PackageManager, Vec<(String, String)>)>> {
+/// A package.json's scripts: (name, text) in file order.
+pub type Scripts = Vec<(String, String)>;
+
+/// A package.json's scripts and the package manager that runs them, for the prompt that asks when
+/// detection found nothing.
+pub fn scripts(files: &dyn Files) -> Result<Option<(PackageManager, Scripts)>> {
     let Some(text) = files.read("package.json")? else {
         return Ok(None);
     };

@@ -46,6 +46,13 @@ pub fn ensure_installed() -> Result<()> {
 /// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
 pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     let program = program();
+    verbose!(
+        "running `pm2 {}`",
+        args.iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned())
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
     let shown = || {
         args.iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned())
@@ -104,10 +111,24 @@ pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
 /// there in a way this client does not understand.
 pub fn apps(home: &Path) -> Result<Vec<App>> {
     let mut apps = match rpc::process_list(home) {
-        rpc::Answer::NoSocket | rpc::Answer::Stale => Vec::new(),
-        rpc::Answer::List(list) => super::parse_process_list(&list)?,
+        rpc::Answer::NoSocket => {
+            verbose!("no PM2 daemon socket in `{}`", home.display());
+            Vec::new()
+        }
+        rpc::Answer::Stale => {
+            verbose!(
+                "PM2's daemon socket in `{}` is stale: no daemon runs",
+                home.display()
+            );
+            Vec::new()
+        }
+        rpc::Answer::List(list) => {
+            let apps = super::parse_process_list(&list)?;
+            verbose!("PM2's daemon listed {} apps", apps.len());
+            apps
+        }
         rpc::Answer::Unexpected(why) => {
-            eprintln!("note: PM2's daemon socket answered with {why}; asking `pm2 jlist` instead");
+            note!("PM2's daemon socket answered with {why}; asking `pm2 jlist` instead");
             let out = run(&["jlist"])?;
             super::parse_jlist(&String::from_utf8_lossy(&out.stdout))?
         }
@@ -123,7 +144,7 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
                 }
             }
             // PM2 itself keeps going with a broken dump; so do we, but say so.
-            Err(err) => eprintln!("warning: ignoring `{}`: {err:#}", dump.display()),
+            Err(err) => warn!("ignoring `{}`: {err:#}", dump.display()),
         },
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
         Err(err) => {

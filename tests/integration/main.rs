@@ -6,6 +6,7 @@ mod adopt;
 mod apps;
 mod bad_input;
 mod bump;
+mod cli;
 mod daemon;
 mod detect;
 mod doctor;
