@@ -89,3 +89,34 @@ fn yes_never_prompts_even_on_a_terminal() {
     assert!(!out.contains("How is this project"), "{out}");
     assert!(!dir.join("ecosystem.config.cjs").exists());
 }
+
+#[test]
+fn a_workspace_is_offered_as_one_app_per_package() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("monorepo");
+    fs::remove_file(dir.join("buildflowz.toml")).unwrap();
+    let mut cmd = sb.cmd(["init", dir.to_str().unwrap(), "--json"]);
+    cmd.stdin(Stdio::inherit()).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(20_000)).unwrap();
+    p.exp_string("each workspace package with a dev script as its own app (packages/admin, packages/api, packages/web)")
+        .unwrap();
+    p.send("\r").unwrap();
+    p.flush().unwrap();
+    p.exp_string("Save this in").unwrap();
+    p.send("y").unwrap();
+    p.flush().unwrap();
+    p.exp_eof().unwrap();
+    assert_eq!(
+        fs::read_to_string(dir.join("buildflowz.toml")).unwrap(),
+        "[[apps]]\ndir = \"packages/admin\"\n\n[[apps]]\ndir = \"packages/api\"\n\n[[apps]]\ndir = \"packages/web\"\n"
+    );
+    let report = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let names: Vec<&str> = report["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["admin", "api", "web"]);
+    assert_eq!(report["changed"], false);
+}
