@@ -55,11 +55,42 @@ pub enum Command {
         after_help = "Exit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
     )]
     Doctor(DoctorArgs),
+    /// On the laptop: forward every online app of HOST over one SSH connection.
+    #[command(
+        after_help = "Examples:\n  pm2-port tunnel devbox\n  pm2-port tunnel devbox --watch\n  pm2-port tunnel -F ~/.ssh/work_config -o Port=2222 devbox --json"
+    )]
+    Tunnel(TunnelArgs),
     /// Print a shell completion script.
     #[command(
         after_help = "Examples:\n  pm2-port completions bash > ~/.local/share/bash-completion/completions/pm2-port\n  pm2-port completions zsh > ~/.zfunc/_pm2-port\n  pm2-port completions fish > ~/.config/fish/completions/pm2-port.fish"
     )]
     Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    /// The server, as ssh knows it (a name from ~/.ssh/config, user@host, ...)
+    pub host: String,
+
+    /// An ssh configuration file (ssh's -F)
+    #[arg(short = 'F', value_name = "SSH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// An ssh option (ssh's -o), repeatable
+    #[arg(short = 'o', value_name = "SSH_OPTION")]
+    pub options: Vec<String>,
+
+    /// Keep polling the server: forward apps that come online, cancel those that go away
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Seconds between polls with --watch
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub interval: u64,
+
+    /// One JSON object per line on stdout (forward, cancel, ready events)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

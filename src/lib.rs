@@ -23,6 +23,7 @@ pub mod project;
 pub mod prompt;
 pub mod registry;
 pub mod style;
+pub mod tunnel;
 pub mod world;
 
 use std::ffi::OsString;
@@ -73,6 +74,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Next(args) => cmd::next::run(&ctx, &args),
         Command::List(args) => cmd::list::run(&ctx, &args),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
+        Command::Tunnel(args) => cmd::tunnel::run(&args),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut out = Vec::new();

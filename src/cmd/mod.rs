@@ -6,6 +6,7 @@ pub mod init;
 pub mod list;
 pub mod next;
 pub mod start;
+pub mod tunnel;
 
 use crate::config::ProjectConfig;
 use crate::error::InputError;

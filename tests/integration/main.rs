@@ -1,5 +1,6 @@
 //! The one integration-test binary: every scenario against the real pm2, sockets and node.
 
+mod sshd;
 mod support;
 
 mod adopt;
@@ -16,3 +17,4 @@ mod ports;
 mod prompt;
 mod registry;
 mod start;
+mod tunnel;

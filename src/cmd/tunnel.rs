@@ -1,0 +1,218 @@
+//! `pm2-port tunnel HOST`: ask HOST for its apps over ssh, forward each one's port through one
+//! control master, keep the forwards up to date with `--watch`, reconnect when the link breaks,
+//! and close everything on Ctrl-C or SIGTERM.
+
+use std::io::IsTerminal;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+
+use crate::cli::TunnelArgs;
+use crate::error::InputError;
+use crate::tunnel::plan::{self, Forward, RemoteApp};
+use crate::tunnel::ssh::{self, Master, Ssh};
+
+pub fn run(args: &TunnelArgs) -> Result<()> {
+    if args.host.is_empty() || args.host.starts_with('-') {
+        return Err(InputError::Usage(format!(
+            "`{}` is not a host: a HOST starting with `-` would be read by ssh as an option",
+            args.host
+        ))
+        .into());
+    }
+    if args.interval == 0 {
+        return Err(InputError::Usage("`--interval` must be at least 1 second".into()).into());
+    }
+    // A short path: control sockets are limited to about 100 bytes.
+    let dir = tempfile::Builder::new()
+        .prefix("pm2-port-tunnel-")
+        .tempdir_in("/tmp")
+        .context("cannot create a directory for the ssh control socket")?;
+    let ssh = Ssh {
+        host: args.host.clone(),
+        config: args.config.clone(),
+        options: args.options.clone(),
+        control: dir.path().join("ctl"),
+        batch: !std::io::stdin().is_terminal(),
+    };
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot handle Ctrl-C and SIGTERM")?;
+    }
+    let mut master = ssh.connect(Duration::from_secs(30))?;
+    let mut tunnel = Tunnel {
+        ssh: &ssh,
+        json: args.json,
+        forwards: Vec::new(),
+    };
+    let result = tunnel.serve(&mut master, args, &stop);
+    ssh.close(&mut master);
+    result
+}
+
+struct Tunnel<'a> {
+    ssh: &'a Ssh,
+    json: bool,
+    forwards: Vec<Forward>,
+}
+
+impl Tunnel<'_> {
+    fn serve(&mut self, master: &mut Master, args: &TunnelArgs, stop: &AtomicBool) -> Result<()> {
+        let apps = self.query()?;
+        if apps.is_empty() && !args.watch {
+            bail!(
+                "`{}` has no online PM2 app with a port (use `--watch` to wait for some)",
+                args.host
+            );
+        }
+        if !self.json {
+            say!("tunnel to `{}`; Ctrl-C to close it", args.host);
+        }
+        self.apply(&apps)?;
+        if self.json {
+            outln!("{}", json!({"event": "ready"}))?;
+        } else if apps.is_empty() {
+            say!("no apps yet; watching");
+        }
+        let interval = Duration::from_secs(args.interval);
+        let mut polled = Instant::now();
+        while !stop.load(Ordering::Relaxed) {
+            if !master.alive() {
+                *master = self.reconnect(master, stop)?;
+                continue;
+            }
+            if args.watch && polled.elapsed() >= interval {
+                polled = Instant::now();
+                match self.query() {
+                    Ok(apps) => self.apply(&apps)?,
+                    Err(err) if master.alive() => {
+                        warn!("cannot list the apps of `{}`: {err:#}", args.host)
+                    }
+                    Err(_) => continue,
+                }
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        Ok(())
+    }
+
+    fn query(&self) -> Result<Vec<RemoteApp>> {
+        let out = self.ssh.list()?;
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        if !out.status.success() {
+            bail!(
+                "asking `{}` for its apps failed ({}): {}",
+                self.ssh.host,
+                out.status,
+                stderr.trim()
+            );
+        }
+        plan::parse_apps(&String::from_utf8_lossy(&out.stdout))
+            .with_context(|| format!("`{}` answered: {}", self.ssh.host, stderr.trim()))
+    }
+
+    /// Cancel the forwards of apps that went away, forward the new ones.
+    fn apply(&mut self, apps: &[RemoteApp]) -> Result<()> {
+        let (cancel, add) = plan::diff(&self.forwards, apps);
+        for f in cancel {
+            if let Err(err) = self.ssh.cancel(f.local_port, f.remote_port) {
+                warn!("{err:#}");
+            }
+            self.forwards.retain(|x| x != &f);
+            if self.json {
+                outln!(
+                    "{}",
+                    json!({"event": "cancel", "name": f.name, "local_port": f.local_port})
+                )?;
+            } else {
+                outln!("- {} (was http://localhost:{})", f.name, f.local_port)?;
+            }
+        }
+        for app in add {
+            self.add(&app)?;
+        }
+        Ok(())
+    }
+
+    fn add(&mut self, app: &RemoteApp) -> Result<()> {
+        let used: Vec<u16> = self.forwards.iter().map(|f| f.local_port).collect();
+        let Some(local) = plan::local_port(app.port, &used, ssh::local_free) else {
+            warn!("no free local port for `{}` ({})", app.name, app.port);
+            return Ok(());
+        };
+        if let Err(err) = self.ssh.forward(local, app.port) {
+            warn!("{err:#}");
+            return Ok(());
+        }
+        let f = Forward {
+            name: app.name.clone(),
+            remote_port: app.port,
+            local_port: local,
+        };
+        if self.json {
+            outln!(
+                "{}",
+                json!({"event": "forward", "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port})
+            )?;
+        } else if local == app.port {
+            outln!("  http://localhost:{local}  {}", f.name)?;
+        } else {
+            outln!(
+                "  http://localhost:{local} → {} ({})",
+                f.name,
+                f.remote_port
+            )?;
+        }
+        self.forwards.push(f);
+        Ok(())
+    }
+
+    /// Reconnect with backoff, then put the forwards back on the same local ports.
+    fn reconnect(&mut self, old: &mut Master, stop: &AtomicBool) -> Result<Master> {
+        self.ssh.close(old);
+        let mut delay = Duration::from_secs(1);
+        let said = old.said();
+        loop {
+            warn!(
+                "the connection to `{}` broke{}; reconnecting in {}s",
+                self.ssh.host,
+                said.lines()
+                    .last()
+                    .map_or(String::new(), |l| format!(" ({l})")),
+                delay.as_secs()
+            );
+            let until = Instant::now() + delay;
+            while Instant::now() < until {
+                if stop.load(Ordering::Relaxed) {
+                    bail!("stopped while reconnecting");
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            match self.ssh.connect(Duration::from_secs(30)) {
+                Ok(master) => {
+                    say!("reconnected to `{}`", self.ssh.host);
+                    let previous = std::mem::take(&mut self.forwards);
+                    for f in previous {
+                        if self.ssh.forward(f.local_port, f.remote_port).is_ok() {
+                            self.forwards.push(f);
+                        } else {
+                            self.add(&RemoteApp {
+                                name: f.name,
+                                port: f.remote_port,
+                            })?;
+                        }
+                    }
+                    return Ok(master);
+                }
+                Err(err) => {
+                    warn!("{err:#}");
+                    delay = (delay * 2).min(Duration::from_secs(30));
+                }
+            }
+        }
+    }
+}

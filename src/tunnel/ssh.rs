@@ -1,0 +1,213 @@
+//! The one place that runs the system `ssh`: a control master carrying every forward, and the
+//! multiplexed commands that query the server and add or cancel forwards. Arguments are passed as
+//! a list, never through a local shell.
+
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+
+/// Asks the server for its apps through a login shell (so nvm-style installs are on `PATH`):
+/// `pm2-port list --json` when it is installed, else `pm2 jlist` when PM2's daemon runs (never
+/// starting one), else an empty list.
+pub const REMOTE_LIST: &str = r#"exec "${SHELL:-/bin/sh}" -lc 'if command -v pm2-port >/dev/null 2>&1; then exec pm2-port list --json; elif command -v pm2 >/dev/null 2>&1; then if [ -S "${PM2_HOME:-$HOME/.pm2}/rpc.sock" ]; then exec pm2 jlist; else echo "[]"; fi; else echo "neither pm2-port nor pm2 is on PATH (login shell)" >&2; exit 127; fi'"#;
+
+/// How to reach the server.
+#[derive(Debug, Clone)]
+pub struct Ssh {
+    pub host: String,
+    pub config: Option<PathBuf>,
+    pub options: Vec<String>,
+    pub control: PathBuf,
+    /// No password or passphrase prompts (no terminal to answer them).
+    pub batch: bool,
+}
+
+/// The running control master and what it printed.
+pub struct Master {
+    child: Child,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Master {
+    /// Whether the master still runs.
+    pub fn alive(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// What ssh said on stderr, trimmed.
+    pub fn said(&self) -> String {
+        self.stderr
+            .lock()
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    }
+}
+
+impl Ssh {
+    fn command(&self) -> Command {
+        let mut c = Command::new("ssh");
+        if let Some(config) = &self.config {
+            c.arg("-F").arg(config);
+        }
+        for o in &self.options {
+            c.arg("-o").arg(o);
+        }
+        c.arg("-S").arg(&self.control);
+        if self.batch {
+            c.args(["-o", "BatchMode=yes"]);
+        }
+        c
+    }
+
+    fn control_command(&self, op: &str, forward: Option<(u16, u16)>) -> Command {
+        let mut c = self.command();
+        c.args(["-o", "ControlMaster=no", "-O", op]);
+        if let Some((local, remote)) = forward {
+            c.arg("-L").arg(spec(local, remote));
+        }
+        c.arg("--").arg(&self.host);
+        c
+    }
+
+    /// Start the control master and wait until it accepts commands.
+    pub fn connect(&self, timeout: Duration) -> Result<Master> {
+        let mut c = self.command();
+        c.args([
+            "-M",
+            "-N",
+            "-o",
+            "ControlPersist=no",
+            "-o",
+            "ServerAliveInterval=15",
+            "-o",
+            "ServerAliveCountMax=3",
+            "-o",
+            "ConnectTimeout=10",
+            "-o",
+            "ExitOnForwardFailure=no",
+        ]);
+        c.arg("--").arg(&self.host);
+        // Its own process group: a Ctrl-C on the terminal reaches pm2-port, which closes it.
+        c.stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        let mut child = c
+            .spawn()
+            .context("cannot run `ssh`; install the OpenSSH client")?;
+        let stderr = Arc::new(Mutex::new(String::new()));
+        if let Some(mut pipe) = child.stderr.take() {
+            let sink = Arc::clone(&stderr);
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = pipe.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    if let Ok(mut s) = sink.lock() {
+                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    }
+                }
+            });
+        }
+        let mut master = Master { child, stderr };
+        let deadline = Instant::now() + timeout;
+        loop {
+            if !master.alive() {
+                // Let the reader thread take the last words.
+                std::thread::sleep(Duration::from_millis(50));
+                bail!("cannot connect to `{}`: {}", self.host, master.said());
+            }
+            if self
+                .control_command("check", None)
+                .output()
+                .is_ok_and(|o| o.status.success())
+            {
+                return Ok(master);
+            }
+            if Instant::now() >= deadline {
+                self.close(&mut master);
+                bail!(
+                    "cannot connect to `{}`: no answer within {}s",
+                    self.host,
+                    timeout.as_secs()
+                );
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Run the app-list command on the server through the master.
+    pub fn list(&self) -> Result<Output> {
+        let mut c = self.command();
+        c.args(["-o", "ControlMaster=no", "-T", "--"])
+            .arg(&self.host)
+            .arg(REMOTE_LIST)
+            .stdin(Stdio::null());
+        c.output().context("cannot run `ssh`")
+    }
+
+    pub fn forward(&self, local: u16, remote: u16) -> Result<()> {
+        self.control("forward", local, remote)
+    }
+
+    pub fn cancel(&self, local: u16, remote: u16) -> Result<()> {
+        self.control("cancel", local, remote)
+    }
+
+    fn control(&self, op: &str, local: u16, remote: u16) -> Result<()> {
+        let out = self
+            .control_command(op, Some((local, remote)))
+            .stdin(Stdio::null())
+            .output()
+            .context("cannot run `ssh`")?;
+        if !out.status.success() {
+            bail!(
+                "`ssh -O {op} -L {}` failed: {}",
+                spec(local, remote).to_string_lossy(),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(())
+    }
+
+    /// Close the master and make sure no ssh process of ours is left.
+    pub fn close(&self, master: &mut Master) {
+        let _ = self
+            .control_command("exit", None)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(2);
+        while master.alive() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = master.child.kill();
+        let _ = master.child.wait();
+        let _ = std::fs::remove_file(&self.control);
+    }
+}
+
+/// `127.0.0.1:LOCAL:localhost:REMOTE`: loopback only here; `localhost` there, which sshd tries
+/// over IPv6 and IPv4, so apps listening on `::1` only are reached too.
+fn spec(local: u16, remote: u16) -> OsString {
+    OsString::from(format!("127.0.0.1:{local}:localhost:{remote}"))
+}
+
+/// A free local port: nothing listens on it (any address, where `/proc` tells) and
+/// `127.0.0.1` binds.
+pub fn local_free(port: u16) -> bool {
+    if Path::new("/proc/net/tcp").exists()
+        && crate::world::listeners().is_ok_and(|l| l.iter().any(|l| l.port == port))
+    {
+        return false;
+    }
+    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+}
