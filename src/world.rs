@@ -26,11 +26,38 @@ impl Context {
     }
 }
 
-/// Every listening TCP socket, IPv4 and IPv6.
+/// Read a `/proc/net` table in large chunks. The kernel walks its whole socket hash table again for
+/// every `read` call (milliseconds on a machine with much memory), so the small first reads of
+/// `read_to_string` are costly, and so is the final empty read: a read that leaves much of the
+/// buffer unfilled already means the end (the kernel fills the buffer while records remain).
+fn read_proc_table(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    const CHUNK: usize = 256 * 1024;
+    let mut file = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; CHUNK];
+    let mut len = 0;
+    loop {
+        let n = file.read(&mut buf[len..])?;
+        let space = buf.len() - len;
+        len += n;
+        if n == 0 || space - n > 4096 {
+            break;
+        }
+        buf.resize(len + CHUNK, 0);
+    }
+    buf.truncate(len);
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+/// Every listening TCP socket, IPv4 and IPv6: from sock_diag, else from `/proc/net/tcp*`.
 pub fn listeners() -> Result<Vec<procnet::Listener>> {
+    match crate::ports::sockdiag::listeners() {
+        Ok(all) => return Ok(all),
+        Err(err) => verbose!("socket diagnostics unavailable ({err}); reading /proc/net/tcp*"),
+    }
     let mut all = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
-        match std::fs::read_to_string(file) {
+        match read_proc_table(file) {
             Ok(text) => all.extend(procnet::parse(&text)),
             // No IPv6 in this kernel: nothing listens there.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && file.ends_with('6') => {}

@@ -1,7 +1,9 @@
 //! PM2's view of the server: the apps it knows, whatever their status.
 //!
-//! The parsers here take text (`pm2 jlist` output, `dump.pm2`) and return [`App`]s; spawning `pm2`
-//! lives in [`cli`].
+//! The parsers here take text (`pm2 jlist` output, the daemon's reply, `dump.pm2`) and return
+//! [`App`]s; spawning `pm2` lives in [`cli`], the daemon socket in [`rpc`]. They deserialise only
+//! the fields pm2-port uses: each app also carries the whole environment it was started with,
+//! which is most of the bytes and is skipped without being built.
 
 pub mod cli;
 pub mod rpc;
@@ -9,6 +11,8 @@ pub mod rpc;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
+use serde::Deserialize;
+use serde::de::IgnoredAny;
 use serde_json::Value;
 
 /// One PM2 app, reduced to what port allocation needs.
@@ -33,41 +37,108 @@ impl App {
     pub fn belongs_to(&self, dir: &Path) -> bool {
         self.cwd.as_deref() == Some(dir)
     }
-
-    /// Read an app from a `pm2_env` object (as in `dump.pm2`, or inside a `jlist` entry).
-    fn from_pm2_env(env: &Value, name: Option<&str>) -> Option<App> {
-        let name = name.or_else(|| env.get("name")?.as_str())?.to_string();
-        let port = env
-            .get("env")
-            .and_then(|e| e.get("PORT"))
-            .and_then(port_value)
-            .or_else(|| env.get("PORT").and_then(port_value));
-        Some(App {
-            name,
-            pm_id: env.get("pm_id").and_then(Value::as_u64),
-            pid: None,
-            status: env
-                .get("status")
-                .and_then(Value::as_str)
-                .unwrap_or("unknown")
-                .to_string(),
-            cwd: env.get("pm_cwd").and_then(Value::as_str).map(PathBuf::from),
-            port,
-            logs: ["pm_err_log_path", "pm_out_log_path"]
-                .iter()
-                .filter_map(|k| env.get(*k)?.as_str().map(PathBuf::from))
-                .collect(),
-        })
-    }
 }
 
 /// PORT is a number when the ecosystem file had one, a string when it came from a shell.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Port {
+    Number(u64),
+    Text(String),
+    Other(IgnoredAny),
+}
+
+impl Port {
+    fn get(&self) -> Option<u16> {
+        match self {
+            Port::Number(n) => u16::try_from(*n).ok(),
+            Port::Text(s) => s.trim().parse().ok(),
+            Port::Other(_) => None,
+        }
+    }
+}
+
+/// PORT as found in a JSON value, for callers holding one.
 pub fn port_value(v: &Value) -> Option<u16> {
     match v {
         Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
         Value::String(s) => s.trim().parse().ok(),
         _ => None,
     }
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct AppEnv {
+    #[serde(rename = "PORT")]
+    port: Option<Port>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Pm2Env {
+    name: Option<String>,
+    pm_id: Option<u64>,
+    status: Option<String>,
+    pm_cwd: Option<PathBuf>,
+    #[serde(rename = "PORT")]
+    port: Option<Port>,
+    env: Option<AppEnv>,
+    pm_out_log_path: Option<PathBuf>,
+    pm_err_log_path: Option<PathBuf>,
+}
+
+impl Pm2Env {
+    fn into_app(self, name: Option<String>) -> Option<App> {
+        let port = self
+            .env
+            .as_ref()
+            .and_then(|e| e.port.as_ref())
+            .and_then(Port::get)
+            .or_else(|| self.port.as_ref().and_then(Port::get));
+        Some(App {
+            name: name.or(self.name)?,
+            pm_id: self.pm_id,
+            pid: None,
+            status: self.status.unwrap_or_else(|| "unknown".to_string()),
+            cwd: self.pm_cwd,
+            port,
+            logs: [self.pm_err_log_path, self.pm_out_log_path]
+                .into_iter()
+                .flatten()
+                .collect(),
+        })
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct ListItem {
+    name: Option<String>,
+    pm_id: Option<u64>,
+    pid: Option<Value>,
+    pm2_env: Option<Pm2Env>,
+}
+
+fn from_items(items: Vec<ListItem>) -> Vec<App> {
+    items
+        .into_iter()
+        .filter_map(|item| {
+            let mut app = item.pm2_env?.into_app(item.name)?;
+            app.pm_id = item.pm_id.or(app.pm_id);
+            app.pid = item
+                .pid
+                .as_ref()
+                .and_then(Value::as_u64)
+                .and_then(|p| u32::try_from(p).ok())
+                .filter(|&p| p != 0);
+            Some(app)
+        })
+        .collect()
+}
+
+/// Parse the process list as `jlist` prints it and the daemon's `getMonitorData` returns it.
+pub fn parse_process_list(json: &[u8]) -> Result<Vec<App>> {
+    let items: Vec<ListItem> =
+        serde_json::from_slice(json).context("PM2's process list is not a JSON array of apps")?;
+    Ok(from_items(items))
 }
 
 /// Parse `pm2 jlist` output. The CLI may print banner lines before the JSON (a daemon being
@@ -77,47 +148,24 @@ pub fn parse_jlist(text: &str) -> Result<Vec<App>> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
         if line.starts_with('[')
-            && let Ok(list) = serde_json::from_str::<Value>(text[offset..].trim_end())
+            && let Ok(apps) = parse_process_list(text[offset..].trim_end().as_bytes())
         {
-            return parse_process_list(&list);
+            return Ok(apps);
         }
         offset += line.len();
     }
     bail!("`pm2 jlist` printed no JSON process list")
 }
 
-/// Parse the process list as `jlist` and the daemon's `getMonitorData` return it.
-pub fn parse_process_list(list: &Value) -> Result<Vec<App>> {
-    let Some(items) = list.as_array() else {
-        bail!("PM2's process list is not an array");
-    };
-    Ok(items
-        .iter()
-        .filter_map(|item| {
-            let env = item.get("pm2_env")?;
-            let mut app = App::from_pm2_env(env, item.get("name").and_then(Value::as_str))?;
-            app.pm_id = item.get("pm_id").and_then(Value::as_u64).or(app.pm_id);
-            app.pid = item
-                .get("pid")
-                .and_then(Value::as_u64)
-                .and_then(|p| u32::try_from(p).ok())
-                .filter(|&p| p != 0);
-            Some(app)
-        })
-        .collect())
-}
-
 /// Parse `$PM2_HOME/dump.pm2`: a JSON array of `pm2_env` objects, saved by `pm2 save`. These apps
 /// come back on `pm2 resurrect`, so their ports are held while no daemon runs.
 pub fn parse_dump(text: &str) -> Result<Vec<App>> {
-    let list: Value = serde_json::from_str(text).context("`dump.pm2` is not valid JSON")?;
-    let Some(items) = list.as_array() else {
-        bail!("`dump.pm2` is not a JSON array");
-    };
-    Ok(items
-        .iter()
+    let envs: Vec<Pm2Env> =
+        serde_json::from_str(text).context("`dump.pm2` is not a JSON array of apps")?;
+    Ok(envs
+        .into_iter()
         .filter_map(|env| {
-            let mut app = App::from_pm2_env(env, None)?;
+            let mut app = env.into_app(None)?;
             app.status = "saved".to_string();
             Some(app)
         })
@@ -133,14 +181,15 @@ mod tests {
         let text = r#"[PM2] Spawning PM2 daemon with pm2_home=/tmp/x
 >>>> In-memory PM2 is out-of-date, do:
 >>>> $ pm2 update
-[{"pid":42,"name":"shop","pm_id":0,"pm2_env":{"status":"online","pm_cwd":"/srv/shop","env":{"PORT":3003},"PORT":3003}},
+[{"pid":42,"name":"shop","pm_id":0,"pm2_env":{"status":"online","pm_cwd":"/srv/shop","env":{"PORT":3003,"PATH":"/bin"},"PORT":3003,"pm_out_log_path":"/l/shop-out.log"}},
  {"pid":0,"name":"blog","pm_id":1,"pm2_env":{"status":"stopped","pm_cwd":"/srv/blog","PORT":"3004"}},
- {"name":"bare","pm_id":2,"pm2_env":{"status":"errored"}}]
+ {"name":"bare","pm_id":2,"pm2_env":{"status":"errored","env":{"PORT":{"odd":true}}}}]
 "#;
         let apps = parse_jlist(text).unwrap();
         assert_eq!(apps.len(), 3);
         assert_eq!(apps[0].port, Some(3003));
         assert_eq!(apps[0].pid, Some(42));
+        assert_eq!(apps[0].logs, [PathBuf::from("/l/shop-out.log")]);
         assert_eq!(apps[1].port, Some(3004));
         assert_eq!(apps[1].pid, None);
         assert_eq!(apps[1].status, "stopped");
@@ -150,10 +199,8 @@ mod tests {
 
     #[test]
     fn env_port_wins_over_flattened_port() {
-        let v: Value =
-            serde_json::from_str(r#"[{"name":"a","pm2_env":{"env":{"PORT":"4000"},"PORT":3000}}]"#)
-                .unwrap();
-        assert_eq!(parse_process_list(&v).unwrap()[0].port, Some(4000));
+        let list = br#"[{"name":"a","pm2_env":{"env":{"PORT":"4000"},"PORT":3000}}]"#;
+        assert_eq!(parse_process_list(list).unwrap()[0].port, Some(4000));
     }
 
     #[test]

@@ -19,8 +19,8 @@ pub enum Answer {
     NoSocket,
     /// The socket exists but nobody listens: a dead daemon's leftover.
     Stale,
-    /// The process list, as `pm2 jlist` prints it.
-    List(Value),
+    /// The process list (the JSON `pm2 jlist` prints).
+    List(Vec<u8>),
     /// A daemon answered, but not in a way this client understands (the caller falls back to
     /// `pm2 jlist`).
     Unexpected(String),
@@ -73,8 +73,9 @@ pub fn read_message(r: &mut impl Read) -> std::io::Result<Vec<Vec<u8>>> {
     Ok(args)
 }
 
-/// Interpret the reply to call `id`.
-pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Value, String> {
+/// The process list's JSON inside the reply to call `id`. The reply is `{"args":[LIST]}`: the list
+/// is cut out of it as bytes, not parsed twice.
+pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Vec<u8>, String> {
     let [body, reply_id] = args else {
         return Err(format!("a reply of {} arguments", args.len()));
     };
@@ -84,13 +85,25 @@ pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Value, String> {
     let json = body
         .strip_prefix(b"j:")
         .ok_or_else(|| "a reply that is not JSON".to_string())?;
-    let mut value: Value =
+    let head = br#"{"args":["#;
+    if let Some(rest) = json.strip_prefix(head.as_slice())
+        && let Some(list) = rest.strip_suffix(b"]}")
+        && list.first() == Some(&b'[')
+    {
+        return Ok(list.to_vec());
+    }
+    // Anything else (an error, another layout): read it properly.
+    let value: Value =
         serde_json::from_slice(json).map_err(|e| format!("a reply that does not parse: {e}"))?;
     if let Some(err) = value.get("error") {
         return Err(format!("an error: {err}"));
     }
-    match value.get_mut("args").and_then(Value::as_array_mut) {
-        Some(args) if !args.is_empty() && args[0].is_array() => Ok(args.swap_remove(0)),
+    match value
+        .get("args")
+        .and_then(Value::as_array)
+        .and_then(|a| a.first())
+    {
+        Some(list) if list.is_array() => Ok(serde_json::to_vec(list).unwrap_or_default()),
         _ => Err("a reply without a process list".to_string()),
     }
 }
@@ -144,9 +157,12 @@ mod tests {
         let args = read_message(&mut ok.as_slice()).unwrap();
         assert_eq!(
             parse_reply(&args, "1:0").unwrap(),
-            serde_json::json!([{"name": "a"}])
+            br#"[{"name":"a"}]"#.to_vec()
         );
         assert!(parse_reply(&args, "2:0").is_err());
+        let spaced = encode(&[br#"j:{ "args" : [ [ ] ] }"#, b"s:1:0"]);
+        let args = read_message(&mut spaced.as_slice()).unwrap();
+        assert_eq!(parse_reply(&args, "1:0").unwrap(), b"[]".to_vec());
         let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
         let args = read_message(&mut err.as_slice()).unwrap();
         assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));

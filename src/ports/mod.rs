@@ -1,6 +1,7 @@
 //! Which ports are taken, and the choice of a port for a project: pure functions of the world.
 
 pub mod procnet;
+pub mod sockdiag;
 
 use std::collections::HashSet;
 use std::fmt;
