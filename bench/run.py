@@ -18,6 +18,7 @@ import os
 import platform
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import tempfile
@@ -41,6 +42,35 @@ def timed(cmd, env):
     if os.waitstatus_to_exitcode(status) != 0:
         sys.exit(f"{' '.join(cmd)} failed with {os.waitstatus_to_exitcode(status)}")
     return elapsed
+
+
+def daemon_round_trip(home):
+    """One `getMonitorData` call on PM2's daemon socket, the way pm2-port makes it: the floor under
+    every pm2-port command (seconds)."""
+    call = b'j:{"type":"call","method":"getMonitorData","args":[{}]}'
+    msg_id = b"s:bench:0"
+    start = time.perf_counter()
+    with socket.socket(socket.AF_UNIX) as s:
+        s.connect(os.path.join(home, "rpc.sock"))
+        s.sendall(bytes([0x12]) + struct.pack(">I", len(call)) + call
+                  + struct.pack(">I", len(msg_id)) + msg_id)
+        buf = bytearray()
+
+        def need(n):
+            while len(buf) < n:
+                chunk = s.recv(1 << 20)
+                if not chunk:
+                    sys.exit("the daemon closed the socket")
+                buf.extend(chunk)
+
+        need(1)
+        at = 1
+        for _ in range(buf[0] & 0xF):
+            need(at + 4)
+            (length,) = struct.unpack(">I", buf[at:at + 4])
+            at += 4 + length
+            need(at)
+    return time.perf_counter() - start
 
 
 def peak_rss_kib(cmd, env):
@@ -95,14 +125,18 @@ def bench(n, listeners, rounds, tmp):
     for cmd in commands.values():
         timed(cmd, env)
     times = {k: [] for k in commands}
+    floor = []
     for _ in range(rounds):
         for name, cmd in commands.items():
             times[name].append(timed(cmd, env))
+        floor.append(daemon_round_trip(env["PM2_HOME"]))
     rss = {k: max(peak_rss_kib(cmd, env) for _ in range(3)) for k, cmd in commands.items()}
     subprocess.run([PM2, "kill"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     for s in socks:
         s.close()
-    return {k: (statistics.median(v), rss[k]) for k, v in times.items()}
+    results = {k: (statistics.median(v), rss[k]) for k, v in times.items()}
+    results["(daemon round trip alone)"] = (statistics.median(floor), 0)
+    return results
 
 
 def main():
@@ -138,11 +172,13 @@ def main():
             print(f"N = {n} apps ({len(range(0, n, 3))} stopped)")
             print(f"  {'command':<28} {'median':>10} {'x pm2 jlist':>12} {'peak RSS':>10}")
             for name, (med, rss) in results[n].items():
-                print(f"  {name:<28} {med * 1000:>8.1f}ms {med / ref:>12.3f} {rss / 1024:>8.1f}MiB")
+                mem = f"{rss / 1024:>8.1f}MiB" if rss else f"{'':>11}"
+                print(f"  {name:<28} {med * 1000:>8.1f}ms {med / ref:>12.3f} {mem}")
             print()
     lo, hi = sizes[0], sizes[-1]
-    growth = results[hi]["pm2-port next"][0] / results[lo]["pm2-port next"][0]
-    print(f"`pm2-port next` from N = {lo} to N = {hi}: {growth:.2f}x")
+    for name in ["pm2-port next", "(daemon round trip alone)"]:
+        growth = results[hi][name][0] / results[lo][name][0]
+        print(f"{name} from N = {lo} to N = {hi}: {growth:.2f}x")
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ use crate::world::{self, Context};
 /// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
 pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
     Ok(match rpc::process_list(&ctx.pm2_home) {
-        rpc::Answer::List(list) => pm2::parse_process_list(&list)?
+        rpc::Answer::List(apps) => apps
             .into_iter()
             .find(|a| a.name == name && a.belongs_to(cwd)),
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,

@@ -122,8 +122,7 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
             );
             Vec::new()
         }
-        rpc::Answer::List(list) => {
-            let apps = super::parse_process_list(&list)?;
+        rpc::Answer::List(apps) => {
             verbose!("PM2's daemon listed {} apps", apps.len());
             apps
         }

@@ -136,8 +136,10 @@ fn from_items(items: Vec<ListItem>) -> Vec<App> {
 
 /// Parse the process list as `jlist` prints it and the daemon's `getMonitorData` returns it.
 pub fn parse_process_list(json: &[u8]) -> Result<Vec<App>> {
+    // One UTF-8 check of the whole text, rather than one per string skipped.
+    let text = std::str::from_utf8(json).context("PM2's process list is not UTF-8")?;
     let items: Vec<ListItem> =
-        serde_json::from_slice(json).context("PM2's process list is not a JSON array of apps")?;
+        serde_json::from_str(text).context("PM2's process list is not a JSON array of apps")?;
     Ok(from_items(items))
 }
 

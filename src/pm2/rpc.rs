@@ -19,8 +19,8 @@ pub enum Answer {
     NoSocket,
     /// The socket exists but nobody listens: a dead daemon's leftover.
     Stale,
-    /// The process list (the JSON `pm2 jlist` prints).
-    List(Vec<u8>),
+    /// The process list.
+    List(Vec<super::App>),
     /// A daemon answered, but not in a way this client understands (the caller falls back to
     /// `pm2 jlist`).
     Unexpected(String),
@@ -66,16 +66,26 @@ pub fn read_message(r: &mut impl Read) -> std::io::Result<Vec<Vec<u8>>> {
     for _ in 0..argc {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
-        let mut arg = vec![0u8; u32::from_be_bytes(len) as usize];
-        r.read_exact(&mut arg)?;
+        let len = u32::from_be_bytes(len) as usize;
+        let mut arg = Vec::with_capacity(len);
+        r.by_ref().take(len as u64).read_to_end(&mut arg)?;
+        if arg.len() != len {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::UnexpectedEof,
+                "the daemon's reply ended early",
+            ));
+        }
         args.push(arg);
     }
     Ok(args)
 }
 
-/// The process list's JSON inside the reply to call `id`. The reply is `{"args":[LIST]}`: the list
-/// is cut out of it as bytes, not parsed twice.
-pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Vec<u8>, String> {
+/// The process list's JSON inside the reply to call `id`, as a part of the reply's first argument.
+/// The reply is `{"args":[LIST]}`: the list is found in place, neither copied nor parsed twice.
+pub fn parse_reply<'a>(
+    args: &'a [Vec<u8>],
+    id: &str,
+) -> Result<std::borrow::Cow<'a, [u8]>, String> {
     let [body, reply_id] = args else {
         return Err(format!("a reply of {} arguments", args.len()));
     };
@@ -90,7 +100,7 @@ pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Vec<u8>, String> {
         && let Some(list) = rest.strip_suffix(b"]}")
         && list.first() == Some(&b'[')
     {
-        return Ok(list.to_vec());
+        return Ok(std::borrow::Cow::Borrowed(list));
     }
     // Anything else (an error, another layout): read it properly.
     let value: Value =
@@ -103,7 +113,9 @@ pub fn parse_reply(args: &[Vec<u8>], id: &str) -> Result<Vec<u8>, String> {
         .and_then(Value::as_array)
         .and_then(|a| a.first())
     {
-        Some(list) if list.is_array() => Ok(serde_json::to_vec(list).unwrap_or_default()),
+        Some(list) if list.is_array() => Ok(std::borrow::Cow::Owned(
+            serde_json::to_vec(list).unwrap_or_default(),
+        )),
         _ => Err("a reply without a process list".to_string()),
     }
 }
@@ -125,7 +137,10 @@ pub fn process_list(home: &Path) -> Answer {
     }
     match read_message(&mut stream) {
         Ok(args) => match parse_reply(&args, &id) {
-            Ok(list) => Answer::List(list),
+            Ok(list) => match super::parse_process_list(&list) {
+                Ok(apps) => Answer::List(apps),
+                Err(err) => Answer::Unexpected(format!("a list that does not parse: {err:#}")),
+            },
             Err(why) => Answer::Unexpected(why),
         },
         Err(err) => Answer::Unexpected(format!("cannot read the reply: {err}")),
@@ -162,7 +177,7 @@ mod tests {
         assert!(parse_reply(&args, "2:0").is_err());
         let spaced = encode(&[br#"j:{ "args" : [ [ ] ] }"#, b"s:1:0"]);
         let args = read_message(&mut spaced.as_slice()).unwrap();
-        assert_eq!(parse_reply(&args, "1:0").unwrap(), b"[]".to_vec());
+        assert_eq!(&*parse_reply(&args, "1:0").unwrap(), b"[]");
         let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
         let args = read_message(&mut err.as_slice()).unwrap();
         assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));
