@@ -1,7 +1,7 @@
 //! Applying a configured project to PM2 and watching it come up: the side-effect layer shared by
 //! `start`, `bump` and `doctor --fix`.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -10,7 +10,7 @@ use anyhow::{Result, bail};
 
 use crate::configure::AppReport;
 use crate::pm2::{self, App, rpc};
-use crate::ports::Listener;
+use crate::procs::{self, Processes};
 use crate::world::{self, Context};
 
 /// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
@@ -20,6 +20,7 @@ pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
             .into_iter()
             .find(|a| a.name == name && a.belongs_to(cwd)),
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
+        rpc::Answer::Failed(why) => anyhow::bail!("cannot ask PM2's daemon for its apps: {why}"),
         rpc::Answer::Unexpected(_) => pm2::cli::apps(&ctx.pm2_home)?
             .into_iter()
             .find(|a| a.name == name && a.belongs_to(cwd) && a.status != "saved"),
@@ -67,37 +68,20 @@ pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
         .iter()
         .filter_map(|a| a.pid)
         .collect();
-    let owners = owners_of(&left);
-    let parents = world::parent_pids();
+    let procs = Processes::read(&left, &ctx.pm2_home);
     for l in &left {
-        match owners.get(&l.inode) {
-            Some(pid) if world::descends_from(*pid, &pm2_pids, &parents) => {}
+        if procs.held_by(l, &pm2_pids) || procs.held_by_daemon(l) {
+            continue;
+        }
+        match procs.owner(l) {
             Some(pid) => warn!(
                 "old port {port} is still held on {l} by PID {pid} (`{}`), an orphan of `{name}`; stop it with `kill {pid}`",
-                world::command_of(*pid).unwrap_or_default()
+                procs::command_of(pid).unwrap_or_default()
             ),
             None => warn!("old port {port} is still held on {l} by a process pm2-port cannot see"),
         }
     }
     Ok(())
-}
-
-/// The ports listened on by processes that descend from `pid`.
-pub fn ports_of_tree(pid: u32, listeners: &[Listener]) -> Vec<u16> {
-    let owners = owners_of(listeners);
-    let parents = world::parent_pids();
-    let mut ports: Vec<u16> = listeners
-        .iter()
-        .filter(|l| {
-            owners
-                .get(&l.inode)
-                .is_some_and(|owner| world::descends_from(*owner, &[pid].into(), &parents))
-        })
-        .map(|l| l.port)
-        .collect();
-    ports.sort_unstable();
-    ports.dedup();
-    ports
 }
 
 /// The last lines of the app's PM2 logs, for an error message.
@@ -168,7 +152,9 @@ pub fn wait_listening(
             let other: Vec<u16> = pm2_app
                 .as_ref()
                 .and_then(|a| a.pid)
-                .map(|pid| ports_of_tree(pid, &listeners))
+                .map(|pid| {
+                    Processes::read(&listeners, &ctx.pm2_home).ports_of(&listeners, &[pid].into())
+                })
                 .unwrap_or_default();
             drift_since = match (drift_since, other.is_empty()) {
                 (_, true) => None,
@@ -217,10 +203,4 @@ pub fn wait_listening(
             bail!("{why}{}", log_tail(app.as_ref()))
         }
     }
-}
-
-/// The owning process of each listener (by inode) that can be read.
-pub fn owners_of(listeners: &[Listener]) -> HashMap<u64, u32> {
-    let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
-    world::socket_owners(&inodes)
 }

@@ -158,9 +158,10 @@ fn top_level_key(text: &str, key: &str) -> Option<usize> {
         if trimmed.starts_with('[') {
             return None;
         }
-        if let Some(rest) = trimmed.strip_prefix(key)
-            && rest.trim_start().starts_with('=')
-        {
+        let rest = [format!("\"{key}\""), format!("'{key}'"), key.to_string()]
+            .iter()
+            .find_map(|k| trimmed.strip_prefix(k.as_str()));
+        if rest.is_some_and(|r| r.trim_start().starts_with('=')) {
             return Some(offset + (line.len() - trimmed.len()));
         }
         offset += line.len();
@@ -246,6 +247,11 @@ max_memory_restart = "1G"
         let e = err("command = \"x\"\n[[apps]]\nname = \"a\"\n");
         assert!(
             e.starts_with("`/p/buildflowz.toml`:1:1: with [[apps]], set `command`"),
+            "{e}"
+        );
+        let e = err("\"port\" = 3050\n[[apps]]\nname = \"a\"\n");
+        assert!(
+            e.starts_with("`/p/buildflowz.toml`:1:1: with [[apps]], set `port`"),
             "{e}"
         );
         let e = err("[[apps]]\nname = \"a\"\n[[apps]]\ndir = \"x/a\"\n");

@@ -17,7 +17,7 @@ use crate::ecosystem::read::{self, Existing, Owner};
 use crate::ecosystem::render::{self, AppSpec};
 use crate::ecosystem::{FILE_NAME, write};
 use crate::error::{InputError, RuntimeError};
-use crate::ports::{self, Holder, PortRange, Wish, World};
+use crate::ports::{self, Choice, Holder, PortRange, Wish, Wished, World};
 use crate::project::Project;
 use crate::prompt;
 use crate::registry::{self, Entry, RegApp, Registry};
@@ -188,12 +188,16 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
         let mut apps = Vec::new();
         for app in &config.apps {
             let rel = app.dir.clone().unwrap_or_else(|| ".".to_string());
-            let sub = Project::open(&project.dir.join(&rel)).map_err(|_| {
+            let outside = || {
                 InputError::Usage(format!(
-                    "`{}`: [[apps]] `dir = \"{rel}\"` is not a directory of the project",
+                    "`{}`: [[apps]] `dir = \"{rel}\"` is not a directory inside the project",
                     toml.display()
                 ))
-            })?;
+            };
+            let sub = Project::open(&project.dir.join(&rel)).map_err(|_| outside())?;
+            if !sub.dir.starts_with(&project.dir) {
+                return Err(outside().into());
+            }
             apps.push(AppInput {
                 name: app.name.clone(),
                 default_name: sub.dir_name(),
@@ -205,16 +209,6 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
         }
         apps
     };
-    if let Some(only) = &req.only
-        && !apps.iter().any(|a| a.name.as_deref() == Some(only))
-        && apps.len() > 1
-    {
-        return Err(InputError::Usage(format!(
-            "no app named `{only}` in `{}`",
-            project.dir.display()
-        ))
-        .into());
-    }
     if req.port.is_some() && req.only.is_none() && apps.len() > 1 {
         return Err(InputError::Usage(
             "`--port` needs one app; this project has several [[apps]]: set `port` in their tables"
@@ -258,8 +252,11 @@ fn choose_name(
     notes: &mut Vec<String>,
 ) -> Result<String> {
     if let Some(name) = app.name.clone() {
-        if name.is_empty() {
-            return Err(InputError::Usage("the app name is empty".into()).into());
+        if let Some(why) = crate::pm2::unaddressable(&name) {
+            return Err(InputError::Usage(format!(
+                "the app name `{name}` cannot be used: {why}; choose another with `--name` or `name` in buildflowz.toml"
+            ))
+            .into());
         }
         if let Some(other) = world.name_used_elsewhere(&name, own) {
             return Err(RuntimeError::NameTaken {
@@ -278,7 +275,14 @@ fn choose_name(
             [only] => only.name.clone(),
             _ => None,
         });
-    let base = from_file.unwrap_or_else(|| app.default_name.clone());
+    let raw = from_file.unwrap_or_else(|| app.default_name.clone());
+    let base = crate::pm2::addressable(&raw);
+    if base != raw {
+        notes.push(format!(
+            "PM2 cannot address the name `{raw}` ({}); the app is named `{base}` (set `name` in buildflowz.toml to choose)",
+            crate::pm2::unaddressable(&raw).unwrap_or("it has spaces or commas")
+        ));
+    }
     let Some(other) = world.name_used_elsewhere(&base, own) else {
         return Ok(base);
     };
@@ -311,6 +315,15 @@ fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
     let inner = match &app.detection.launch {
         // A user's line may be a compound command: give flox one program to run.
         Launch::Shell(line) => format!("bash -c {}", shell::quote_word(line)),
+        // flox runs its command directly: leading `NAME=value` words need `env`.
+        Launch::Words { words, .. }
+            if words
+                .first()
+                .and_then(|w| w.split_once('='))
+                .is_some_and(|(n, _)| shell::is_name(n)) =>
+        {
+            format!("env {command}")
+        }
         Launch::Words { .. } => command.to_string(),
     };
     format!(
@@ -319,12 +332,95 @@ fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
     )
 }
 
+/// Each app's port, and the port it had. Ports the apps already have (or were asked for) are
+/// settled for every app first, then preferred ports, then the lowest free ones: adding an app, or
+/// reordering `[[apps]]`, never moves another app off its port.
+fn choose_ports(
+    req: &Request,
+    inputs: &Inputs,
+    names: &[String],
+    own: &[PathBuf],
+    world: &World,
+) -> Result<Vec<(Choice, Option<u16>)>> {
+    let single = inputs.apps.len() == 1;
+    let current: Vec<Option<u16>> = names
+        .iter()
+        .map(|n| inputs.existing.as_ref().and_then(|e| e.port_of(n, single)))
+        .collect();
+    let targeted = |name: &String| req.only.as_ref().is_none_or(|o| o == name);
+    // What each app may not take besides its siblings' ports: the port `bump` moves it off.
+    let avoid: Vec<Option<(u16, Holder)>> = names
+        .iter()
+        .zip(&current)
+        .map(|(n, c)| {
+            c.filter(|_| req.bump && targeted(n))
+                .map(|p| (p, Holder::Current))
+        })
+        .collect();
+    let mut chosen: Vec<Option<Choice>> = vec![None; names.len()];
+    let mut passed: Vec<Vec<(u16, Holder)>> = vec![Vec::new(); names.len()];
+    let mut taken: Vec<(u16, Holder)> = Vec::new();
+    let reserved = |taken: &[(u16, Holder)], i: usize| -> Vec<(u16, Holder)> {
+        taken.iter().cloned().chain(avoid[i].clone()).collect()
+    };
+    let stages = [
+        |req: &Request, bump: bool, current: Option<u16>, _pref: Option<u16>| Wish {
+            requested: req.port,
+            current: current.filter(|_| !bump),
+            preferred: None,
+        },
+        |_req: &Request, bump: bool, _current: Option<u16>, pref: Option<u16>| Wish {
+            requested: None,
+            current: None,
+            preferred: pref.filter(|_| !bump),
+        },
+    ];
+    for stage in stages {
+        for (i, name) in names.iter().enumerate() {
+            if chosen[i].is_some() {
+                continue;
+            }
+            let bump = req.bump && targeted(name);
+            let mut wish = stage(req, bump, current[i], inputs.apps[i].preferred);
+            if !targeted(name) {
+                wish.requested = None;
+            }
+            match ports::wished(world, own, &wish, &reserved(&taken, i))? {
+                Wished::Got(mut c) => {
+                    c.passed_over.splice(0..0, std::mem::take(&mut passed[i]));
+                    taken.push((c.port, Holder::Sibling { name: name.clone() }));
+                    chosen[i] = Some(c);
+                }
+                Wished::PassedOver(p) => passed[i].extend(p),
+            }
+        }
+    }
+    let mut out = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let choice = match chosen[i].take() {
+            Some(c) => c,
+            None => {
+                let c = ports::lowest(
+                    world,
+                    own,
+                    inputs.range,
+                    &reserved(&taken, i),
+                    std::mem::take(&mut passed[i]),
+                )?;
+                taken.push((c.port, Holder::Sibling { name: name.clone() }));
+                c
+            }
+        };
+        out.push((choice, current[i]));
+    }
+    Ok(out)
+}
+
 /// The pure middle: choose names and ports, render the file, update the registry.
 fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) -> Result<Plan> {
     let dir = inputs.project.dir.clone();
     let file = dir.join(FILE_NAME);
     let own = inputs.own_dirs();
-    let single = inputs.apps.len() == 1;
     if let Some(existing) = &inputs.existing
         && existing.owner == Owner::Hand
         && !req.force
@@ -355,33 +451,22 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
         names.push(name);
     }
 
+    if let Some(only) = &req.only
+        && !names.contains(only)
+    {
+        return Err(InputError::Usage(format!(
+            "no app named `{only}` in `{}` (its apps: {})",
+            dir.display(),
+            names.join(", ")
+        ))
+        .into());
+    }
+    let choices = choose_ports(req, &inputs, &names, &own, world)?;
+
     let mut specs = Vec::new();
     let mut reports = Vec::new();
-    let mut taken: Vec<(u16, Holder)> = Vec::new();
     let mut reg_apps = Vec::new();
-    for (app, name) in inputs.apps.iter().zip(&names) {
-        let current = inputs
-            .existing
-            .as_ref()
-            .and_then(|e| e.port_of(name, single));
-        let targeted = req.only.as_ref().is_none_or(|o| o == name);
-        let mut avoid = taken.clone();
-        let wish = if req.bump && targeted {
-            if let Some(p) = current {
-                avoid.push((p, Holder::Current));
-            }
-            Wish {
-                requested: req.port,
-                ..Wish::default()
-            }
-        } else {
-            Wish {
-                requested: req.port.filter(|_| targeted),
-                current,
-                preferred: app.preferred,
-            }
-        };
-        let choice = ports::choose(world, &own, &wish, inputs.range, &avoid)?;
+    for ((app, name), (choice, current)) in inputs.apps.iter().zip(&names).zip(choices) {
         verbose!(
             "`{name}`: {} in `{}`; port {} ({:?}, range {})",
             app.detection.framework.unwrap_or("no known framework"),
@@ -396,7 +481,6 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
                 choice.port
             ));
         }
-        taken.push((choice.port, Holder::Sibling { name: name.clone() }));
 
         let command = app.detection.launch.command_line(choice.port);
         let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
@@ -491,7 +575,8 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
         }
         .into());
     }
-    let (world, registry) = world::gather(ctx, &inputs.own_dirs(), !req.dry_run)?;
+    let (world, loaded) = world::gather(ctx, &inputs.own_dirs())?;
+    let registry = loaded.registry;
     let before = registry.clone();
     let plan = plan(req, inputs, &world, registry)?;
     if !req.dry_run {
@@ -504,8 +589,11 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
             }
             write::atomic_write(&plan.file, &plan.new)?;
         }
-        if plan.registry != before || !ctx.state.join(registry::REGISTRY_FILE).exists() {
-            registry::save(&ctx.state, &plan.registry)?;
+        if plan.registry != before
+            || loaded.keep_broken_as.is_some()
+            || !ctx.state.join(registry::REGISTRY_FILE).exists()
+        {
+            registry::save(&ctx.state, &plan.registry, loaded.keep_broken_as.as_deref())?;
         }
     }
     Ok(plan)

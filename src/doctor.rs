@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::ecosystem::read::{Existing, Owner};
 use crate::inventory::Row;
 use crate::ports::World;
+use crate::procs::Processes;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -39,23 +40,6 @@ pub enum Finding {
     },
 }
 
-/// Facts about processes, gathered once.
-#[derive(Debug, Default)]
-pub struct Processes {
-    /// Listener inode → owning PID, where readable.
-    pub owners: HashMap<u64, u32>,
-    /// PID → parent PID.
-    pub parents: HashMap<u32, u32>,
-    /// PID → command line, for the processes named in findings.
-    pub commands: HashMap<u32, String>,
-}
-
-impl Processes {
-    fn descends_from(&self, pid: u32, ancestors: &HashSet<u32>) -> bool {
-        crate::world::descends_from(pid, ancestors, &self.parents)
-    }
-}
-
 pub fn diagnose(
     world: &World,
     rows: &[Row],
@@ -79,20 +63,17 @@ pub fn diagnose(
         let (Some(port), Some(pid), "online") = (app.port, app.pid, app.status.as_str()) else {
             continue;
         };
-        let tree: HashSet<u32> = [pid].into();
-        let mut listening: Vec<u16> = world
+        let mut listening = procs.ports_of(&world.listeners, &[pid].into());
+        // In cluster mode PM2's daemon holds the app's socket.
+        if world
             .listeners
             .iter()
-            .filter(|l| {
-                procs
-                    .owners
-                    .get(&l.inode)
-                    .is_some_and(|o| procs.descends_from(*o, &tree))
-            })
-            .map(|l| l.port)
-            .collect();
-        listening.sort_unstable();
-        listening.dedup();
+            .any(|l| l.port == port && procs.held_by_daemon(l))
+            && !listening.contains(&port)
+        {
+            listening.push(port);
+            listening.sort_unstable();
+        }
         if listening.is_empty() {
             // An owner we cannot read may be this app: only say so when we can see everything.
             if !world
@@ -127,8 +108,8 @@ pub fn diagnose(
             continue;
         }
         for l in world.listeners.iter().filter(|l| l.port == port) {
-            let pid = procs.owners.get(&l.inode).copied();
-            if pid.is_some_and(|p| procs.descends_from(p, &pm2_pids)) {
+            let pid = procs.owner(l);
+            if procs.held_by(l, &pm2_pids) || procs.held_by_daemon(l) {
                 continue;
             }
             let finding = Finding::Orphan {
@@ -230,12 +211,10 @@ pub fn plan_fixes(
                             a.name == r.name
                                 && a.cwd == r.cwd
                                 && a.pid.is_some_and(|pid| {
-                                    world.listeners.iter().any(|l| {
-                                        l.port == *port
-                                            && procs.owners.get(&l.inode).is_some_and(|o| {
-                                                procs.descends_from(*o, &[pid].into())
-                                            })
-                                    })
+                                    world
+                                        .listeners
+                                        .iter()
+                                        .any(|l| l.port == *port && procs.held_by(l, &[pid].into()))
                                 })
                         })
                     });
@@ -438,7 +417,7 @@ mod tests {
         let procs = Processes {
             owners: [(1, 11), (2, 20), (3, 31)].into(),
             parents: [(11, 10), (31, 30)].into(),
-            commands: HashMap::new(),
+            ..Processes::default()
         };
         let mut files = HashMap::new();
         files.insert(PathBuf::from("/shop"), ours("shop", 3000));
@@ -492,6 +471,7 @@ mod tests {
             owners: [(5, 77)].into(),
             parents: [(77, 1)].into(),
             commands: [(77, "node server.js".to_string())].into(),
+            daemon: None,
         };
         let mut files = HashMap::new();
         files.insert(PathBuf::from("/web"), ours("web", 3003));

@@ -19,6 +19,7 @@ pub mod error;
 pub mod inventory;
 pub mod pm2;
 pub mod ports;
+pub mod procs;
 pub mod project;
 pub mod prompt;
 pub mod registry;

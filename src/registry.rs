@@ -91,8 +91,8 @@ impl Registry {
 #[derive(Debug)]
 pub struct Loaded {
     pub registry: Registry,
-    /// Set when the file did not parse: where the broken file was kept (or would be, read-only).
-    pub rebuilt_from: Option<PathBuf>,
+    /// Set when the file did not parse and was rebuilt: where [`save`] keeps the broken file.
+    pub keep_broken_as: Option<PathBuf>,
 }
 
 /// The exclusive lock; released on drop.
@@ -118,8 +118,9 @@ pub fn lock(state: &Path) -> Result<Lock> {
 
 /// Read the registry. A missing file is an empty registry. A file that does not parse is rebuilt
 /// from `known_dirs` (PM2's app directories) and the directories the broken text still names, by
-/// reading their ecosystem files; with `write`, the broken file is first moved aside.
-pub fn load(state: &Path, known_dirs: &[PathBuf], write: bool) -> Result<Loaded> {
+/// reading their ecosystem files. Nothing is written here: the broken file stays until a [`save`]
+/// keeps it aside, so a command that fails loses nothing.
+pub fn load(state: &Path, known_dirs: &[PathBuf]) -> Result<Loaded> {
     let path = state.join(REGISTRY_FILE);
     let text = match fs::read_to_string(&path) {
         Ok(t) => t,
@@ -129,7 +130,7 @@ pub fn load(state: &Path, known_dirs: &[PathBuf], write: bool) -> Result<Loaded>
                     version: VERSION,
                     ..Registry::default()
                 },
-                rebuilt_from: None,
+                keep_broken_as: None,
             });
         }
         Err(err) => return Err(err).with_context(|| format!("cannot read `{}`", path.display())),
@@ -139,7 +140,7 @@ pub fn load(state: &Path, known_dirs: &[PathBuf], write: bool) -> Result<Loaded>
             registry.prune();
             Ok(Loaded {
                 registry,
-                rebuilt_from: None,
+                keep_broken_as: None,
             })
         }
         Err(_) => {
@@ -149,16 +150,11 @@ pub fn load(state: &Path, known_dirs: &[PathBuf], write: bool) -> Result<Loaded>
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             ));
-            if write {
-                fs::rename(&path, &aside).with_context(|| {
-                    format!("cannot move the broken `{}` aside", path.display())
-                })?;
-            }
             let mut dirs: Vec<PathBuf> = known_dirs.to_vec();
             dirs.extend(paths_in(&text));
             Ok(Loaded {
                 registry: rebuild(&dirs),
-                rebuilt_from: Some(aside),
+                keep_broken_as: Some(aside),
             })
         }
     }
@@ -209,10 +205,18 @@ fn paths_in(text: &str) -> Vec<PathBuf> {
         .collect()
 }
 
-/// Write the registry (the caller holds the lock).
-pub fn save(state: &Path, registry: &Registry) -> Result<()> {
+/// Write the registry (the caller holds the lock), first keeping a broken one as `keep_broken_as`.
+pub fn save(state: &Path, registry: &Registry, keep_broken_as: Option<&Path>) -> Result<()> {
     fs::create_dir_all(state)
         .with_context(|| format!("cannot create the state directory `{}`", state.display()))?;
+    let path = state.join(REGISTRY_FILE);
+    if let Some(aside) = keep_broken_as
+        && path.exists()
+    {
+        fs::rename(&path, aside)
+            .with_context(|| format!("cannot move the broken `{}` aside", path.display()))?;
+        note!("kept the broken registry as `{}`", aside.display());
+    }
     let mut registry = registry.clone();
     registry.version = VERSION;
     registry.prune();
@@ -249,8 +253,8 @@ mod tests {
         };
         r.projects.insert(live.path().to_path_buf(), app(3000));
         r.projects.insert("/nonexistent/dir".into(), app(3001));
-        save(state.path(), &r).unwrap();
-        let loaded = load(state.path(), &[], true).unwrap();
+        save(state.path(), &r, None).unwrap();
+        let loaded = load(state.path(), &[]).unwrap();
         assert_eq!(loaded.registry.projects.len(), 1);
         assert_eq!(loaded.registry.reservations()[0].port, 3000);
     }

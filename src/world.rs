@@ -1,15 +1,16 @@
 //! Gathering the [`World`] once per command: PM2's apps, the registry's reservations, the
 //! kernel's listening sockets and, where it matters, which process owns a socket.
 
-use std::collections::{HashMap, HashSet};
-use std::path::PathBuf;
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
 use crate::pm2;
 use crate::ports::{World, procnet};
-use crate::registry::{self, Registry};
+use crate::procs::Processes;
+use crate::registry;
 
 /// Where PM2 and pm2-port keep their state.
 #[derive(Debug, Clone)]
@@ -95,19 +96,16 @@ pub fn wait_port(
 }
 
 /// The world as seen by the project whose directories are `own` (empty: by nobody), and the
-/// registry it came with. With `write`, a broken registry file is moved aside (the caller holds
-/// the lock).
-pub fn gather(ctx: &Context, own: &[PathBuf], write: bool) -> Result<(World, Registry)> {
+/// registry it came with.
+pub fn gather(ctx: &Context, own: &[PathBuf]) -> Result<(World, registry::Loaded)> {
     let apps = pm2::cli::apps(&ctx.pm2_home)?;
     let listeners = listeners()?;
     let known: Vec<PathBuf> = apps.iter().filter_map(|a| a.cwd.clone()).collect();
-    let loaded = registry::load(&ctx.state, &known, write)?;
-    if let Some(aside) = &loaded.rebuilt_from {
-        let kept = if write { "kept as" } else { "would be kept as" };
+    let loaded = registry::load(&ctx.state, &known)?;
+    if loaded.keep_broken_as.is_some() {
         warn!(
-            "the registry `{}` was corrupt; {kept} `{}` and rebuilt from PM2 and the projects' ecosystem files ({} projects)",
+            "the registry `{}` was corrupt; rebuilt it from PM2 and the projects' ecosystem files ({} projects); the next `init` keeps the broken file aside",
             ctx.state.join(registry::REGISTRY_FILE).display(),
-            aside.display(),
             loaded.registry.projects.len()
         );
     }
@@ -126,140 +124,37 @@ pub fn gather(ctx: &Context, own: &[PathBuf], write: bool) -> Result<(World, Reg
         ..World::default()
     };
     if !own.is_empty() {
-        classify_own_listeners(&mut world, own);
+        classify_own_listeners(&mut world, own, &ctx.pm2_home);
     }
-    Ok((world, loaded.registry))
+    Ok((world, loaded))
 }
 
 /// Mark the listeners that belong to the project's running apps' process trees (all of them,
-/// not only those on its ports: `doctor --fix` adopts a port an app drifted to).
-fn classify_own_listeners(world: &mut World, own: &[PathBuf]) {
-    let own_pids: HashSet<u32> = world
+/// not only those on its ports: `doctor --fix` adopts a port an app drifted to), and those PM2's
+/// daemon holds on the ports of the project's apps (cluster mode).
+fn classify_own_listeners(world: &mut World, own: &[PathBuf], pm2_home: &Path) {
+    let own_apps: Vec<&crate::pm2::App> = world
         .apps
         .iter()
-        .filter(|a| own.iter().any(|d| a.belongs_to(d)) && a.status == "online")
+        .filter(|a| own.iter().any(|d| a.belongs_to(d)))
+        .collect();
+    let own_pids: HashSet<u32> = own_apps
+        .iter()
+        .filter(|a| a.status == "online")
         .filter_map(|a| a.pid)
         .collect();
     if own_pids.is_empty() || world.listeners.is_empty() {
         return;
     }
-    let inodes: HashSet<u64> = world.listeners.iter().map(|l| l.inode).collect();
-    let owners = socket_owners(&inodes);
-    let parents = parent_pids();
-    for inode in inodes {
-        match owners.get(&inode) {
-            Some(pid) if descends_from(*pid, &own_pids, &parents) => {
-                world.own_inodes.insert(inode);
-            }
-            Some(_) => {}
-            None => {
-                world.unknown_inodes.insert(inode);
-            }
+    let own_ports: HashSet<u16> = own_apps.iter().filter_map(|a| a.port).collect();
+    let procs = Processes::read(&world.listeners, pm2_home);
+    for l in &world.listeners {
+        if procs.owner(l).is_none() {
+            world.unknown_inodes.insert(l.inode);
+        } else if procs.held_by(l, &own_pids)
+            || (procs.held_by_daemon(l) && own_ports.contains(&l.port))
+        {
+            world.own_inodes.insert(l.inode);
         }
-    }
-}
-
-pub fn descends_from(mut pid: u32, ancestors: &HashSet<u32>, parents: &HashMap<u32, u32>) -> bool {
-    for _ in 0..128 {
-        if ancestors.contains(&pid) {
-            return true;
-        }
-        match parents.get(&pid) {
-            Some(&ppid) if ppid != 0 && ppid != pid => pid = ppid,
-            _ => return false,
-        }
-    }
-    false
-}
-
-fn pids() -> impl Iterator<Item = u32> {
-    std::fs::read_dir("/proc")
-        .into_iter()
-        .flatten()
-        .flatten()
-        .filter_map(|e| e.file_name().to_str()?.parse().ok())
-}
-
-/// The process owning each of `inodes`, from the `socket:[INODE]` links under `/proc/PID/fd`.
-/// Processes whose fds cannot be read (another user's, without root) are skipped.
-pub fn socket_owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
-    let mut owners = HashMap::new();
-    for pid in pids() {
-        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
-            continue;
-        };
-        for fd in fds.flatten() {
-            let Ok(target) = std::fs::read_link(fd.path()) else {
-                continue;
-            };
-            let Some(inode) = target
-                .to_str()
-                .and_then(|t| t.strip_prefix("socket:["))
-                .and_then(|t| t.strip_suffix(']'))
-                .and_then(|t| t.parse::<u64>().ok())
-            else {
-                continue;
-            };
-            if inodes.contains(&inode) {
-                owners.entry(inode).or_insert(pid);
-                if owners.len() == inodes.len() {
-                    return owners;
-                }
-            }
-        }
-    }
-    owners
-}
-
-/// Each process's parent, from `/proc/PID/stat`.
-pub fn parent_pids() -> HashMap<u32, u32> {
-    pids()
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
-            let after = &stat[stat.rfind(')')? + 1..];
-            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
-        })
-        .collect()
-}
-
-/// The command line of a process, for messages.
-pub fn command_of(pid: u32) -> Option<String> {
-    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
-    let words: Vec<String> = raw
-        .split(|b| *b == 0)
-        .filter(|w| !w.is_empty())
-        .map(|w| String::from_utf8_lossy(w).into_owned())
-        .collect();
-    (!words.is_empty()).then(|| words.join(" "))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn ancestry() {
-        let parents: HashMap<u32, u32> = [(30, 20), (20, 10), (10, 1), (1, 0)].into();
-        let own: HashSet<u32> = [20].into();
-        assert!(descends_from(30, &own, &parents));
-        assert!(descends_from(20, &own, &parents));
-        assert!(!descends_from(10, &own, &parents));
-        assert!(!descends_from(99, &own, &parents));
-    }
-
-    #[test]
-    fn finds_the_owner_of_our_own_socket() {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        let port = l.local_addr().unwrap().port();
-        let inode = listeners()
-            .unwrap()
-            .into_iter()
-            .find(|x| x.port == port)
-            .unwrap()
-            .inode;
-        let owners = socket_owners(&[inode].into());
-        assert_eq!(owners.get(&inode), Some(&std::process::id()));
     }
 }

@@ -1,6 +1,5 @@
 //! `pm2-port doctor`: find conflicts and drift on the whole server; `--fix` repairs what is safe.
 
-use std::collections::HashSet;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -9,10 +8,11 @@ use serde::Serialize;
 use crate::apply;
 use crate::cli::DoctorArgs;
 use crate::configure::{self, Request};
-use crate::doctor::{self, Finding, Fix, Processes};
+use crate::doctor::{self, Finding, Fix};
 use crate::error::Exit;
 use crate::inventory;
 use crate::pm2;
+use crate::procs::Processes;
 use crate::world::{self, Context};
 
 #[derive(Serialize)]
@@ -36,20 +36,10 @@ struct Report {
 
 /// Gather everything and diagnose.
 fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>)> {
-    let (world, _) = world::gather(ctx, &[], false)?;
+    let (world, _) = world::gather(ctx, &[])?;
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
-    let owners = apply::owners_of(&world.listeners);
-    let procs = Processes {
-        commands: owners
-            .values()
-            .collect::<HashSet<_>>()
-            .into_iter()
-            .filter_map(|pid| Some((*pid, world::command_of(*pid)?)))
-            .collect(),
-        owners,
-        parents: world::parent_pids(),
-    };
+    let procs = Processes::read(&world.listeners, &ctx.pm2_home).with_commands();
     let findings = doctor::diagnose(&world, &rows, &files, &procs);
     let fixes = doctor::plan_fixes(&findings, &world, &rows, &files, &procs);
     Ok((findings, fixes))

@@ -8,7 +8,7 @@ use crate::style::{self, Color, paint};
 use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
-    let (world, _) = world::gather(ctx, &[], false)?;
+    let (world, _) = world::gather(ctx, &[])?;
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
     if args.json {

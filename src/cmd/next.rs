@@ -8,7 +8,7 @@ use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &NextArgs) -> Result<()> {
     let range = super::resolve_range(args.range.range, None)?;
-    let (world, _) = world::gather(ctx, &[], false)?;
+    let (world, _) = world::gather(ctx, &[])?;
     let choice = ports::choose(&world, &[], &Wish::default(), range, &[])?;
     if args.json {
         outln!("{}", serde_json::json!({ "port": choice.port }))?;

@@ -17,7 +17,10 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     for note in &plan.notes {
         note!("{note}");
     }
-    let daemon_ran = matches!(rpc::process_list(&ctx.pm2_home), rpc::Answer::List(_));
+    let daemon_ran = !matches!(
+        rpc::process_list(&ctx.pm2_home),
+        rpc::Answer::NoSocket | rpc::Answer::Stale
+    );
     // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too.
     for gone in plan.old.iter().flat_map(|o| &o.apps) {
         let (Some(name), Some(cwd)) = (&gone.name, &gone.cwd) else {

@@ -43,7 +43,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot handle Ctrl-C and SIGTERM")?;
     }
-    let mut master = ssh.connect(Duration::from_secs(30))?;
+    let mut master = ssh.connect(Duration::from_secs(120), &stop)?;
     let mut tunnel = Tunnel {
         ssh: &ssh,
         json: args.json,
@@ -192,7 +192,7 @@ impl Tunnel<'_> {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            match self.ssh.connect(Duration::from_secs(30)) {
+            match self.ssh.connect(Duration::from_secs(30), stop) {
                 Ok(master) => {
                     say!("reconnected to `{}`", self.ssh.host);
                     let previous = std::mem::take(&mut self.forwards);

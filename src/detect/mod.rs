@@ -33,8 +33,9 @@ pub trait Files {
 pub enum Launch {
     /// A command line given by the user, run exactly as written; the port reaches it through `PORT`.
     Shell(String),
-    /// Words of a command, then the port arguments (`{port}` stands for the port); `separator`
-    /// puts `--` between them (npm needs it to forward flags to a script).
+    /// Words of a command, then the port arguments; `{port}` in any of them stands for the port.
+    /// `separator` puts `--` before the port arguments (npm needs it to forward flags to a
+    /// script).
     Words {
         words: Vec<String>,
         port_args: Vec<String>,
@@ -60,16 +61,13 @@ impl Launch {
                 port_args,
                 separator,
             } => {
-                let mut out: Vec<String> = words.iter().map(|w| shell::quote_word(w)).collect();
+                let port = port.to_string();
+                let word = |w: &String| shell::quote_word(&w.replace("{port}", &port));
+                let mut out: Vec<String> = words.iter().map(word).collect();
                 if !port_args.is_empty() && *separator {
                     out.push("--".to_string());
                 }
-                let port = port.to_string();
-                out.extend(
-                    port_args
-                        .iter()
-                        .map(|a| shell::quote_word(&a.replace("{port}", &port))),
-                );
+                out.extend(port_args.iter().map(word));
                 out.join(" ")
             }
         }

@@ -543,12 +543,11 @@ fn from_script(
             PortSyntax::Separate => "{port}".to_string(),
             PortSyntax::Joined(prefix) => format!("{prefix}{{port}}"),
         };
-        // Keep leading `NAME=value` assignments in front of the exec words.
+        // Keep leading `NAME=value` assignments (`PORT=` among them) in front of the exec words.
         let assignments = words
             .iter()
             .take_while(|w| w.split_once('=').is_some_and(|(n, _)| is_name(n)))
-            .count()
-            .min(at);
+            .count();
         let mut out: Vec<String> = words[..assignments].to_vec();
         out.extend(pm.exec().iter().map(|w| w.to_string()));
         out.extend(words[assignments..].iter().cloned());
@@ -564,16 +563,9 @@ fn from_script(
                     .collect()
             })
             .unwrap_or_default();
-        // Port words are split off so that the command line quotes them like any other.
-        let split = out
-            .iter()
-            .position(|w| w.contains("{port}"))
-            .unwrap_or(out.len());
-        let mut port_args = out.split_off(split);
-        port_args.extend(strict);
         detection.launch = Launch::Words {
             words: out,
-            port_args,
+            port_args: strict,
             separator: false,
         };
         return detection;

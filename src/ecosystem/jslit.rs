@@ -11,6 +11,7 @@ pub fn module_exports(source: &str) -> Option<Value> {
         s: source.as_bytes(),
         src: source,
         i: 0,
+        depth: 0,
     };
     p.skip_ws();
     for word in ["module", ".", "exports", "="] {
@@ -30,7 +31,11 @@ struct Parser<'a> {
     s: &'a [u8],
     src: &'a str,
     i: usize,
+    /// Nesting of objects and arrays: deeper than [`MAX_DEPTH`] is not an ecosystem file.
+    depth: usize,
 }
+
+const MAX_DEPTH: usize = 64;
 
 impl Parser<'_> {
     fn peek(&self) -> Option<u8> {
@@ -69,8 +74,19 @@ impl Parser<'_> {
     fn value(&mut self) -> Option<Value> {
         self.skip_ws();
         match self.peek()? {
-            b'{' => self.object(),
-            b'[' => self.array(),
+            b'{' | b'[' if self.depth >= MAX_DEPTH => None,
+            b'{' => {
+                self.depth += 1;
+                let v = self.object();
+                self.depth -= 1;
+                v
+            }
+            b'[' => {
+                self.depth += 1;
+                let v = self.array();
+                self.depth -= 1;
+                v
+            }
             b'"' | b'\'' | b'`' => self.string().map(Value::String),
             b'-' | b'0'..=b'9' | b'.' => self.number(),
             _ => {
@@ -244,6 +260,18 @@ mod tests {
             v,
             json!({"apps": [{"name": "a'b", "x": "t", "n": -1.5, "u": "\u{2028}😀A"}]})
         );
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_not_a_crash() {
+        let deep = format!(
+            "module.exports = {}1{};",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert!(module_exports(&deep).is_none());
+        let ok = format!("module.exports = {}1{};", "[".repeat(60), "]".repeat(60));
+        assert!(module_exports(&ok).is_some());
     }
 
     #[test]

@@ -126,6 +126,12 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
             verbose!("PM2's daemon listed {} apps", apps.len());
             apps
         }
+        rpc::Answer::Failed(why) => {
+            bail!(
+                "cannot ask PM2's daemon for its apps through `{}`: {why}",
+                home.join("rpc.sock").display()
+            )
+        }
         rpc::Answer::Unexpected(why) => {
             note!("PM2's daemon socket answered with {why}; asking `pm2 jlist` instead");
             let out = run(&["jlist"])?;

@@ -147,16 +147,24 @@ pub fn parse_process_list(json: &[u8]) -> Result<Vec<App>> {
 /// spawned, a version mismatch), and some of them start with `[` too (`[PM2] Spawning ...`), so
 /// the list is parsed from the first line that starts a JSON array which parses to the end.
 pub fn parse_jlist(text: &str) -> Result<Vec<App>> {
+    match json_array_in(text) {
+        Some(json) => parse_process_list(json.as_bytes()),
+        None => bail!("`pm2 jlist` printed no JSON process list"),
+    }
+}
+
+/// The JSON array that ends a command's output, after whatever banner lines came first: from the
+/// first line starting with `[` from which the rest parses as JSON.
+pub fn json_array_in(text: &str) -> Option<&str> {
     let mut offset = 0;
     for line in text.split_inclusive('\n') {
-        if line.starts_with('[')
-            && let Ok(apps) = parse_process_list(text[offset..].trim_end().as_bytes())
-        {
-            return Ok(apps);
+        let rest = text[offset..].trim_end();
+        if line.starts_with('[') && serde_json::from_str::<IgnoredAny>(rest).is_ok() {
+            return Some(rest);
         }
         offset += line.len();
     }
-    bail!("`pm2 jlist` printed no JSON process list")
+    None
 }
 
 /// Parse `$PM2_HOME/dump.pm2`: a JSON array of `pm2_env` objects, saved by `pm2 save`. These apps
@@ -217,5 +225,103 @@ mod tests {
     #[test]
     fn jlist_without_json_is_an_error() {
         assert!(parse_jlist("[PM2] Spawning PM2 daemon\n").is_err());
+    }
+}
+
+/// Why PM2's CLI cannot address an app by `name`, if it cannot: `all` means every app, a name
+/// JavaScript reads as a number is taken for a `pm_id`, `/.../` for a regular expression, a leading
+/// `-` for an option, and `--only` splits its value at commas and spaces.
+pub fn unaddressable(name: &str) -> Option<&'static str> {
+    if name == "all" {
+        return Some("`all` means every app to PM2");
+    }
+    if js_numeric(name) {
+        return Some("PM2 reads a number as a process id");
+    }
+    if name.len() > 1 && name.starts_with('/') && name.ends_with('/') {
+        return Some("PM2 reads `/.../` as a regular expression");
+    }
+    if name.starts_with('-') {
+        return Some("PM2's command line would read it as an option");
+    }
+    if name.contains([',', ' ']) {
+        return Some("`pm2 start --only` splits names at commas and spaces");
+    }
+    None
+}
+
+/// Whether JavaScript's `isNaN(name)` is false, as PM2 tests it.
+fn js_numeric(name: &str) -> bool {
+    let s = name.trim_matches(|c: char| c.is_whitespace() || c == '\u{feff}');
+    if s.is_empty() {
+        return true;
+    }
+    let unsigned = s.strip_prefix(['+', '-']).unwrap_or(s);
+    if unsigned == "Infinity" {
+        return true;
+    }
+    for (prefix, radix) in [
+        ("0x", 16),
+        ("0X", 16),
+        ("0b", 2),
+        ("0B", 2),
+        ("0o", 8),
+        ("0O", 8),
+    ] {
+        if let Some(digits) = s.strip_prefix(prefix) {
+            return !digits.is_empty() && digits.chars().all(|c| c.is_digit(radix));
+        }
+    }
+    unsigned
+        .chars()
+        .all(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '+' | '-'))
+        && unsigned.parse::<f64>().is_ok()
+}
+
+/// A name PM2 can address, made from a directory's name: spaces and commas become `-`, leading
+/// dashes go, and a name PM2 would still misread gets an `app-` prefix.
+pub fn addressable(name: &str) -> String {
+    let cleaned: String = name
+        .chars()
+        .map(|c| if c == ' ' || c == ',' { '-' } else { c })
+        .collect();
+    let cleaned = cleaned.trim_start_matches('-').to_string();
+    if unaddressable(&cleaned).is_some() {
+        format!("app-{cleaned}")
+    } else {
+        cleaned
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::*;
+
+    #[test]
+    fn names_pm2_misreads() {
+        for bad in [
+            "all", "2", " 7 ", "", "1e3", "-1.5", "0x1F", "Infinity", "/web/", "-rf", "my app",
+            "a,b",
+        ] {
+            assert!(unaddressable(bad).is_some(), "{bad:?}");
+        }
+        for good in [
+            "shop",
+            "3d-viewer",
+            "0xZ",
+            "web-2",
+            "über",
+            "a\"b",
+            "line\nbreak",
+            "/tmp",
+            "e",
+        ] {
+            assert_eq!(unaddressable(good), None, "{good:?}");
+        }
+        assert_eq!(addressable("2024"), "app-2024");
+        assert_eq!(addressable("all"), "app-all");
+        assert_eq!(addressable("my shop, v2"), "my-shop--v2");
+        assert_eq!(addressable("--x"), "x");
+        assert_eq!(addressable("shop"), "shop");
     }
 }

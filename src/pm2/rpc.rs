@@ -22,8 +22,10 @@ pub enum Answer {
     /// The process list.
     List(Vec<super::App>),
     /// A daemon answered, but not in a way this client understands (the caller falls back to
-    /// `pm2 jlist`).
+    /// `pm2 jlist`, which cannot start a daemon since one runs).
     Unexpected(String),
+    /// The socket could not be used (permissions, a daemon that does not answer in time).
+    Failed(String),
 }
 
 const VERSION: u8 = 1;
@@ -127,13 +129,13 @@ pub fn process_list(home: &Path) -> Answer {
         Ok(s) => s,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Answer::NoSocket,
         Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => return Answer::Stale,
-        Err(err) => return Answer::Unexpected(format!("cannot connect: {err}")),
+        Err(err) => return Answer::Failed(format!("cannot connect: {err}")),
     };
     let _ = stream.set_read_timeout(Some(TIMEOUT));
     let _ = stream.set_write_timeout(Some(TIMEOUT));
     let id = format!("pm2-port-{}:0", std::process::id());
     if let Err(err) = stream.write_all(&monitor_request(&id)) {
-        return Answer::Unexpected(format!("cannot send: {err}"));
+        return Answer::Failed(format!("cannot send: {err}"));
     }
     match read_message(&mut stream) {
         Ok(args) => match parse_reply(&args, &id) {
@@ -143,7 +145,7 @@ pub fn process_list(home: &Path) -> Answer {
             },
             Err(why) => Answer::Unexpected(why),
         },
-        Err(err) => Answer::Unexpected(format!("cannot read the reply: {err}")),
+        Err(err) => Answer::Failed(format!("cannot read the reply: {err}")),
     }
 }
 

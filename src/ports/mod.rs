@@ -206,37 +206,50 @@ pub struct Wish {
     pub preferred: Option<u16>,
 }
 
-/// Choose the port for the project whose directories are `own` (empty for nobody, as `next` asks).
-/// Ports in
-/// `reserved` count as taken by the holder given (other apps of the same run, the port `bump`
-/// leaves).
-pub fn choose(
+/// What a project's wishes came to, before the range is searched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Wished {
+    Got(Choice),
+    /// No wished port was free: these were passed over, with their holders.
+    PassedOver(Vec<(u16, Holder)>),
+}
+
+/// The holder of `port` for the project whose directories are `own`, counting `reserved` (other
+/// apps of the same run, the port `bump` leaves) as taken by the holder given.
+fn holder_of(
+    world: &World,
+    own: &[PathBuf],
+    reserved: &[(u16, Holder)],
+    port: u16,
+) -> Option<Holder> {
+    if let Some((_, h)) = reserved.iter().find(|(p, _)| *p == port) {
+        return Some(h.clone());
+    }
+    world.holder(own, port)
+}
+
+/// The wished ports, strongest first: `--port` (an error when taken: an explicit choice is never
+/// changed silently), the port the project already has, its preferred port.
+pub fn wished(
     world: &World,
     own: &[PathBuf],
     wish: &Wish,
-    range: PortRange,
     reserved: &[(u16, Holder)],
-) -> Result<Choice, RuntimeError> {
-    let holder = |port: u16| {
-        if let Some((_, h)) = reserved.iter().find(|(p, _)| *p == port) {
-            return Some(h.clone());
-        }
-        world.holder(own, port)
-    };
+) -> Result<Wished, RuntimeError> {
     if let Some(port) = wish.requested {
-        return match holder(port) {
+        return match holder_of(world, own, reserved, port) {
             Some(h) => Err(RuntimeError::PortTaken {
                 port,
                 holder: h.to_string(),
             }),
-            None => Ok(Choice {
+            None => Ok(Wished::Got(Choice {
                 port,
                 reason: Reason::Requested,
                 passed_over: vec![],
-            }),
+            })),
         };
     }
-    let mut passed_over = Vec::new();
+    let mut passed_over: Vec<(u16, Holder)> = Vec::new();
     for (wanted, reason) in [
         (wish.current, Reason::Kept),
         (wish.preferred, Reason::Preferred),
@@ -245,20 +258,31 @@ pub fn choose(
         if passed_over.iter().any(|(p, _)| *p == port) {
             continue;
         }
-        match holder(port) {
+        match holder_of(world, own, reserved, port) {
             None => {
-                return Ok(Choice {
+                return Ok(Wished::Got(Choice {
                     port,
                     reason,
                     passed_over,
-                });
+                }));
             }
             Some(h) => passed_over.push((port, h)),
         }
     }
+    Ok(Wished::PassedOver(passed_over))
+}
+
+/// The lowest free port of `range` (never one browsers refuse).
+pub fn lowest(
+    world: &World,
+    own: &[PathBuf],
+    range: PortRange,
+    reserved: &[(u16, Holder)],
+    passed_over: Vec<(u16, Holder)>,
+) -> Result<Choice, RuntimeError> {
     let mut taken = 0;
     for port in range.start..=range.end {
-        if BROWSER_BLOCKED.contains(&port) || holder(port).is_some() {
+        if BROWSER_BLOCKED.contains(&port) || holder_of(world, own, reserved, port).is_some() {
             taken += 1;
             continue;
         }
@@ -272,6 +296,21 @@ pub fn choose(
         range: range.to_string(),
         taken,
     })
+}
+
+/// Choose the port for the project whose directories are `own` (empty for nobody, as `next`
+/// asks): a wished port when one is free, else the lowest free port of the range.
+pub fn choose(
+    world: &World,
+    own: &[PathBuf],
+    wish: &Wish,
+    range: PortRange,
+    reserved: &[(u16, Holder)],
+) -> Result<Choice, RuntimeError> {
+    match wished(world, own, wish, reserved)? {
+        Wished::Got(choice) => Ok(choice),
+        Wished::PassedOver(passed) => lowest(world, own, range, reserved, passed),
+    }
 }
 
 #[cfg(test)]

@@ -21,48 +21,31 @@ pub struct Forward {
 }
 
 /// Parse what the server printed: `pm2-port list --json` rows, or `pm2 jlist` (after any banner).
-/// Keeps online apps with a port, sorted by port.
+/// Keeps online apps with a port, sorted by port, one app a port.
 pub fn parse_apps(text: &str) -> Result<Vec<RemoteApp>> {
-    let mut offset = 0;
-    let mut list = None;
-    for line in text.split_inclusive('\n') {
-        if line.starts_with('[')
-            && let Ok(v) = serde_json::from_str::<Value>(text[offset..].trim_end())
-        {
-            list = Some(v);
-            break;
-        }
-        offset += line.len();
-    }
-    let Some(Value::Array(items)) = list else {
+    let Some(json) = crate::pm2::json_array_in(text) else {
         bail!("the server printed no app list");
     };
+    let rows: Vec<Value> = serde_json::from_str(json)?;
+    let online: Vec<(String, u16)> = if rows.iter().any(|r| r.get("pm2_env").is_some()) {
+        crate::pm2::parse_process_list(json.as_bytes())?
+            .into_iter()
+            .filter(|a| a.status == "online")
+            .filter_map(|a| Some((a.name, a.port?)))
+            .collect()
+    } else {
+        rows.iter()
+            .filter(|r| r.get("status").and_then(Value::as_str) == Some("online"))
+            .filter_map(|r| {
+                let name = r.get("name")?.as_str()?.to_string();
+                Some((name, crate::pm2::port_value(r.get("port")?)?))
+            })
+            .collect()
+    };
     let mut apps: Vec<RemoteApp> = Vec::new();
-    for item in &items {
-        let (name, status, port) = if let Some(env) = item.get("pm2_env") {
-            // `pm2 jlist`
-            let port = env
-                .get("env")
-                .and_then(|e| e.get("PORT"))
-                .or_else(|| env.get("PORT"));
-            (item.get("name"), env.get("status"), port)
-        } else {
-            // `pm2-port list --json`
-            (item.get("name"), item.get("status"), item.get("port"))
-        };
-        let (Some(name), Some("online")) =
-            (name.and_then(Value::as_str), status.and_then(Value::as_str))
-        else {
-            continue;
-        };
-        let Some(port) = port.and_then(crate::pm2::port_value) else {
-            continue;
-        };
+    for (name, port) in online {
         if !apps.iter().any(|a| a.port == port) {
-            apps.push(RemoteApp {
-                name: name.to_string(),
-                port,
-            });
+            apps.push(RemoteApp { name, port });
         }
     }
     apps.sort_by_key(|a| a.port);

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -75,8 +76,8 @@ impl Ssh {
         c
     }
 
-    /// Start the control master and wait until it accepts commands.
-    pub fn connect(&self, timeout: Duration) -> Result<Master> {
+    /// Start the control master and wait until it accepts commands (or `stop` is raised).
+    pub fn connect(&self, timeout: Duration, stop: &AtomicBool) -> Result<Master> {
         let mut c = self.command();
         c.args([
             "-M",
@@ -93,11 +94,15 @@ impl Ssh {
             "ExitOnForwardFailure=no",
         ]);
         c.arg("--").arg(&self.host);
-        // Its own process group: a Ctrl-C on the terminal reaches pm2-port, which closes it.
         c.stdin(Stdio::null())
             .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .process_group(0);
+            .stderr(Stdio::piped());
+        if self.batch {
+            // No terminal to prompt on: its own process group, so that only pm2-port decides
+            // when it ends. With a terminal it stays in the foreground group, where it may ask
+            // for a passphrase or a host key (a background group would be stopped by SIGTTOU).
+            c.process_group(0);
+        }
         let mut child = c
             .spawn()
             .context("cannot run `ssh`; install the OpenSSH client")?;
@@ -130,6 +135,10 @@ impl Ssh {
                 .is_ok_and(|o| o.status.success())
             {
                 return Ok(master);
+            }
+            if stop.load(Ordering::Relaxed) {
+                self.close(&mut master);
+                bail!("stopped while connecting to `{}`", self.host);
             }
             if Instant::now() >= deadline {
                 self.close(&mut master);

@@ -159,3 +159,97 @@ fn port_and_name_flags_need_a_single_app() {
     );
     assert!(!dir.join("ecosystem.config.cjs").exists());
 }
+
+#[test]
+fn adding_an_app_above_the_others_moves_none_of_them() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("monorepo");
+    let first = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let ports: Vec<Value> = first["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["port"].clone())
+        .collect();
+    // A new app, first in the file, with an app of its own in a new directory.
+    let toml = fs::read_to_string(dir.join("buildflowz.toml")).unwrap();
+    fs::create_dir_all(dir.join("packages/docs")).unwrap();
+    fs::copy(
+        dir.join("packages/web/package.json"),
+        dir.join("packages/docs/package.json"),
+    )
+    .unwrap();
+    let with_docs = toml.replace(
+        "[[apps]]\ndir = \"packages/web\"",
+        "[[apps]]\ndir = \"packages/docs\"\n\n[[apps]]\ndir = \"packages/web\"",
+    );
+    fs::write(dir.join("buildflowz.toml"), with_docs).unwrap();
+    let after = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let got: Vec<(String, Value, Value)> = after["apps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["name"].as_str().unwrap().to_string(),
+                a["port"].clone(),
+                a["previous_port"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("docs".to_string(), json!(sb.port(3)), Value::Null),
+            ("web".to_string(), ports[0].clone(), Value::Null),
+            ("mono-api".to_string(), ports[1].clone(), Value::Null),
+            ("admin".to_string(), ports[2].clone(), Value::Null),
+        ]
+    );
+}
+
+#[test]
+fn bump_one_app_by_its_derived_name() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("monorepo");
+    sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let report = sb
+        .run(["bump", dir.to_str().unwrap(), "--app", "web", "--json"])
+        .json();
+    let web = &report["apps"][0];
+    assert_eq!(
+        (
+            web["name"].clone(),
+            web["port"].clone(),
+            web["previous_port"].clone()
+        ),
+        (json!("web"), json!(sb.port(3)), json!(sb.port(0)))
+    );
+    assert_eq!(report["apps"][1]["port"], sb.port(1));
+    assert_eq!(report["apps"][1]["previous_port"], Value::Null);
+    let err = sb
+        .run(["bump", dir.to_str().unwrap(), "--app", "wbe"])
+        .fails(2);
+    assert!(
+        err.contains("no app named `wbe`") && err.contains("web, mono-api, admin"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_app_directory_outside_the_project_is_refused() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("monorepo");
+    sb.fixture_as("http-app", "neighbour");
+    fs::write(
+        dir.join("buildflowz.toml"),
+        "[[apps]]\ndir = \"../neighbour\"\n",
+    )
+    .unwrap();
+    let err = sb.run(["init", dir.to_str().unwrap()]).fails(2);
+    assert!(
+        err.contains("`dir = \"../neighbour\"` is not a directory inside the project"),
+        "{err}"
+    );
+    assert!(!dir.join("ecosystem.config.cjs").exists());
+}

@@ -57,6 +57,7 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("flox", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("script-port", Some("vite"), Some("npm"), "npx vite --port {port} --host --strictPort"),
     ("next-script-port", Some("next"), Some("pnpm"), "pnpm exec next dev -p {port}"),
+    ("env-port", Some("express"), Some("npm"), "NODE_ENV=development PORT={port} npx node server.js"),
     ("toml-command", None, None, "pnpm dev"),
 ];
 
@@ -137,6 +138,24 @@ fn flox_wraps_the_written_command() {
         args.contains(&want),
         "args should contain {want}, got: {args}\n{text}"
     );
+}
+
+#[test]
+fn flox_runs_leading_assignments_through_env() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("detect/env-port-flox");
+    let report = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let port = sb.port(0);
+    assert_eq!(
+        report["apps"][0]["command"],
+        format!("NODE_ENV=development PORT={port} npx node server.js")
+    );
+    let text = std::fs::read_to_string(dir.join("ecosystem.config.cjs")).unwrap();
+    let want = format!(
+        "    args: [\"-c\", \"flox activate -d {} -- env NODE_ENV=development PORT={port} npx node server.js\"],\n",
+        dir.display()
+    );
+    assert!(text.contains(&want), "{text}");
 }
 
 #[test]

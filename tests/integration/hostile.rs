@@ -70,6 +70,56 @@ fn toml_string(s: &str) -> String {
     out
 }
 
+/// The value as a PM2 app name: PM2's command line cannot address names with spaces or commas,
+/// `all`, numbers or a leading `-` (pm2-port refuses those, see below), so those characters are
+/// swapped; every other hostile character stays.
+fn as_name(value: &str) -> String {
+    let name: String = value
+        .chars()
+        .map(|c| match c {
+            ' ' => '_',
+            ',' => ';',
+            c => c,
+        })
+        .collect();
+    // A name JavaScript reads as a number (all white space is 0) would be a process id.
+    if name.trim().is_empty() || name.starts_with('-') {
+        format!("n{name}")
+    } else {
+        name
+    }
+}
+
+#[test]
+fn names_pm2_cannot_address_are_refused_or_made_addressable() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    for bad in ["all", "42", "-rf", "my app", "a,b", "/web/"] {
+        let err = sb
+            .run(["init", dir.to_str().unwrap(), &format!("--name={bad}")])
+            .fails(2);
+        assert!(
+            err.contains(&format!("the app name `{bad}` cannot be used")),
+            "{err}"
+        );
+        assert!(!dir.join("ecosystem.config.cjs").exists());
+    }
+    for (dir_name, name) in [
+        ("2024", "app-2024"),
+        ("my shop", "my-shop"),
+        ("all", "app-all"),
+    ] {
+        let dir = sb.fixture_as("http-app", dir_name);
+        let out = sb.run(["init", dir.to_str().unwrap(), "--json"]);
+        assert!(
+            out.stderr().contains(&format!("the app is named `{name}`")),
+            "{}",
+            out.stderr()
+        );
+        assert_eq!(out.json()["apps"][0]["name"], name);
+    }
+}
+
 #[test]
 fn hostile_values_round_trip_through_node() {
     let sb = Sandbox::new();
@@ -92,11 +142,12 @@ fn hostile_values_round_trip_through_node() {
             format!("[env]\nHOSTILE = {}\n", toml_string(value)),
         )
         .unwrap();
+        let name = as_name(value);
         let out = sb
             .cmd([
                 "init".to_string(),
                 dir.to_str().unwrap().to_string(),
-                format!("--name={value}"),
+                format!("--name={name}"),
                 format!("--command={value}"),
                 "--json".to_string(),
             ])
@@ -108,7 +159,7 @@ fn hostile_values_round_trip_through_node() {
             .output()
             .unwrap();
         let report = Run(out).json();
-        assert_eq!(report["apps"][0]["name"], json!(value), "case {i}");
+        assert_eq!(report["apps"][0]["name"], json!(name), "case {i}");
         assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");
         // Node refuses to load a module whose path holds a backslash, whatever the file says:
         // check a copy at a plain path (the file's bytes are what is tested, not its location).
@@ -126,7 +177,7 @@ fn hostile_values_round_trip_through_node() {
         );
         files.push(file.to_str().unwrap().to_string());
         expected.push(json!({
-            "name": value,
+            "name": name,
             "cwd": dir.to_str().unwrap(),
             "script": "bash",
             "args": ["-c", value],

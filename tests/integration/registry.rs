@@ -142,3 +142,40 @@ fn a_corrupt_registry_is_kept_aside_and_rebuilt_with_the_ports_assigned() {
     }
     assert_eq!(registry["projects"].as_object().unwrap().len(), 4);
 }
+
+#[test]
+fn a_failing_command_on_a_corrupt_registry_loses_no_reservation() {
+    let sb = Sandbox::new();
+    for name in ["p-a", "p-b"] {
+        let dir = sb.fixture_as("http-app", name);
+        sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    }
+    let path = sb.state.join("registry.json");
+    let text = fs::read_to_string(&path).unwrap();
+    fs::write(&path, &text[..text.len() - 10]).unwrap();
+    let broken = fs::read(&path).unwrap();
+
+    // A command that fails (an explicit port that a configured project holds) writes nothing...
+    let c = sb.fixture_as("http-app", "p-c");
+    let err = sb
+        .run([
+            "init",
+            c.to_str().unwrap(),
+            "--port",
+            &sb.port(0).to_string(),
+        ])
+        .fails(1);
+    assert!(err.contains("was corrupt"), "{err}");
+    assert!(
+        err.contains(&format!("port {} is taken by project `p-a`", sb.port(0))),
+        "{err}"
+    );
+    assert_eq!(fs::read(&path).unwrap(), broken);
+    assert_eq!(
+        fs::read_dir(&sb.state).unwrap().count(),
+        2,
+        "only registry.json and lock"
+    );
+    // ...and the reservations still hold, rebuilt from the projects' files.
+    assert_eq!(sb.run(["next"]).stdout(), format!("{}\n", sb.port(2)));
+}

@@ -1,0 +1,189 @@
+//! Which process owns which listening socket, and who descends from whom: one snapshot of
+//! `/proc`, read once per question and then asked purely.
+//!
+//! A socket's owner comes from the `socket:[INODE]` links under `/proc/PID/fd` (readable for
+//! one's own processes, all of them as root). PM2's daemon itself owns the listening socket of an
+//! app in cluster mode (Node's primary process shares it with the workers), so the daemon's PID
+//! is kept too.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+use crate::ports::Listener;
+
+#[derive(Debug, Default, Clone)]
+pub struct Processes {
+    /// Listener inode → owning PID, where readable.
+    pub owners: HashMap<u64, u32>,
+    /// PID → parent PID.
+    pub parents: HashMap<u32, u32>,
+    /// PM2's daemon (`$PM2_HOME/pm2.pid`), when one runs.
+    pub daemon: Option<u32>,
+    /// PID → command line, for the processes a report names.
+    pub commands: HashMap<u32, String>,
+}
+
+impl Processes {
+    /// Read the owners of `listeners`, every process's parent, and PM2's daemon PID.
+    pub fn read(listeners: &[Listener], pm2_home: &Path) -> Processes {
+        let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
+        let daemon = std::fs::read_to_string(pm2_home.join("pm2.pid"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .filter(|pid| Path::new(&format!("/proc/{pid}")).exists());
+        Processes {
+            owners: socket_owners(&inodes),
+            parents: parent_pids(),
+            daemon,
+            commands: HashMap::new(),
+        }
+    }
+
+    /// Also read the command lines of the sockets' owners.
+    pub fn with_commands(mut self) -> Processes {
+        let pids: HashSet<u32> = self.owners.values().copied().collect();
+        self.commands = pids
+            .into_iter()
+            .filter_map(|pid| Some((pid, command_of(pid)?)))
+            .collect();
+        self
+    }
+
+    pub fn owner(&self, l: &Listener) -> Option<u32> {
+        self.owners.get(&l.inode).copied()
+    }
+
+    /// Whether `pid` is one of `ancestors` or descends from one.
+    pub fn descends(&self, mut pid: u32, ancestors: &HashSet<u32>) -> bool {
+        for _ in 0..128 {
+            if ancestors.contains(&pid) {
+                return true;
+            }
+            match self.parents.get(&pid) {
+                Some(&ppid) if ppid != 0 && ppid != pid => pid = ppid,
+                _ => return false,
+            }
+        }
+        false
+    }
+
+    /// Whether the listener belongs to the process trees of `pids`.
+    pub fn held_by(&self, l: &Listener, pids: &HashSet<u32>) -> bool {
+        self.owner(l).is_some_and(|o| self.descends(o, pids))
+    }
+
+    /// Whether PM2's daemon holds the listener itself (an app in cluster mode).
+    pub fn held_by_daemon(&self, l: &Listener) -> bool {
+        self.daemon.is_some() && self.owner(l) == self.daemon
+    }
+
+    /// The ports the process trees of `pids` listen on, sorted.
+    pub fn ports_of(&self, listeners: &[Listener], pids: &HashSet<u32>) -> Vec<u16> {
+        let mut ports: Vec<u16> = listeners
+            .iter()
+            .filter(|l| self.held_by(l, pids))
+            .map(|l| l.port)
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        ports
+    }
+}
+
+fn pids() -> impl Iterator<Item = u32> {
+    std::fs::read_dir("/proc")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+}
+
+/// The process owning each of `inodes`. Processes whose fds cannot be read are skipped.
+fn socket_owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
+    let mut owners = HashMap::new();
+    if inodes.is_empty() {
+        return owners;
+    }
+    for pid in pids() {
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+            continue;
+        };
+        for fd in fds.flatten() {
+            let Ok(target) = std::fs::read_link(fd.path()) else {
+                continue;
+            };
+            let Some(inode) = target
+                .to_str()
+                .and_then(|t| t.strip_prefix("socket:["))
+                .and_then(|t| t.strip_suffix(']'))
+                .and_then(|t| t.parse::<u64>().ok())
+            else {
+                continue;
+            };
+            if inodes.contains(&inode) {
+                owners.entry(inode).or_insert(pid);
+                if owners.len() == inodes.len() {
+                    return owners;
+                }
+            }
+        }
+    }
+    owners
+}
+
+/// Each process's parent, from `/proc/PID/stat`.
+fn parent_pids() -> HashMap<u32, u32> {
+    pids()
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            // `pid (comm) state ppid ...`: comm may hold spaces and parentheses.
+            let after = &stat[stat.rfind(')')? + 1..];
+            let ppid = after.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect()
+}
+
+/// The command line of a process, for messages.
+pub fn command_of(pid: u32) -> Option<String> {
+    let raw = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let words: Vec<String> = raw
+        .split(|b| *b == 0)
+        .filter(|w| !w.is_empty())
+        .map(|w| String::from_utf8_lossy(w).into_owned())
+        .collect();
+    (!words.is_empty()).then(|| words.join(" "))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ancestry() {
+        let p = Processes {
+            parents: [(30, 20), (20, 10), (10, 1), (1, 0)].into(),
+            ..Processes::default()
+        };
+        let own: HashSet<u32> = [20].into();
+        assert!(p.descends(30, &own));
+        assert!(p.descends(20, &own));
+        assert!(!p.descends(10, &own));
+        assert!(!p.descends(99, &own));
+    }
+
+    #[test]
+    fn finds_the_owner_of_our_own_socket() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let listener = crate::world::listeners()
+            .unwrap()
+            .into_iter()
+            .find(|x| x.port == port)
+            .unwrap();
+        let p = Processes::read(std::slice::from_ref(&listener), Path::new("/nonexistent"));
+        assert_eq!(p.owner(&listener), Some(std::process::id()));
+        assert!(p.held_by(&listener, &[std::process::id()].into()));
+        assert_eq!(p.daemon, None);
+    }
+}
