@@ -75,8 +75,19 @@ fn de_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PortRange>, D::Err
     s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
+/// A key JavaScript would take as the object's prototype instead of a property.
+fn check_proto<E: serde::de::Error>(map: &Map<String, Value>, table: &str) -> Result<(), E> {
+    if map.contains_key("__proto__") {
+        return Err(E::custom(format!(
+            "`{table}.__proto__` would set the object's prototype in JavaScript, not a value"
+        )));
+    }
+    Ok(())
+}
+
 fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let map = Map::<String, Value>::deserialize(d)?;
+    check_proto(&map, "env")?;
     if map.contains_key("PORT") {
         return Err(serde::de::Error::custom(
             "`PORT` is set by pm2-port; use the top-level `port` key to prefer a port",
@@ -94,6 +105,7 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
 
 fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let map = Map::<String, Value>::deserialize(d)?;
+    check_proto(&map, "pm2")?;
     if let Some(key) = map.keys().find(|k| RESERVED_PM2_KEYS.contains(&k.as_str())) {
         return Err(serde::de::Error::custom(format!(
             "`pm2.{key}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead"
@@ -268,5 +280,7 @@ max_memory_restart = "1G"
         assert!(err("range = \"5000-4000\"").contains("not a port range"));
         assert!(err("[env]\nPORT = 1").contains("`PORT` is set by pm2-port"));
         assert!(err("[pm2]\nscript = \"x\"").contains("`pm2.script`"));
+        assert!(err("[pm2]\n__proto__ = \"x\"").contains("`pm2.__proto__`"));
+        assert!(err("[env]\n__proto__ = \"x\"").contains("`env.__proto__`"));
     }
 }

@@ -30,7 +30,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             continue;
         }
         if apply::live_app(ctx, name, cwd)?.is_some() {
-            pm2::cli::run(&["delete", name.as_str()])?;
+            pm2::cli::delete(name)?;
             note!("deleted `{name}` from PM2: it is no longer in the project's file");
         }
     }
@@ -47,14 +47,9 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         }
         // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
         if live.is_some() {
-            pm2::cli::run(&["delete", app.name.as_str()])?;
+            pm2::cli::delete(&app.name)?;
         }
-        pm2::cli::run(&[
-            std::ffi::OsStr::new("start"),
-            plan.file.as_os_str(),
-            std::ffi::OsStr::new("--only"),
-            std::ffi::OsStr::new(&app.name),
-        ])?;
+        pm2::cli::start_only(&plan.file, &app.name)?;
         started.push(app);
     }
     if !started.is_empty() {
@@ -98,6 +93,5 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
             return Ok(());
         }
     }
-    pm2::cli::run(&["save"])?;
-    Ok(())
+    pm2::cli::save()
 }

@@ -46,19 +46,12 @@ pub fn ensure_installed() -> Result<()> {
 /// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
 pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     let program = program();
-    verbose!(
-        "running `pm2 {}`",
-        args.iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
-    let shown = || {
-        args.iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" ")
-    };
+    let shown = args
+        .iter()
+        .map(|a| a.as_ref().to_string_lossy().into_owned())
+        .collect::<Vec<_>>()
+        .join(" ");
+    verbose!("running `pm2 {shown}`");
     let output = Command::new(&program)
         .args(args)
         // PM2's daemon error handler re-runs `node $_ update`: make `$_` point at pm2 itself.
@@ -78,8 +71,7 @@ pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
         })?;
     if !output.status.success() {
         bail!(
-            "`pm2 {}` failed ({}): {}",
-            shown(),
+            "`pm2 {shown}` failed ({}): {}",
             output.status,
             String::from_utf8_lossy(&output.stderr).trim()
         );
@@ -87,22 +79,37 @@ pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     Ok(output)
 }
 
-/// Apply app `name` of `file` to PM2 (pm2.md, "Applying a changed port"): `delete` it, so that a
-/// changed script and removed env keys do not linger, `start` it from the file, `stop` it again
-/// when it was not running, and `save` so that a resurrect brings back the new port.
-pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
-    run(&[OsStr::new("delete"), OsStr::new(name)])?;
+/// `pm2 delete NAME`.
+pub fn delete(name: &str) -> Result<()> {
+    run(&["delete", name]).map(drop)
+}
+
+/// `pm2 start FILE --only NAME`: PM2 reads the file and starts (or restarts) that app.
+pub fn start_only(file: &Path, name: &str) -> Result<()> {
     run(&[
         OsStr::new("start"),
         file.as_os_str(),
         OsStr::new("--only"),
         OsStr::new(name),
-    ])?;
+    ])
+    .map(drop)
+}
+
+/// `pm2 save`: what `pm2 resurrect` (and boot scripts) bring back.
+pub fn save() -> Result<()> {
+    run(&["save"]).map(drop)
+}
+
+/// Apply app `name` of `file` to PM2 (pm2.md, "Applying a changed port"): `delete` it, so that a
+/// changed script and removed env keys do not linger, `start` it from the file, `stop` it again
+/// when it was not running, and `save` so that a resurrect brings back the new port.
+pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
+    delete(name)?;
+    start_only(file, name)?;
     if keep_stopped {
         run(&["stop", name])?;
     }
-    run(&["save"])?;
-    Ok(())
+    save()
 }
 
 /// Every app PM2 knows: the live daemon's list (when one runs) and the apps saved in `dump.pm2`
