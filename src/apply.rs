@@ -129,7 +129,9 @@ pub fn wait_listening(
     }
     let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     let mut last_check = Instant::now() - Duration::from_secs(1);
-    let mut drift_since: Option<(Instant, Vec<u16>)> = None;
+    // Since when, and by which process, the app has listened elsewhere; a restart (a new PID)
+    // starts the count again, so a PID reused by another program is not taken for drift.
+    let mut drift_since: Option<(Instant, u32, Vec<u16>)> = None;
     let mut pm2_app: Option<App> = None;
     let result = loop {
         let listeners = world::listeners()?;
@@ -156,12 +158,13 @@ pub fn wait_listening(
                     Processes::read(&listeners, &ctx.pm2_home).ports_of(&listeners, &[pid].into())
                 })
                 .unwrap_or_default();
-            drift_since = match (drift_since, other.is_empty()) {
-                (_, true) => None,
-                (None, false) => Some((Instant::now(), other)),
-                (Some((since, _)), false) => Some((since, other)),
+            let pid = pm2_app.as_ref().and_then(|a| a.pid).unwrap_or(0);
+            drift_since = match drift_since {
+                _ if other.is_empty() => None,
+                Some((since, p, _)) if p == pid => Some((since, pid, other)),
+                _ => Some((Instant::now(), pid, other)),
             };
-            if let Some((since, ports)) = &drift_since
+            if let Some((since, _, ports)) = &drift_since
                 && since.elapsed() >= Duration::from_secs(3)
             {
                 let ports: Vec<String> = ports.iter().map(u16::to_string).collect();

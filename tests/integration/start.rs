@@ -70,9 +70,18 @@ fn a_crashing_app_fails_within_the_timeout_with_its_error_output() {
     let out = sb.run(["start", dir.to_str().unwrap(), "--timeout", "20"]);
     let took = began.elapsed();
     let err = out.fails(1);
-    assert!(took < Duration::from_secs(25), "took {took:?}");
+    // The timeout counts from the start of the wait; init and `pm2 start` come before it.
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    // PM2 gives up on it (errored or stopped) or the timeout comes first, depending on the
+    // machine's pace.
     assert!(
-        err.contains("`crash-app` is errored in PM2") || err.contains("`crash-app` did not listen"),
+        [
+            "is errored in PM2",
+            "is stopped in PM2",
+            "did not listen on port"
+        ]
+        .iter()
+        .any(|m| err.contains(&format!("`crash-app` {m}"))),
         "{err}"
     );
     assert!(
