@@ -379,13 +379,8 @@ mod tests {
 
     fn app(name: &str, cwd: &str, port: u16, pid: u32) -> App {
         App {
-            name: name.into(),
-            pm_id: None,
             pid: Some(pid),
-            status: "online".into(),
-            cwd: Some(cwd.into()),
-            port: Some(port),
-            logs: vec![],
+            ..App::fake(name, cwd, port, "online")
         }
     }
 

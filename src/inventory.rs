@@ -135,15 +135,7 @@ mod tests {
     use crate::registry::Reservation;
 
     fn app(name: &str, cwd: &str, port: u16, status: &str) -> App {
-        App {
-            name: name.into(),
-            pm_id: None,
-            pid: None,
-            status: status.into(),
-            cwd: Some(cwd.into()),
-            port: Some(port),
-            logs: vec![],
-        }
+        App::fake(name, cwd, port, status)
     }
 
     fn reservation(dir: &str, cwd: &str, name: &str, port: u16) -> Reservation {

@@ -33,6 +33,20 @@ pub struct App {
 }
 
 impl App {
+    /// An app for tests: `name` in `cwd` on `port`, with `status`.
+    #[cfg(test)]
+    pub fn fake(name: &str, cwd: &str, port: u16, status: &str) -> App {
+        App {
+            name: name.into(),
+            pm_id: None,
+            pid: None,
+            status: status.into(),
+            cwd: Some(cwd.into()),
+            port: Some(port),
+            logs: vec![],
+        }
+    }
+
     /// Whether this app runs in the project directory `dir`.
     pub fn belongs_to(&self, dir: &Path) -> bool {
         self.cwd.as_deref() == Some(dir)

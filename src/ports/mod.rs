@@ -318,15 +318,7 @@ mod tests {
     use super::*;
 
     fn app(name: &str, cwd: &str, port: u16, status: &str) -> App {
-        App {
-            name: name.into(),
-            pm_id: None,
-            pid: None,
-            status: status.into(),
-            cwd: Some(cwd.into()),
-            port: Some(port),
-            logs: vec![],
-        }
+        App::fake(name, cwd, port, status)
     }
 
     fn listen(port: u16) -> Listener {
