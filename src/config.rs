@@ -106,6 +106,16 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
 fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
     let map = Map::<String, Value>::deserialize(d)?;
     check_proto(&map, "pm2")?;
+    let cluster = map
+        .get("exec_mode")
+        .and_then(Value::as_str)
+        .is_some_and(|m| m.starts_with("cluster"));
+    let several = map.get("instances").is_some_and(|v| v.as_i64() != Some(1));
+    if cluster || several {
+        return Err(serde::de::Error::custom(
+            "pm2-port runs the dev command through bash, which PM2 can only fork once: `pm2.exec_mode = \"cluster\"` and `pm2.instances` are not supported (several instances would fight over one port)",
+        ));
+    }
     if let Some(key) = map.keys().find(|k| RESERVED_PM2_KEYS.contains(&k.as_str())) {
         return Err(serde::de::Error::custom(format!(
             "`pm2.{key}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead"
@@ -281,6 +291,9 @@ max_memory_restart = "1G"
         assert!(err("[env]\nPORT = 1").contains("`PORT` is set by pm2-port"));
         assert!(err("[pm2]\nscript = \"x\"").contains("`pm2.script`"));
         assert!(err("[pm2]\n__proto__ = \"x\"").contains("`pm2.__proto__`"));
+        assert!(err("[pm2]\nexec_mode = \"cluster\"").contains("not supported"));
+        assert!(err("[pm2]\ninstances = 4").contains("not supported"));
+        assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = 1\n").is_ok());
         assert!(err("[env]\n__proto__ = \"x\"").contains("`env.__proto__`"));
     }
 }

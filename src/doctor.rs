@@ -56,6 +56,7 @@ pub fn diagnose(
     }
     for (port, mut apps) in by_port {
         apps.sort();
+        apps.dedup();
         findings.push(Finding::Conflict { port, apps });
     }
 

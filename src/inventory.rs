@@ -117,12 +117,16 @@ pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
     }
     for i in 0..rows.len() {
         let Some(port) = rows[i].port else { continue };
-        rows[i].conflicts = rows
+        // Instances of one app (cluster mode, `instances`) share its port: no conflict.
+        let mut conflicts: Vec<String> = rows
             .iter()
-            .enumerate()
-            .filter(|(j, other)| *j != i && other.port == Some(port))
-            .map(|(_, other)| other.name.clone())
+            .filter(|other| {
+                other.port == Some(port) && (other.name != rows[i].name || other.cwd != rows[i].cwd)
+            })
+            .map(|other| other.name.clone())
             .collect();
+        conflicts.dedup();
+        rows[i].conflicts = conflicts;
     }
     rows.sort_by(|a, b| (a.port, &a.name).cmp(&(b.port, &b.name)));
     rows
@@ -145,6 +149,20 @@ mod tests {
             name: name.into(),
             port,
         }
+    }
+
+    #[test]
+    fn instances_of_one_app_do_not_conflict() {
+        let world = World {
+            apps: vec![
+                app("clu", "/c", 3000, "online"),
+                app("clu", "/c", 3000, "online"),
+            ],
+            ..World::default()
+        };
+        let rows = rows(&world, &HashMap::new());
+        assert_eq!(rows.len(), 2);
+        assert!(rows.iter().all(|r| r.conflicts.is_empty()));
     }
 
     #[test]
