@@ -165,13 +165,28 @@ fn a_cluster_mode_app_whose_socket_pm2_holds_is_healthy() {
     let dir = sb.fixture_as("http-app", "clu");
     let port = sb.port(0);
     sb.pm2_with_env(
-        ["start", dir.join("server.js").to_str().unwrap(), "-i", "2", "--name", "clu"],
+        [
+            "start",
+            dir.join("server.js").to_str().unwrap(),
+            "-i",
+            "2",
+            "--name",
+            "clu",
+        ],
         &[("PORT", port.to_string())],
     );
     wait_for(20, "the cluster", || http_get("127.0.0.1", port));
     // Two instances of one app on one port, the socket held by PM2's daemon: nothing to report.
-    assert_eq!(doctor(&sb, &[]), (0, json!({"healthy": true, "findings": []})));
+    assert_eq!(
+        doctor(&sb, &[]),
+        (0, json!({"healthy": true, "findings": []}))
+    );
     let list = sb.run(["list", "--json"]).json();
     assert_eq!(list.as_array().unwrap().len(), 2);
-    assert!(list.as_array().unwrap().iter().all(|r| r["conflicts"] == json!([])));
+    assert!(
+        list.as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["conflicts"] == json!([]))
+    );
 }
