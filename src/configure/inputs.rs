@@ -1,0 +1,180 @@
+//! Gathering a project's side: its settings, each app's directory and detected dev command (asking
+//! on a terminal when nothing is found), and the ecosystem file already there.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde_json::Value;
+
+use super::Request;
+use crate::config::ProjectConfig;
+use crate::detect::{self, Detection, Files, Launch};
+use crate::ecosystem::read::{self, Existing};
+use crate::error::{InputError, RuntimeError};
+use crate::ports::PortRange;
+use crate::project::Project;
+use crate::prompt;
+
+/// One app of the project, as read from its manifests.
+pub(super) struct AppInput {
+    /// `--name`, `name` in buildflowz.toml or in `[[apps]]`.
+    pub(super) name: Option<String>,
+    /// The name to derive from when none is given: the directory's.
+    pub(super) default_name: String,
+    /// Its working directory (absolute).
+    pub(super) cwd: PathBuf,
+    pub(super) detection: Detection,
+    /// `port` in buildflowz.toml or `[[apps]]`.
+    pub(super) preferred: Option<u16>,
+    /// The app's own `[env]` (over the project's).
+    pub(super) env: serde_json::Map<String, Value>,
+}
+
+/// The project's side of what was gathered.
+pub(super) struct Inputs {
+    pub(super) project: Project,
+    pub(super) config: ProjectConfig,
+    pub(super) apps: Vec<AppInput>,
+    pub(super) flox: bool,
+    /// Read under the lock, after detection.
+    pub(super) existing: Option<Existing>,
+    pub(super) range: PortRange,
+}
+
+impl Inputs {
+    /// The project's directory and its apps': what "own" means for ports and names.
+    pub(super) fn own_dirs(&self) -> Vec<PathBuf> {
+        let mut dirs = vec![self.project.dir.clone()];
+        for app in &self.apps {
+            if !dirs.contains(&app.cwd) {
+                dirs.push(app.cwd.clone());
+            }
+        }
+        dirs
+    }
+}
+
+fn detect_in(project: &Project, command: Option<String>) -> Result<Detection> {
+    if let Some(line) = command {
+        return Ok(Detection {
+            framework: None,
+            package_manager: None,
+            launch: Launch::Shell(line),
+            env: Vec::new(),
+            notes: Vec::new(),
+        });
+    }
+    detect::detect(project)?.ok_or_else(|| {
+        RuntimeError::NoDevCommand {
+            dir: project.dir.clone(),
+        }
+        .into()
+    })
+}
+
+/// Whether a missing dev command may be asked for: a terminal, and no `--yes`.
+fn interactive(req: &Request) -> bool {
+    !req.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
+}
+
+pub(super) fn inputs(req: &Request) -> Result<Inputs> {
+    let project = Project::open(&req.dir)?;
+    let mut config = project.config()?.unwrap_or_default();
+    match inputs_with(req, project.clone(), config.clone()) {
+        Err(err)
+            if interactive(req)
+                && matches!(
+                    err.downcast_ref::<RuntimeError>(),
+                    Some(RuntimeError::NoDevCommand { dir }) if *dir == project.dir
+                ) =>
+        {
+            let answer = prompt::ask(&project, !req.dry_run)?;
+            answer.apply(&mut config);
+            inputs_with(req, project, config)
+        }
+        other => other,
+    }
+}
+
+fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result<Inputs> {
+    let range = crate::cmd::resolve_range(req.range, Some(&config))?;
+    let apps = if config.apps.is_empty() {
+        let command = req.command.clone().or_else(|| config.command.clone());
+        vec![AppInput {
+            name: req.name.clone().or_else(|| config.name.clone()),
+            default_name: project.dir_name(),
+            cwd: project.dir.clone(),
+            detection: detect_in(&project, command)?,
+            preferred: config.port,
+            env: serde_json::Map::new(),
+        }]
+    } else {
+        let toml = project.dir.join(crate::config::FILE_NAME);
+        for (flag, set) in [
+            ("--name", req.name.is_some()),
+            ("--command", req.command.is_some()),
+        ] {
+            if set {
+                return Err(InputError::Usage(format!(
+                    "`{flag}` cannot apply to the several [[apps]] of `{}`; set it in their tables",
+                    toml.display()
+                ))
+                .into());
+            }
+        }
+        let mut apps = Vec::new();
+        for app in &config.apps {
+            let rel = app.dir.clone().unwrap_or_else(|| ".".to_string());
+            let outside = || {
+                InputError::Usage(format!(
+                    "`{}`: [[apps]] `dir = \"{rel}\"` is not a directory inside the project",
+                    toml.display()
+                ))
+            };
+            let sub = Project::open(&project.dir.join(&rel)).map_err(|_| outside())?;
+            if !sub.dir.starts_with(&project.dir) {
+                return Err(outside().into());
+            }
+            apps.push(AppInput {
+                name: app.name.clone(),
+                default_name: sub.dir_name(),
+                detection: detect_in(&sub, app.command.clone())?,
+                cwd: sub.dir,
+                preferred: app.port,
+                env: app.env.clone(),
+            });
+        }
+        apps
+    };
+    if req.port.is_some() && req.only.is_none() && apps.len() > 1 {
+        return Err(InputError::Usage(
+            "`--port` needs one app; this project has several [[apps]]: set `port` in their tables"
+                .into(),
+        )
+        .into());
+    }
+    let flox = config
+        .flox
+        .unwrap_or_else(|| project.exists(".flox/env/manifest.toml"));
+    Ok(Inputs {
+        project,
+        config,
+        apps,
+        flox,
+        existing: None,
+        range,
+    })
+}
+
+pub(super) fn read_existing(file: &Path) -> Result<Option<Existing>> {
+    match std::fs::read(file) {
+        Ok(bytes) => Ok(Some(read::classify(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(err) => {
+            Err(anyhow::Error::new(err).context(format!("cannot read `{}`", file.display())))
+        }
+    }
+}

@@ -1,0 +1,353 @@
+//! Configuring one project: the engine behind `init` and `bump` (and `start`).
+//!
+//! Gather (the project's files, PM2, sockets, the registry) → plan (a pure function of what was
+//! gathered: name, port, rendered file) → act (write the file and the registry, or show the diff
+//! for `--dry-run`). Outside `--dry-run` the registry lock is held from gathering to the last write.
+
+mod allocate;
+mod inputs;
+mod names;
+
+use std::path::PathBuf;
+
+use anyhow::Result;
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::detect::{Launch, shell};
+use crate::ecosystem::read::{Existing, Owner};
+use crate::ecosystem::render::{self, AppSpec};
+use crate::ecosystem::{FILE_NAME, write};
+use crate::error::{InputError, RuntimeError};
+use crate::ports::{PortRange, World};
+use crate::registry::{self, Entry, RegApp, Registry};
+use crate::world::{self, Context};
+use inputs::{AppInput, Inputs};
+
+/// What the user asked for.
+#[derive(Debug, Clone, Default)]
+pub struct Request {
+    pub dir: PathBuf,
+    pub name: Option<String>,
+    pub port: Option<u16>,
+    pub command: Option<String>,
+    pub range: Option<PortRange>,
+    pub dry_run: bool,
+    pub force: bool,
+    pub yes: bool,
+    /// `bump`: move the project's apps off their current ports.
+    pub bump: bool,
+    /// The app that `port` and `bump` apply to, in a project of several apps (default: all for
+    /// `bump`; `port` needs it when there are several).
+    pub only: Option<String>,
+}
+
+/// `init --json` and `bump --json`: product.md section 2.1.
+#[derive(Debug, Clone, Serialize)]
+pub struct Report {
+    pub file: PathBuf,
+    pub changed: bool,
+    pub dry_run: bool,
+    pub apps: Vec<AppReport>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AppReport {
+    pub name: String,
+    pub cwd: PathBuf,
+    pub port: u16,
+    pub previous_port: Option<u16>,
+    pub command: String,
+    pub framework: Option<&'static str>,
+    pub package_manager: Option<&'static str>,
+    pub flox: bool,
+}
+
+/// What configuring will do.
+pub struct Plan {
+    pub file: PathBuf,
+    pub old: Option<Existing>,
+    pub new: String,
+    pub report: Report,
+    pub registry: Registry,
+    pub notes: Vec<String>,
+}
+
+impl Plan {
+    pub fn changed(&self) -> bool {
+        self.report.changed
+    }
+}
+
+/// The `bash -c` line for `app` on `port`, inside flox when the project uses it.
+fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
+    if !inputs.flox {
+        return command.to_string();
+    }
+    let inner = match &app.detection.launch {
+        // A user's line may be a compound command: give flox one program to run.
+        Launch::Shell(line) => format!("bash -c {}", shell::quote_word(line)),
+        // flox runs its command directly: leading `NAME=value` words need `env`.
+        Launch::Words { words, .. }
+            if words
+                .first()
+                .and_then(|w| w.split_once('='))
+                .is_some_and(|(n, _)| shell::is_name(n)) =>
+        {
+            format!("env {command}")
+        }
+        Launch::Words { .. } => command.to_string(),
+    };
+    format!(
+        "flox activate -d {} -- {inner}",
+        shell::quote_word(&inputs.project.dir.to_string_lossy())
+    )
+}
+
+/// The pure middle: choose names and ports, render the file, update the registry.
+fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) -> Result<Plan> {
+    let dir = inputs.project.dir.clone();
+    let file = dir.join(FILE_NAME);
+    let own = inputs.own_dirs();
+    if let Some(existing) = &inputs.existing
+        && existing.owner == Owner::Hand
+        && !req.force
+    {
+        return Err(RuntimeError::HandWrittenFile {
+            path: file,
+            port_note: existing
+                .apps
+                .iter()
+                .find_map(|a| a.port)
+                .map_or(String::new(), |p| format!(" (it sets PORT {p})")),
+        }
+        .into());
+    }
+
+    let mut notes = Vec::new();
+    let mut names: Vec<String> = Vec::new();
+    for app in &inputs.apps {
+        notes.extend(app.detection.notes.iter().cloned());
+        let name = names::choose_name(app, &inputs, &own, world, &mut notes)?;
+        if names.contains(&name) {
+            return Err(InputError::Usage(format!(
+                "two apps of `{}` are named `{name}`; give each a distinct `name`",
+                dir.display()
+            ))
+            .into());
+        }
+        names.push(name);
+    }
+
+    if let Some(only) = &req.only
+        && !names.contains(only)
+    {
+        return Err(InputError::Usage(format!(
+            "no app named `{only}` in `{}` (its apps: {})",
+            dir.display(),
+            names.join(", ")
+        ))
+        .into());
+    }
+    let choices = allocate::choose_ports(req, &inputs, &names, &own, world)?;
+
+    let mut specs = Vec::new();
+    let mut reports = Vec::new();
+    let mut reg_apps = Vec::new();
+    for ((app, name), (choice, current)) in inputs.apps.iter().zip(&names).zip(choices) {
+        verbose!(
+            "`{name}`: {} in `{}`; port {} ({:?}, range {})",
+            app.detection.framework.unwrap_or("no known framework"),
+            app.cwd.display(),
+            choice.port,
+            choice.reason,
+            inputs.range
+        );
+        for (port, holder) in &choice.passed_over {
+            notes.push(format!(
+                "port {port} is taken by {holder}; moving `{name}` to {}",
+                choice.port
+            ));
+        }
+
+        let command = app.detection.launch.command_line(choice.port);
+        let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
+        let mut take = |key: &str, default: bool| {
+            pm2_opts
+                .iter()
+                .position(|(k, _)| k == key)
+                .map_or(Value::Bool(default), |i| pm2_opts.remove(i).1)
+        };
+        let autorestart = take("autorestart", true);
+        let watch = take("watch", false);
+        let mut env: Vec<(String, Value)> = Vec::new();
+        let mut push = |k: &str, v: Value| match env.iter_mut().find(|(key, _)| key == k) {
+            Some(slot) => slot.1 = v,
+            None => env.push((k.to_string(), v)),
+        };
+        for (k, v) in &app.detection.env {
+            push(k, Value::from(*v));
+        }
+        for (k, v) in inputs.config.env.iter().chain(&app.env) {
+            push(k, v.clone());
+        }
+        specs.push(AppSpec {
+            name: name.clone(),
+            cwd: app.cwd.to_string_lossy().into_owned(),
+            command_line: command_line(&inputs, app, &command),
+            port: choice.port,
+            env,
+            autorestart,
+            watch,
+            pm2: pm2_opts,
+        });
+        reg_apps.push(RegApp {
+            name: name.clone(),
+            port: choice.port,
+            cwd: (app.cwd != dir).then(|| app.cwd.clone()),
+        });
+        reports.push(AppReport {
+            name: name.clone(),
+            cwd: app.cwd.clone(),
+            port: choice.port,
+            previous_port: current.filter(|p| *p != choice.port),
+            command,
+            framework: app.detection.framework,
+            package_manager: app.detection.package_manager.map(|p| p.as_str()),
+            flox: inputs.flox,
+        });
+    }
+    if inputs
+        .existing
+        .as_ref()
+        .is_some_and(|e| e.owner == Owner::BuildFlowz)
+    {
+        notes.push(format!(
+            "adopting BuildFlowz's `{}` (its port is kept unless taken)",
+            file.display()
+        ));
+    }
+    let new = render::render(&specs);
+    registry
+        .projects
+        .insert(dir.clone(), Entry { apps: reg_apps });
+    let report = Report {
+        file: file.clone(),
+        changed: inputs.existing.as_ref().is_none_or(|o| o.text != new),
+        dry_run: req.dry_run,
+        apps: reports,
+    };
+    Ok(Plan {
+        file,
+        old: inputs.existing,
+        new,
+        report,
+        registry,
+        notes,
+    })
+}
+
+/// Configure the project of `req`: gather, plan, and (outside `--dry-run`) write.
+pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
+    let mut inputs = inputs::inputs(req)?;
+    let _lock = if req.dry_run {
+        None
+    } else {
+        Some(registry::lock(&ctx.state)?)
+    };
+    // Read under the lock: another pm2-port may be writing this very file.
+    inputs.existing = inputs::read_existing(&inputs.project.dir.join(FILE_NAME))?;
+    if req.bump && inputs.existing.is_none() {
+        return Err(RuntimeError::NotConfigured {
+            dir: inputs.project.dir.clone(),
+        }
+        .into());
+    }
+    let (world, loaded) = world::gather(ctx, &inputs.own_dirs())?;
+    let registry = loaded.registry;
+    let before = registry.clone();
+    let plan = plan(req, inputs, &world, registry)?;
+    if !req.dry_run {
+        if plan.changed() {
+            if let Some(old) = &plan.old
+                && old.owner == Owner::Hand
+            {
+                let bak = write::backup(&plan.file, &old.text)?;
+                note!("saved the hand-written file as `{}`", bak.display());
+            }
+            write::atomic_write(&plan.file, &plan.new)?;
+        }
+        if plan.registry != before
+            || loaded.keep_broken_as.is_some()
+            || !ctx.state.join(registry::REGISTRY_FILE).exists()
+        {
+            registry::save(&ctx.state, &plan.registry, loaded.keep_broken_as.as_deref())?;
+        }
+    }
+    Ok(plan)
+}
+
+/// A unified diff of the file, as `git diff` would show it.
+pub fn unified_diff(plan: &Plan) -> String {
+    let old = plan.old.as_ref().map_or("", |o| o.text.as_str());
+    let a = if plan.old.is_some() {
+        format!("a/{FILE_NAME}")
+    } else {
+        "/dev/null".to_string()
+    };
+    let body = similar::TextDiff::from_lines(old, &plan.new)
+        .unified_diff()
+        .context_radius(3)
+        .to_string();
+    format!("--- {a}\n+++ b/{FILE_NAME}\n{body}")
+}
+
+/// Print notes, the diff of a dry run, and the report (JSON or human).
+pub fn print(plan: &Plan, json: bool) -> Result<()> {
+    for note in &plan.notes {
+        note!("{note}");
+    }
+    if plan.report.dry_run && plan.changed() {
+        let diff = unified_diff(plan);
+        if json {
+            eprint!("{diff}");
+        } else {
+            out!("{diff}")?;
+        }
+    }
+    if json {
+        outln!("{}", serde_json::to_string(&plan.report)?)?;
+        return Ok(());
+    }
+    if crate::output::level() < crate::output::NORMAL {
+        return Ok(());
+    }
+    let verb = match (plan.changed(), plan.report.dry_run) {
+        (false, _) => "unchanged",
+        (true, true) => "would write",
+        (true, false) => "wrote",
+    };
+    outln!("{verb} {}", plan.file.display())?;
+    for app in &plan.report.apps {
+        let what: Vec<&str> = [app.framework, app.package_manager]
+            .into_iter()
+            .flatten()
+            .chain(app.flox.then_some("flox"))
+            .collect();
+        let moved = app
+            .previous_port
+            .map_or(String::new(), |p| format!(" (was {p})"));
+        let what = if what.is_empty() {
+            String::new()
+        } else {
+            format!("  [{}]", what.join(", "))
+        };
+        outln!(
+            "  {}  http://localhost:{}{moved}  {}{what}",
+            app.name,
+            app.port,
+            app.command
+        )?;
+    }
+    Ok(())
+}
