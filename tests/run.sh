@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the test suite needs (Node.js, and the PM2 pinned by tests/pm2/package-lock.json),
+# Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
+# pinned by tests/pm2/package-lock.json and the Vite pinned by fixtures/vite-app/package-lock.json),
 # then run the whole suite: formatting, lints, unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
