@@ -349,5 +349,9 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
             app.command
         )?;
     }
+    if plan.old.is_none() && !plan.report.dry_run {
+        let dir = plan.file.parent().unwrap_or(&plan.file);
+        say!("start it with `pm2-port start {}`", dir.display());
+    }
     Ok(())
 }

@@ -116,3 +116,18 @@ fn the_project_s_own_app_is_not_a_collision_but_a_squatter_beside_it_is() {
     let moved = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
     assert_eq!(moved["apps"][0]["port"], sb.port(1));
 }
+
+#[test]
+fn bump_keeps_a_stopped_app_stopped_with_its_new_port() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "paused");
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    sb.pm2(["stop", "paused"]);
+    let report = sb.run(["bump", dir.to_str().unwrap(), "--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(1));
+    let list = sb.jlist();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["pm2_env"]["status"], "stopped");
+    assert_eq!(list[0]["pm2_env"]["env"]["PORT"], sb.port(1));
+    assert!(http_get("127.0.0.1", sb.port(1)).is_none());
+}
