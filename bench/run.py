@@ -159,8 +159,9 @@ def main():
     except (OSError, StopIteration):
         pass
     print(f"machine: {platform.system()} {platform.release()}, {os.cpu_count()} cores, {cpu}")
-    pm2_version = subprocess.run([PM2, "--version"], capture_output=True, text=True,
-                                 env=dict(os.environ, PM2_HOME=tempfile.mkdtemp())).stdout.strip().splitlines()[-1]
+    # Not `pm2 --version`: it would start a daemon of its own.
+    with open(os.path.join(ROOT, "tests", "pm2", "node_modules", "pm2", "package.json")) as f:
+        pm2_version = json.load(f)["version"]
     print(f"pm2 {pm2_version}, node {subprocess.run(['node', '--version'], capture_output=True, text=True).stdout.strip()}, "
           f"{args.rounds} rounds, {args.listeners} extra listeners\n")
 
