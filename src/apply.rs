@@ -13,18 +13,29 @@ use crate::pm2::{self, App, rpc};
 use crate::procs::{self, Processes};
 use crate::world::{self, Context};
 
-/// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
-pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
+/// The apps PM2's live daemon knows (not `dump.pm2`), or `None` when no daemon runs.
+pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
     Ok(match rpc::process_list(&ctx.pm2_home) {
-        rpc::Answer::List(apps) => apps
-            .into_iter()
-            .find(|a| a.name == name && a.belongs_to(cwd)),
+        rpc::Answer::List(apps) => Some(apps),
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
         rpc::Answer::Failed(why) => anyhow::bail!("cannot ask PM2's daemon for its apps: {why}"),
-        rpc::Answer::Unexpected(_) => pm2::cli::apps(&ctx.pm2_home)?
-            .into_iter()
-            .find(|a| a.name == name && a.belongs_to(cwd) && a.status != "saved"),
+        rpc::Answer::Unexpected(_) => Some(
+            pm2::cli::apps(&ctx.pm2_home)?
+                .into_iter()
+                .filter(|a| a.status != "saved")
+                .collect(),
+        ),
     })
+}
+
+/// The app `name` of directory `cwd` among `apps`.
+pub fn find<'a>(apps: &'a [App], name: &str, cwd: &Path) -> Option<&'a App> {
+    apps.iter().find(|a| a.name == name && a.belongs_to(cwd))
+}
+
+/// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
+pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
+    Ok(live_apps(ctx)?.and_then(|apps| find(&apps, name, cwd).cloned()))
 }
 
 /// After `bump` or a fix: re-apply the file when PM2 knows the app, wait for the new port when it

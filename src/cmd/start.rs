@@ -7,7 +7,7 @@ use anyhow::Result;
 use crate::apply;
 use crate::cli::StartArgs;
 use crate::configure;
-use crate::pm2::{self, rpc};
+use crate::pm2;
 use crate::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
@@ -17,10 +17,10 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     for note in &plan.notes {
         note!("{note}");
     }
-    let daemon_ran = !matches!(
-        rpc::process_list(&ctx.pm2_home),
-        rpc::Answer::NoSocket | rpc::Answer::Stale
-    );
+    // PM2's apps, read once before anything changes.
+    let before = apply::live_apps(ctx)?;
+    let daemon_ran = before.is_some();
+    let live = before.unwrap_or_default();
     // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too.
     for gone in plan.old.iter().flat_map(|o| &o.apps) {
         let (Some(name), Some(cwd)) = (&gone.name, &gone.cwd) else {
@@ -29,15 +29,15 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         if plan.report.apps.iter().any(|a| &a.name == name) {
             continue;
         }
-        if apply::live_app(ctx, name, cwd)?.is_some() {
+        if apply::find(&live, name, cwd).is_some() {
             pm2::cli::delete(name)?;
             note!("deleted `{name}` from PM2: it is no longer in the project's file");
         }
     }
     let mut started = Vec::new();
     for app in &plan.report.apps {
-        let live = apply::live_app(ctx, &app.name, &app.cwd)?;
-        let up_already = live
+        let known = apply::find(&live, &app.name, &app.cwd);
+        let up_already = known
             .as_ref()
             .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
             && !world::listeners_on(app.port)?.is_empty();
@@ -46,7 +46,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             continue;
         }
         // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
-        if live.is_some() {
+        if known.is_some() {
             pm2::cli::delete(&app.name)?;
         }
         pm2::cli::start_only(&plan.file, &app.name)?;
@@ -73,15 +73,12 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
 fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
     if !daemon_ran {
         let dump = ctx.pm2_home.join("dump.pm2");
-        let saved = std::fs::read_to_string(&dump)
-            .ok()
-            .and_then(|t| pm2::parse_dump(&t).ok())
-            .unwrap_or_default();
-        let live = pm2::cli::apps(&ctx.pm2_home)?;
-        let dropped: Vec<&str> = saved
+        // `apps` lists the apps only `dump.pm2` has as `saved`.
+        let apps = pm2::cli::apps(&ctx.pm2_home)?;
+        let dropped: Vec<&str> = apps
             .iter()
-            .filter(|s| !live.iter().any(|l| l.name == s.name && l.status != "saved"))
-            .map(|s| s.name.as_str())
+            .filter(|a| a.status == "saved")
+            .map(|a| a.name.as_str())
             .collect();
         if !dropped.is_empty() {
             warn!(

@@ -39,28 +39,25 @@ pub(super) fn choose_ports(
     let reserved = |taken: &[(u16, Holder)], i: usize| -> Vec<(u16, Holder)> {
         taken.iter().cloned().chain(avoid[i].clone()).collect()
     };
-    let stages = [
-        |req: &Request, bump: bool, current: Option<u16>, _pref: Option<u16>| Wish {
-            requested: req.port,
-            current: current.filter(|_| !bump),
-            preferred: None,
-        },
-        |_req: &Request, bump: bool, _current: Option<u16>, pref: Option<u16>| Wish {
-            requested: None,
-            current: None,
-            preferred: pref.filter(|_| !bump),
-        },
-    ];
-    for stage in stages {
+    // First the ports the apps have (or were asked for), then their preferred ports.
+    for preferred_stage in [false, true] {
         for (i, name) in names.iter().enumerate() {
             if chosen[i].is_some() {
                 continue;
             }
             let bump = req.bump && targeted(name);
-            let mut wish = stage(req, bump, current[i], inputs.apps[i].preferred);
-            if !targeted(name) {
-                wish.requested = None;
-            }
+            let wish = if preferred_stage {
+                Wish {
+                    preferred: inputs.apps[i].preferred.filter(|_| !bump),
+                    ..Wish::default()
+                }
+            } else {
+                Wish {
+                    requested: req.port.filter(|_| targeted(name)),
+                    current: current[i].filter(|_| !bump),
+                    preferred: None,
+                }
+            };
             match ports::wished(world, own, &wish, &reserved(&taken, i))? {
                 Wished::Got(mut c) => {
                     c.passed_over.splice(0..0, std::mem::take(&mut passed[i]));
