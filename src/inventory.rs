@@ -46,12 +46,12 @@ pub fn read_files(world: &World) -> HashMap<PathBuf, Existing> {
         .iter()
         .filter_map(|a| Some(project_of(world, &a.name, a.cwd.as_ref()?)))
         .chain(world.reservations.iter().map(|r| r.dir.clone()));
-    let mut files = HashMap::new();
+    let mut files = world.files.clone();
     for dir in dirs {
         if files.contains_key(&dir) {
             continue;
         }
-        if let Ok(text) = std::fs::read_to_string(dir.join(FILE_NAME)) {
+        if let Ok(Some(text)) = crate::sys::files::read_text(&dir.join(FILE_NAME)) {
             files.insert(dir, read::classify(text));
         }
     }

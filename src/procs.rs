@@ -27,9 +27,10 @@ impl Processes {
     /// Read the owners of `listeners`, every process's parent, and PM2's daemon PID.
     pub fn read(listeners: &[Listener], pm2_home: &Path) -> Processes {
         let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
-        let daemon = std::fs::read_to_string(pm2_home.join("pm2.pid"))
+        let daemon = crate::sys::files::read_regular(&pm2_home.join("pm2.pid"))
             .ok()
-            .and_then(|t| t.trim().parse().ok())
+            .flatten()
+            .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
             .filter(|pid| Path::new(&format!("/proc/{pid}")).exists());
         Processes {
             owners: socket_owners(&inodes),

@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use crate::config::{self, ProjectConfig};
 use crate::detect::Files;
 use crate::error::InputError;
+use crate::sys::files;
 
 #[derive(Debug, Clone)]
 pub struct Project {
@@ -54,13 +55,19 @@ impl Project {
 impl Files for Project {
     fn read(&self, rel: &str) -> Result<Option<String>> {
         let path = self.dir.join(rel);
-        match fs::read(&path) {
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| {
-                InputError::Usage(format!("`{}` is not UTF-8 text", path.display())).into()
-            }),
-            Err(err) if matches!(err.kind(), ErrorKind::NotFound | ErrorKind::IsADirectory) => {
-                Ok(None)
-            }
+        match files::read_regular(&path) {
+            Ok(None) => Ok(None),
+            Ok(Some(bytes)) => String::from_utf8(bytes)
+                .map(|text| Some(files::strip_bom(text)))
+                .map_err(|_| {
+                    InputError::Usage(format!("`{}` is not UTF-8 text", path.display())).into()
+                }),
+            Err(err) if err.kind() == ErrorKind::IsADirectory => Ok(None),
+            Err(err) if err.kind() == ErrorKind::InvalidInput => Err(InputError::Usage(format!(
+                "`{}`: {err}; replace it with the file itself",
+                path.display()
+            ))
+            .into()),
             Err(err) => Err(err).with_context(|| format!("cannot read `{}`", path.display())),
         }
     }

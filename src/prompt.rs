@@ -11,7 +11,7 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
 use crate::config::{self, AppConfig, ProjectConfig};
 use crate::detect::node;
-use crate::ecosystem::write::atomic_write;
+use crate::sys::files::{self, atomic_write};
 use crate::error::InputError;
 use crate::project::Project;
 
@@ -115,11 +115,7 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
 
 /// Write the answer into buildflowz.toml, keeping everything else of the file as it was.
 pub fn save(path: &Path, answer: &Answer) -> Result<()> {
-    let text = match std::fs::read_to_string(path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(e).with_context(|| format!("cannot read `{}`", path.display())),
-    };
+    let text = files::read_text(path)?.unwrap_or_default();
     let new = edited(&text, answer).with_context(|| format!("cannot edit `{}`", path.display()))?;
     atomic_write(path, &new)
 }

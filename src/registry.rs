@@ -4,16 +4,21 @@
 //! atomically, and `lock`, held exclusively from reading the registry to writing it back so that
 //! two pm2-port processes never hand out one port. Readers take no lock: a rename is atomic.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::fs::{self, File};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
 
-use crate::ecosystem::{FILE_NAME, read as eco_read, write::atomic_write};
+use crate::ecosystem::FILE_NAME;
+use crate::ecosystem::read::{self as eco_read, Existing};
+use crate::sys::files;
 
 pub const REGISTRY_FILE: &str = "registry.json";
+/// A second copy, written just before the registry: the one to read when the registry is broken.
+pub const BACKUP_FILE: &str = "registry.backup.json";
 const LOCK_FILE: &str = "lock";
 const VERSION: u32 = 1;
 
@@ -71,28 +76,20 @@ impl Registry {
             })
             .collect()
     }
-
-    /// Drop projects whose directory or ecosystem file is gone; say which.
-    fn prune(&mut self) -> Vec<PathBuf> {
-        let gone: Vec<PathBuf> = self
-            .projects
-            .keys()
-            .filter(|dir| !dir.join(FILE_NAME).is_file())
-            .cloned()
-            .collect();
-        for dir in &gone {
-            self.projects.remove(dir);
-        }
-        gone
-    }
 }
 
 /// How the registry was found.
 #[derive(Debug)]
 pub struct Loaded {
+    /// The registry as the ecosystem files on disk describe it.
     pub registry: Registry,
     /// Set when the file did not parse and was rebuilt: where [`save`] keeps the broken file.
     pub keep_broken_as: Option<PathBuf>,
+    /// What is on disk differs from [`Loaded::registry`] (a file changed, a project went away, a
+    /// write was interrupted): a command holding the lock writes it back.
+    pub stale: bool,
+    /// The ecosystem files read on the way, by project directory.
+    pub files: HashMap<PathBuf, Existing>,
 }
 
 /// The exclusive lock; released on drop.
@@ -105,94 +102,123 @@ pub fn lock(state: &Path) -> Result<Lock> {
     fs::create_dir_all(state)
         .with_context(|| format!("cannot create the state directory `{}`", state.display()))?;
     let path = state.join(LOCK_FILE);
+    // Non-blocking open: a FIFO put there must not hang us (it fails with ENXIO, or is refused).
     let file = File::options()
         .create(true)
         .truncate(false)
         .write(true)
+        .custom_flags(libc::O_NONBLOCK)
         .open(&path)
-        .with_context(|| format!("cannot open `{}`", path.display()))?;
+        .with_context(|| format!("cannot open the lock file `{}`", path.display()))?;
+    if !file.metadata().is_ok_and(|m| m.is_file()) {
+        anyhow::bail!(
+            "the lock file `{}` is not a regular file; remove it",
+            path.display()
+        );
+    }
     file.lock()
         .with_context(|| format!("cannot lock `{}`", path.display()))?;
     Ok(Lock { _file: file })
 }
 
-/// Read the registry. A missing file is an empty registry. A file that does not parse is rebuilt
-/// from `known_dirs` (PM2's app directories) and the directories the broken text still names, by
-/// reading their ecosystem files. Nothing is written here: the broken file stays until a [`save`]
-/// keeps it aside, so a command that fails loses nothing.
+/// Read a registry file: `None` when missing, `Err(text)` when it does not parse.
+fn read_one(path: &Path) -> Result<Option<Result<Registry, String>>> {
+    let Some(text) = files::read_text(path)? else {
+        return Ok(None);
+    };
+    Ok(Some(serde_json::from_str::<Registry>(&text).map_err(|_| text)))
+}
+
+/// Read the registry and check it against the ecosystem files it names, which are the truth: a
+/// project whose file is gone is dropped, and the apps and ports of a file pm2-port or BuildFlowz
+/// wrote replace what the registry recorded (a write interrupted between the registry and the file,
+/// a hand edit of the port). A missing registry is an empty one. One that does not parse is
+/// rebuilt from its copy (`registry.backup.json`), the directories its broken text still names
+/// and `known_dirs` (PM2's app directories). Nothing is written here: the broken file stays until
+/// a [`save`] keeps it aside, so a command that fails loses nothing.
 pub fn load(state: &Path, known_dirs: &[PathBuf]) -> Result<Loaded> {
     let path = state.join(REGISTRY_FILE);
-    let text = match fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Loaded {
-                registry: Registry {
-                    version: VERSION,
-                    ..Registry::default()
-                },
-                keep_broken_as: None,
-            });
+    let (recorded, dirs, keep_broken_as) = match read_one(&path)? {
+        None => (Registry::default(), Vec::new(), None),
+        Some(Ok(registry)) => {
+            let dirs = registry.projects.keys().cloned().collect();
+            (registry, dirs, None)
         }
-        Err(err) => return Err(err).with_context(|| format!("cannot read `{}`", path.display())),
-    };
-    match serde_json::from_str::<Registry>(&text) {
-        Ok(mut registry) => {
-            registry.prune();
-            Ok(Loaded {
-                registry,
-                keep_broken_as: None,
-            })
-        }
-        Err(_) => {
+        Some(Err(text)) => {
             let aside = state.join(format!(
                 "{REGISTRY_FILE}.corrupt-{}",
                 std::time::SystemTime::now()
                     .duration_since(std::time::UNIX_EPOCH)
                     .map_or(0, |d| d.as_secs())
             ));
-            let mut dirs: Vec<PathBuf> = known_dirs.to_vec();
+            let copy = match read_one(&state.join(BACKUP_FILE)) {
+                Ok(Some(Ok(copy))) => copy,
+                _ => Registry::default(),
+            };
+            let mut dirs: Vec<PathBuf> = copy.projects.keys().cloned().collect();
             dirs.extend(paths_in(&text));
-            Ok(Loaded {
-                registry: rebuild(&dirs),
-                keep_broken_as: Some(aside),
-            })
+            dirs.extend(known_dirs.iter().cloned());
+            (copy, dirs, Some(aside))
         }
-    }
-}
-
-/// The registry as the ecosystem files in `dirs` describe it.
-pub fn rebuild(dirs: &[PathBuf]) -> Registry {
+    };
     let mut registry = Registry {
         version: VERSION,
         ..Registry::default()
     };
+    let mut files = HashMap::new();
     for dir in dirs {
-        if registry.projects.contains_key(dir) {
+        if registry.projects.contains_key(&dir) || files.contains_key(&dir) {
             continue;
         }
-        let Ok(text) = fs::read_to_string(dir.join(FILE_NAME)) else {
-            continue;
+        let file = dir.join(FILE_NAME);
+        let existing = match files::read_text(&file) {
+            Ok(Some(text)) => eco_read::classify(text),
+            // The file is gone: so is the project.
+            Ok(None) => continue,
+            Err(err) => {
+                // Unreadable now (permissions, a FIFO): keep what was recorded.
+                verbose!("{err:#}");
+                if let Some(entry) = recorded.projects.get(&dir) {
+                    registry.projects.insert(dir, entry.clone());
+                }
+                continue;
+            }
         };
-        let existing = eco_read::classify(text);
-        if existing.owner == eco_read::Owner::Hand {
-            continue;
-        }
-        let apps: Vec<RegApp> = existing
-            .apps
-            .iter()
-            .filter_map(|a| {
-                Some(RegApp {
-                    name: a.name.clone()?,
-                    port: a.port?,
-                    cwd: a.cwd.clone().filter(|c| c != dir),
-                })
-            })
-            .collect();
-        if !apps.is_empty() {
-            registry.projects.insert(dir.clone(), Entry { apps });
+        let from_file = entry_of(&dir, &existing);
+        files.insert(dir.clone(), existing);
+        match from_file.or_else(|| recorded.projects.get(&dir).cloned()) {
+            Some(entry) => {
+                registry.projects.insert(dir, entry);
+            }
+            None => continue,
         }
     }
-    registry
+    let stale = keep_broken_as.is_some() || registry.projects != recorded.projects;
+    Ok(Loaded {
+        registry,
+        keep_broken_as,
+        stale,
+        files,
+    })
+}
+
+/// The registry entry that an ecosystem file of pm2-port or BuildFlowz describes.
+fn entry_of(dir: &Path, existing: &Existing) -> Option<Entry> {
+    if existing.owner == eco_read::Owner::Hand {
+        return None;
+    }
+    let apps: Vec<RegApp> = existing
+        .apps
+        .iter()
+        .filter_map(|a| {
+            Some(RegApp {
+                name: a.name.clone()?,
+                port: a.port?,
+                cwd: a.cwd.clone().filter(|c| c != dir),
+            })
+        })
+        .collect();
+    (!apps.is_empty()).then_some(Entry { apps })
 }
 
 /// Absolute paths quoted in a (possibly truncated) JSON text.
@@ -206,23 +232,47 @@ fn paths_in(text: &str) -> Vec<PathBuf> {
 }
 
 /// Write the registry (the caller holds the lock), first keeping a broken one as `keep_broken_as`.
+/// The copy (`registry.backup.json`) is written first, then the registry itself, each atomically:
+/// whatever happens to one, the other names every project.
 pub fn save(state: &Path, registry: &Registry, keep_broken_as: Option<&Path>) -> Result<()> {
-    fs::create_dir_all(state)
-        .with_context(|| format!("cannot create the state directory `{}`", state.display()))?;
     let path = state.join(REGISTRY_FILE);
-    if let Some(aside) = keep_broken_as
-        && path.exists()
-    {
-        fs::rename(&path, aside)
-            .with_context(|| format!("cannot move the broken `{}` aside", path.display()))?;
-        note!("kept the broken registry as `{}`", aside.display());
+    let write = || -> Result<()> {
+        fs::create_dir_all(state)
+            .with_context(|| format!("cannot create the state directory `{}`", state.display()))?;
+        let mut registry = registry.clone();
+        registry.version = VERSION;
+        let mut text = serde_json::to_string_pretty(&registry)?;
+        text.push('\n');
+        files::atomic_write(&state.join(BACKUP_FILE), &text)?;
+        if let Some(aside) = keep_broken_as
+            && path.exists()
+        {
+            fs::rename(&path, aside)
+                .with_context(|| format!("cannot move the broken `{}` aside", path.display()))?;
+            note!("kept the broken registry as `{}`", aside.display());
+        }
+        files::atomic_write(&path, &text)
+    };
+    write().with_context(|| {
+        format!(
+            "cannot save pm2-port's registry `{}` (nothing else was written; free space or fix permissions in `{}`, then run the command again)",
+            path.display(),
+            state.display()
+        )
+    })
+}
+
+/// Remove what a killed pm2-port left half-written: temporary files of the registry and of the
+/// ecosystem files of `dirs`. The caller holds the lock.
+pub fn remove_leftovers(state: &Path, dirs: &[PathBuf]) {
+    let mut gone = files::remove_leftovers(&state.join(REGISTRY_FILE));
+    gone.extend(files::remove_leftovers(&state.join(BACKUP_FILE)));
+    for dir in dirs {
+        gone.extend(files::remove_leftovers(&dir.join(FILE_NAME)));
     }
-    let mut registry = registry.clone();
-    registry.version = VERSION;
-    registry.prune();
-    let mut text = serde_json::to_string_pretty(&registry)?;
-    text.push('\n');
-    atomic_write(&state.join(REGISTRY_FILE), &text)
+    for path in gone {
+        verbose!("removed `{}`, left by an interrupted pm2-port", path.display());
+    }
 }
 
 #[cfg(test)]

@@ -95,16 +95,42 @@ pub fn wait_port(
     }
 }
 
+/// What the server says, apart from pm2-port's own registry: PM2's apps and the listening
+/// sockets. Read before the registry lock is taken, so that a slow or stopped PM2 daemon delays
+/// only this command, never every other pm2-port waiting for the lock (pm2-port's own
+/// allocations are in the registry, which is read under the lock).
+#[derive(Debug, Clone, Default)]
+pub struct Server {
+    pub apps: Vec<crate::pm2::App>,
+    pub listeners: Vec<procnet::Listener>,
+}
+
+/// Read PM2's apps and the listening sockets.
+pub fn server(ctx: &Context) -> Result<Server> {
+    Ok(Server {
+        apps: pm2::cli::apps(&ctx.pm2_home)?,
+        listeners: listeners()?,
+    })
+}
+
 /// The world as seen by the project whose directories are `own` (empty: by nobody), and the
 /// registry it came with.
 pub fn gather(ctx: &Context, own: &[PathBuf]) -> Result<(World, registry::Loaded)> {
-    let apps = pm2::cli::apps(&ctx.pm2_home)?;
-    let listeners = listeners()?;
+    assemble(ctx, server(ctx)?, own)
+}
+
+/// The world of `server` and the registry (read now: under the lock, for a writer).
+pub fn assemble(
+    ctx: &Context,
+    server: Server,
+    own: &[PathBuf],
+) -> Result<(World, registry::Loaded)> {
+    let Server { apps, listeners } = server;
     let known: Vec<PathBuf> = apps.iter().filter_map(|a| a.cwd.clone()).collect();
     let loaded = registry::load(&ctx.state, &known)?;
     if loaded.keep_broken_as.is_some() {
         warn!(
-            "the registry `{}` was corrupt; rebuilt it from PM2 and the projects' ecosystem files ({} projects); the next `init` keeps the broken file aside",
+            "the registry `{}` was corrupt; rebuilt it from its copy, PM2 and the projects' ecosystem files ({} projects); the next `init` keeps the broken file aside",
             ctx.state.join(registry::REGISTRY_FILE).display(),
             loaded.registry.projects.len()
         );
@@ -121,6 +147,7 @@ pub fn gather(ctx: &Context, own: &[PathBuf]) -> Result<(World, registry::Loaded
         reservations: loaded.registry.reservations(),
         apps,
         listeners,
+        files: loaded.files.clone(),
         ..World::default()
     };
     if !own.is_empty() {

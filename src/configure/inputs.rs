@@ -168,13 +168,5 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
 }
 
 pub(super) fn read_existing(file: &Path) -> Result<Option<Existing>> {
-    match std::fs::read(file) {
-        Ok(bytes) => Ok(Some(read::classify(
-            String::from_utf8_lossy(&bytes).into_owned(),
-        ))),
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(err) => {
-            Err(anyhow::Error::new(err).context(format!("cannot read `{}`", file.display())))
-        }
-    }
+    Ok(crate::sys::files::read_text(file)?.map(read::classify))
 }

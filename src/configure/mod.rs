@@ -8,7 +8,7 @@ mod allocate;
 mod inputs;
 mod names;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 use serde::Serialize;
@@ -17,7 +17,8 @@ use serde_json::Value;
 use crate::detect::{Launch, shell};
 use crate::ecosystem::read::{Existing, Owner};
 use crate::ecosystem::render::{self, AppSpec};
-use crate::ecosystem::{FILE_NAME, write};
+use crate::ecosystem::FILE_NAME;
+use crate::sys::files;
 use crate::error::{InputError, RuntimeError};
 use crate::ports::{PortRange, World};
 use crate::registry::{self, Entry, RegApp, Registry};
@@ -248,41 +249,53 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
 }
 
 /// Configure the project of `req`: gather, plan, and (outside `--dry-run`) write.
+///
+/// The writes are ordered so that a kill at any point leaves no two projects sharing a port: the
+/// registry first (with this project in it), then the ecosystem file. Killed in between, the
+/// registry names a project whose file is missing or still has the old port; the next command
+/// reads the file, which is the truth (registry::load), and writes the registry back.
 pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     let mut inputs = inputs::inputs(req)?;
+    // PM2 and the sockets before the lock: a slow daemon must not hold up other pm2-ports.
+    let server = world::server(ctx)?;
     let _lock = if req.dry_run {
         None
     } else {
         Some(registry::lock(&ctx.state)?)
     };
+    let file = inputs.project.dir.join(FILE_NAME);
     // Read under the lock: another pm2-port may be writing this very file.
-    inputs.existing = inputs::read_existing(&inputs.project.dir.join(FILE_NAME))?;
+    inputs.existing = inputs::read_existing(&file)?;
     if req.bump && inputs.existing.is_none() {
         return Err(RuntimeError::NotConfigured {
             dir: inputs.project.dir.clone(),
         }
         .into());
     }
-    let (world, loaded) = world::gather(ctx, &inputs.own_dirs())?;
-    let registry = loaded.registry;
-    let before = registry.clone();
-    let plan = plan(req, inputs, &world, registry)?;
-    if !req.dry_run {
-        if plan.changed() {
-            if let Some(old) = &plan.old
-                && old.owner == Owner::Hand
-            {
-                let bak = write::backup(&plan.file, &old.text)?;
-                note!("saved the hand-written file as `{}`", bak.display());
-            }
-            write::atomic_write(&plan.file, &plan.new)?;
-        }
-        if plan.registry != before
-            || loaded.keep_broken_as.is_some()
-            || !ctx.state.join(registry::REGISTRY_FILE).exists()
-        {
-            registry::save(&ctx.state, &plan.registry, loaded.keep_broken_as.as_deref())?;
-        }
+    let (world, loaded) = world::assemble(ctx, server, &inputs.own_dirs())?;
+    let before = loaded.registry.clone();
+    let plan = plan(req, inputs, &world, loaded.registry)?;
+    if req.dry_run {
+        return Ok(plan);
+    }
+    let mut dirs: Vec<PathBuf> = plan.registry.projects.keys().cloned().collect();
+    dirs.push(plan.file.parent().map(Path::to_path_buf).unwrap_or_default());
+    registry::remove_leftovers(&ctx.state, &dirs);
+    if plan.changed()
+        && let Some(old) = &plan.old
+        && old.owner == Owner::Hand
+    {
+        let bak = files::backup(&plan.file, &old.text)?;
+        note!("saved the hand-written file as `{}`", bak.display());
+    }
+    if plan.registry != before
+        || loaded.stale
+        || !ctx.state.join(registry::REGISTRY_FILE).exists()
+    {
+        registry::save(&ctx.state, &plan.registry, loaded.keep_broken_as.as_deref())?;
+    }
+    if plan.changed() {
+        files::atomic_write(&plan.file, &plan.new)?;
     }
     Ok(plan)
 }

@@ -3,7 +3,7 @@
 pub mod jslit;
 pub mod read;
 pub mod render;
-pub mod write;
+
 
 pub const FILE_NAME: &str = "ecosystem.config.cjs";
 

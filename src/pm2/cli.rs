@@ -4,7 +4,7 @@ use std::ffi::{OsStr, OsString};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 
 use super::{App, rpc};
 
@@ -146,8 +146,8 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
         }
     };
     let dump = home.join("dump.pm2");
-    match std::fs::read_to_string(&dump) {
-        Ok(text) => match super::parse_dump(&text) {
+    match crate::sys::files::read_text(&dump) {
+        Ok(Some(text)) => match super::parse_dump(&text) {
             Ok(saved) => {
                 for app in saved {
                     if !apps.iter().any(|a| a.name == app.name) {
@@ -158,10 +158,8 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
             // PM2 itself keeps going with a broken dump; so do we, but say so.
             Err(err) => warn!("ignoring `{}`: {err:#}", dump.display()),
         },
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
-        Err(err) => {
-            return Err(err).with_context(|| format!("cannot read `{}`", dump.display()));
-        }
+        Ok(None) => {}
+        Err(err) => return Err(err),
     }
     Ok(apps)
 }

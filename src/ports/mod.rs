@@ -110,6 +110,8 @@ pub struct World {
     pub apps: Vec<App>,
     pub listeners: Vec<Listener>,
     pub reservations: Vec<Reservation>,
+    /// The ecosystem files read while gathering, by project directory.
+    pub files: std::collections::HashMap<PathBuf, crate::ecosystem::read::Existing>,
     /// Listener inodes whose owning process descends from one of the project's own PM2 apps.
     pub own_inodes: HashSet<u64>,
     /// Listener inodes whose owner could not be read (another user's process).

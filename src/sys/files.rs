@@ -1,0 +1,224 @@
+//! Files, read and written so that a hostile or unlucky file system cannot hang or half-write us.
+//!
+//! - Reads open the file non-blocking and check its type first: a FIFO, socket or device where a
+//!   manifest, an ecosystem file, the registry or `dump.pm2` should be is refused by name instead of
+//!   blocking for ever (or reading `/dev/zero` until memory runs out).
+//! - Writes are atomic: a temporary file beside the target (`.NAME.XXXXXX.tmp`), fsync, rename,
+//!   fsync of the directory; an interrupted write leaves the old file or the new one. A process
+//!   killed mid-write leaves its temporary file behind: [`remove_leftovers`] clears them, and is
+//!   called under the registry lock, where no other pm2-port is writing.
+
+use std::fs;
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{FileTypeExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+/// Why a path that should be a regular file is not one, or `None` when it is.
+fn not_regular(ty: fs::FileType) -> Option<&'static str> {
+    if ty.is_file() {
+        None
+    } else if ty.is_dir() {
+        Some("a directory")
+    } else if ty.is_fifo() {
+        Some("a FIFO (named pipe)")
+    } else if ty.is_socket() {
+        Some("a socket")
+    } else if ty.is_char_device() || ty.is_block_device() {
+        Some("a device")
+    } else {
+        Some("not a regular file")
+    }
+}
+
+/// The bytes of the regular file at `path`, or `None` when nothing is there. Anything but a
+/// regular file (after following symlinks) is an error of kind `InvalidInput` that says what it is;
+/// opening never blocks (`O_NONBLOCK`), so a FIFO without a writer cannot hang the caller.
+pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
+    let mut file = match fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let meta = file.metadata()?;
+    if let Some(what) = not_regular(meta.file_type()) {
+        let kind = if meta.is_dir() {
+            io::ErrorKind::IsADirectory
+        } else {
+            io::ErrorKind::InvalidInput
+        };
+        return Err(io::Error::new(
+            kind,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
+    file.read_to_end(&mut bytes)?;
+    Ok(Some(bytes))
+}
+
+/// [`read_regular`] as text (lossy UTF-8, without a leading byte-order mark, as Node reads it),
+/// with the path in the error.
+pub fn read_text(path: &Path) -> Result<Option<String>> {
+    match read_regular(path) {
+        Ok(Some(bytes)) => Ok(Some(strip_bom(String::from_utf8_lossy(&bytes).into_owned()))),
+        Ok(None) => Ok(None),
+        Err(err) => Err(err).with_context(|| format!("cannot read `{}`", path.display())),
+    }
+}
+
+/// Text without the UTF-8 byte-order mark that some editors put first (npm, Node and TOML readers
+/// skip it).
+pub fn strip_bom(mut text: String) -> String {
+    if text.starts_with('\u{feff}') {
+        text.drain(..'\u{feff}'.len_utf8());
+    }
+    text
+}
+
+/// The prefix of the temporary files that stand for `path` while it is written.
+fn tmp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+    format!(".{name}.")
+}
+
+/// Replace `path` with `contents` atomically, keeping the old file's permissions (0644 for a new
+/// one). Errors name `path` and say what failed (a full disk names the target, not the temporary).
+pub fn atomic_write(path: &Path, contents: &str) -> Result<()> {
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mode = match fs::metadata(path) {
+        Ok(meta) => meta.permissions().mode() & 0o7777,
+        Err(_) => 0o644,
+    };
+    let fail = |what: &str| format!("cannot write `{}`: {what}", path.display());
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&tmp_prefix(path))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .with_context(|| fail(&format!("no temporary file in `{}`", dir.display())))?;
+    tmp.write_all(contents.as_bytes())
+        .and_then(|()| tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)))
+        .and_then(|()| tmp.as_file().sync_all())
+        .with_context(|| fail("the new contents did not reach the disk"))?;
+    tmp.persist(path)
+        .map_err(|e| e.error)
+        .with_context(|| fail("the rename into place failed"))?;
+    // The rename is durable once the directory is synced.
+    if let Ok(d) = fs::File::open(dir) {
+        let _ = d.sync_all();
+    }
+    Ok(())
+}
+
+/// Keep a copy of a file about to be replaced: `FILE.bak`, itself written atomically.
+pub fn backup(path: &Path, contents: &str) -> Result<PathBuf> {
+    let mut bak = path.as_os_str().to_owned();
+    bak.push(".bak");
+    let bak = PathBuf::from(bak);
+    atomic_write(&bak, contents)?;
+    Ok(bak)
+}
+
+/// Remove the temporary files that a killed pm2-port left beside `path` (and beside `path.bak`).
+/// Call only under the registry lock: then no other pm2-port is writing them. Returns what went.
+pub fn remove_leftovers(path: &Path) -> Vec<PathBuf> {
+    let Some(dir) = path.parent() else {
+        return Vec::new();
+    };
+    let prefix = tmp_prefix(path);
+    let mut removed = Vec::new();
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix)
+            && name.ends_with(".tmp")
+            && entry.file_type().is_ok_and(|t| t.is_file())
+            && fs::remove_file(entry.path()).is_ok()
+        {
+            removed.push(entry.path());
+        }
+    }
+    removed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keeps_mode_and_leaves_no_temporary() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ecosystem.config.cjs");
+        fs::write(&file, "old").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o640)).unwrap();
+        atomic_write(&file, "new").unwrap();
+        assert_eq!(fs::read_to_string(&file).unwrap(), "new");
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o640
+        );
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn new_file_is_world_readable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ecosystem.config.cjs");
+        atomic_write(&file, "x").unwrap();
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o644
+        );
+    }
+
+    #[test]
+    fn a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("package.json");
+        let c = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+        let err = read_regular(&fifo).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
+        assert_eq!(err.to_string(), "it is a FIFO (named pipe), not a regular file");
+        assert!(read_regular(&dir.path().join("none")).unwrap().is_none());
+        let dev = read_regular(Path::new("/dev/zero")).unwrap_err();
+        assert_eq!(dev.to_string(), "it is a device, not a regular file");
+    }
+
+    #[test]
+    fn bom_is_dropped() {
+        assert_eq!(strip_bom("\u{feff}{}".into()), "{}");
+        assert_eq!(strip_bom("{}\u{feff}".into()), "{}\u{feff}");
+    }
+
+    #[test]
+    fn leftovers_of_this_file_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("registry.json");
+        for name in [
+            ".registry.json.AbC123.tmp",
+            ".registry.json.bak.XyZ.tmp",
+            ".other.json.AbC.tmp",
+            "registry.json",
+        ] {
+            fs::write(dir.path().join(name), "x").unwrap();
+        }
+        let mut gone: Vec<String> = remove_leftovers(&file)
+            .iter()
+            .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+            .collect();
+        gone.sort();
+        assert_eq!(gone, [".registry.json.AbC123.tmp", ".registry.json.bak.XyZ.tmp"]);
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
+    }
+}
