@@ -20,7 +20,7 @@ pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
         rpc::Answer::Failed(why) => anyhow::bail!("cannot ask PM2's daemon for its apps: {why}"),
         rpc::Answer::Unexpected(_) => Some(
-            pm2::cli::apps(&ctx.pm2_home)?
+            ctx.pm2_apps()?
                 .into_iter()
                 .filter(|a| a.status != "saved")
                 .collect(),
@@ -41,7 +41,7 @@ pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
 /// After `bump` or a fix: re-apply the file when PM2 knows the app, wait for the new port when it
 /// runs, and warn about an orphan still holding the old one.
 pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Duration) -> Result<()> {
-    let apps = pm2::cli::apps(&ctx.pm2_home)?;
+    let apps = ctx.pm2_apps()?;
     let Some(known) = apps
         .iter()
         .find(|a| a.name == app.name && a.belongs_to(&app.cwd))
@@ -75,7 +75,7 @@ pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
     if released {
         return Ok(());
     }
-    let pm2_pids: HashSet<u32> = pm2::cli::apps(&ctx.pm2_home)?
+    let pm2_pids: HashSet<u32> = ctx.pm2_apps()?
         .iter()
         .filter_map(|a| a.pid)
         .collect();

@@ -138,7 +138,7 @@ pub struct InitOptions {
     pub port: Option<u16>,
 
     /// The dev command, a shell command line run exactly as written (it gets $PORT)
-    #[arg(long, value_name = "CMD")]
+    #[arg(long, value_name = "CMD", value_parser = non_blank)]
     pub command: Option<String>,
 
     #[command(flatten)]
@@ -235,4 +235,13 @@ pub struct DoctorArgs {
 
 fn parse_range(s: &str) -> Result<PortRange, String> {
     s.parse()
+}
+
+/// A command line with something to run in it.
+fn non_blank(s: &str) -> Result<String, String> {
+    if s.trim().is_empty() {
+        Err("the command is empty; give the line that starts the dev server, like 'npm run dev'".into())
+    } else {
+        Ok(s.to_string())
+    }
 }

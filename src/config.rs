@@ -22,6 +22,7 @@ pub struct ProjectConfig {
     /// PM2 app name.
     pub name: Option<String>,
     /// Dev command, a shell command line; skips detection.
+    #[serde(default, deserialize_with = "de_command")]
     pub command: Option<String>,
     /// Preferred port.
     #[serde(default, deserialize_with = "de_port")]
@@ -51,6 +52,7 @@ pub struct AppConfig {
     /// Its directory, relative to the project; default: the project's.
     pub dir: Option<String>,
     /// Dev command; default: detected in `dir`.
+    #[serde(default, deserialize_with = "de_command")]
     pub command: Option<String>,
     /// Preferred port.
     #[serde(default, deserialize_with = "de_port")]
@@ -58,6 +60,16 @@ pub struct AppConfig {
     /// Extra environment, over the project's `[env]`.
     #[serde(default, deserialize_with = "de_env")]
     pub env: Map<String, Value>,
+}
+
+fn de_command<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    let s = String::deserialize(d)?;
+    if s.trim().is_empty() {
+        return Err(serde::de::Error::custom(
+            "`command` is empty; give the line that starts the dev server, like \"npm run dev\", or leave the key out to detect it",
+        ));
+    }
+    Ok(Some(s))
 }
 
 fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
@@ -75,14 +87,47 @@ fn de_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PortRange>, D::Err
     s.parse().map(Some).map_err(serde::de::Error::custom)
 }
 
-/// A key JavaScript would take as the object's prototype instead of a property.
-fn check_proto<E: serde::de::Error>(map: &Map<String, Value>, table: &str) -> Result<(), E> {
-    if map.contains_key("__proto__") {
-        return Err(E::custom(format!(
-            "`{table}.__proto__` would set the object's prototype in JavaScript, not a value"
-        )));
+/// The largest integer JavaScript holds exactly (`Number.MAX_SAFE_INTEGER`).
+const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
+
+/// A value that would not come back from the ecosystem file as it was written: a key JavaScript
+/// takes as the object's prototype (`__proto__`, at any depth), or an integer beyond what a
+/// JavaScript number holds exactly.
+fn check_js<E: serde::de::Error>(value: &Value, at: &str) -> Result<(), E> {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map {
+                if key == "__proto__" {
+                    return Err(E::custom(format!(
+                        "`{at}.__proto__` would set the object's prototype in JavaScript, not a value"
+                    )));
+                }
+                check_js(v, &format!("{at}.{key}"))?;
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_js(v, &format!("{at}[{i}]"))?;
+            }
+        }
+        Value::Number(n) if n.as_i64().is_some_and(|i| i.abs() > MAX_SAFE_INTEGER) => {
+            return Err(E::custom(format!(
+                "`{at}` = {n} is beyond the integers JavaScript holds exactly (±{MAX_SAFE_INTEGER}); write it as a string: \"{n}\""
+            )));
+        }
+        // TOML has no null: this was `nan` or `inf`, which JSON and the file cannot hold.
+        Value::Null => {
+            return Err(E::custom(format!(
+                "`{at}` is not a finite number; JavaScript's ecosystem file cannot hold it"
+            )));
+        }
+        _ => {}
     }
     Ok(())
+}
+
+fn check_proto<E: serde::de::Error>(map: &Map<String, Value>, table: &str) -> Result<(), E> {
+    check_js(&Value::Object(map.clone()), table)
 }
 
 fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Error> {
@@ -295,5 +340,143 @@ max_memory_restart = "1G"
         assert!(err("[pm2]\ninstances = 4").contains("not supported"));
         assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = 1\n").is_ok());
         assert!(err("[env]\n__proto__ = \"x\"").contains("`env.__proto__`"));
+    }
+}
+
+/// What `init --force` carries from a replaced hand-written file into buildflowz.toml.
+#[derive(Debug, Clone, Default)]
+pub struct Carried {
+    /// The new text of buildflowz.toml.
+    pub text: String,
+    /// What went in, as `env.KEY`, `pm2.KEY`, `command`.
+    pub added: Vec<String>,
+    /// What could not, with why.
+    pub left: Vec<String>,
+}
+
+/// `text` (buildflowz.toml, maybe empty) with `env`, `pm2` and `command` added where the file does
+/// not set them already (the user's settings win), keeping its comments, order and formatting.
+/// Each addition must leave a file [`parse`] accepts; one that does not is left out and said.
+pub fn carry(
+    path: &Path,
+    text: &str,
+    env: &Map<String, Value>,
+    pm2: &Map<String, Value>,
+    command: Option<&str>,
+) -> Result<Carried, InputError> {
+    parse(path, text)?;
+    let mut out = Carried {
+        text: text.to_string(),
+        ..Carried::default()
+    };
+    let mut candidates: Vec<(Option<&str>, &str, Value)> = Vec::new();
+    if let Some(cmd) = command {
+        candidates.push((None, "command", Value::String(cmd.to_string())));
+    }
+    candidates.extend(env.iter().map(|(k, v)| (Some("env"), k.as_str(), v.clone())));
+    candidates.extend(pm2.iter().map(|(k, v)| (Some("pm2"), k.as_str(), v.clone())));
+    for (table, key, value) in candidates {
+        let shown = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
+        let Some(item) = toml_value(&value) else {
+            out.left.push(format!("`{shown}` (TOML has no null)"));
+            continue;
+        };
+        let mut doc: toml_edit::DocumentMut = match out.text.parse() {
+            Ok(doc) => doc,
+            Err(err) => return Err(InputError::Usage(format!("`{}`: {err}", path.display()))),
+        };
+        let slot = match table {
+            None => doc.as_table_mut(),
+            Some(t) => {
+                let entry = doc
+                    .entry(t)
+                    .or_insert_with(|| toml_edit::Item::Table(toml_edit::Table::new()));
+                match entry.as_table_mut() {
+                    Some(table) => table,
+                    None => {
+                        out.left.push(format!("`{shown}` (`{t}` is not a table there)"));
+                        continue;
+                    }
+                }
+            }
+        };
+        if slot.contains_key(key) {
+            continue;
+        }
+        slot.insert(key, toml_edit::Item::Value(item));
+        let candidate = doc.to_string();
+        match parse(path, &candidate) {
+            Ok(_) => {
+                out.text = candidate;
+                out.added.push(format!("`{shown}`"));
+            }
+            Err(InputError::Manifest { message, .. }) => {
+                out.left.push(format!("`{shown}` ({message})"));
+            }
+            Err(err) => out.left.push(format!("`{shown}` ({err})")),
+        }
+    }
+    Ok(out)
+}
+
+/// A JSON value as a TOML value; `None` for null, which TOML cannot hold.
+fn toml_value(value: &Value) -> Option<toml_edit::Value> {
+    Some(match value {
+        Value::Null => return None,
+        Value::Bool(b) => (*b).into(),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => i.into(),
+            None => n.as_f64()?.into(),
+        },
+        Value::String(s) => s.as_str().into(),
+        Value::Array(items) => {
+            let mut array = toml_edit::Array::new();
+            for item in items {
+                array.push(toml_value(item)?);
+            }
+            toml_edit::Value::Array(array)
+        }
+        Value::Object(map) => {
+            let mut table = toml_edit::InlineTable::new();
+            for (k, v) in map {
+                table.insert(k, toml_value(v)?);
+            }
+            toml_edit::Value::InlineTable(table)
+        }
+    })
+}
+
+#[cfg(test)]
+mod carry_tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn extras_go_in_where_the_user_has_not_set_them() {
+        let text = "# mine\nname = \"shop\"\n\n[env]\nNODE_ENV = \"production\" # keep\n";
+        let env = json!({"NODE_ENV": "development", "DATABASE_URL": "postgres://x"});
+        let pm2 = json!({"autorestart": false, "watch": ["src"], "instances": 2, "kill_timeout": null});
+        let c = carry(
+            Path::new("/p/buildflowz.toml"),
+            text,
+            env.as_object().unwrap(),
+            pm2.as_object().unwrap(),
+            Some("npm run dev -- --port $PORT"),
+        )
+        .unwrap();
+        assert_eq!(
+            c.text,
+            "# mine\nname = \"shop\"\ncommand = \"npm run dev -- --port $PORT\"\n\n[env]\nNODE_ENV = \"production\" # keep\nDATABASE_URL = \"postgres://x\"\n\n[pm2]\nautorestart = false\nwatch = [\"src\"]\n"
+        );
+        assert_eq!(
+            c.added,
+            ["`command`", "`env.DATABASE_URL`", "`pm2.autorestart`", "`pm2.watch`"]
+        );
+        assert_eq!(c.left.len(), 2, "{:?}", c.left);
+        assert!(c.left[0].starts_with("`pm2.instances` (pm2-port runs"), "{:?}", c.left);
+        assert_eq!(c.left[1], "`pm2.kill_timeout` (TOML has no null)");
+        let parsed = parse(Path::new("b.toml"), &c.text).unwrap();
+        assert_eq!(parsed.env["DATABASE_URL"], "postgres://x");
+        assert_eq!(parsed.pm2["watch"], json!(["src"]));
     }
 }

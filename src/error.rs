@@ -43,9 +43,13 @@ pub enum RuntimeError {
     #[error("`{dir}` has no ecosystem.config.cjs yet; run `pm2-port init` there first")]
     NotConfigured { dir: PathBuf },
     #[error(
-        "`{path}` was written by hand{port_note}; pm2-port will not overwrite it silently. Re-run with `--force` to replace it (the old file is kept as `{path}.bak`)"
+        "`{path}` was written by hand{port_note}; pm2-port will not overwrite it silently. Re-run with `--force` to replace it (the old file is kept as `{path}.bak`{carry_note})"
     )]
-    HandWrittenFile { path: PathBuf, port_note: String },
+    HandWrittenFile {
+        path: PathBuf,
+        port_note: String,
+        carry_note: String,
+    },
 }
 
 /// A command that has said everything it had to (`doctor` finding problems) and only needs a

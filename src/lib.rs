@@ -17,6 +17,7 @@ pub mod doctor;
 pub mod ecosystem;
 pub mod error;
 pub mod inventory;
+pub mod js;
 pub mod pm2;
 pub mod ports;
 pub mod procs;

@@ -26,6 +26,13 @@ impl Project {
                 dir.display()
             ))
         })?;
+        if abs.to_str().is_none() {
+            return Err(InputError::Usage(format!(
+                "the path `{}` is not UTF-8: PM2 and ecosystem.config.cjs need UTF-8 paths; rename the directory",
+                abs.display()
+            ))
+            .into());
+        }
         if !abs.is_dir() {
             return Err(
                 InputError::Usage(format!("`{}` is not a directory", dir.display())).into(),

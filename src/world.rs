@@ -17,13 +17,35 @@ use crate::registry;
 pub struct Context {
     pub pm2_home: PathBuf,
     pub state: PathBuf,
+    /// Whether this command drives PM2 (`start`, `bump`, `doctor --fix`) and so may run the `pm2`
+    /// program to read its list when the daemon's socket answers in a way pm2-port does not
+    /// understand. Read-only commands never run it: it can start a daemon and writes into
+    /// `PM2_HOME`.
+    pub runs_pm2: bool,
 }
 
 impl Context {
     pub fn from_env() -> Context {
         let pm2_home = pm2::cli::home();
         let state = registry::state_dir(&pm2_home);
-        Context { pm2_home, state }
+        Context {
+            pm2_home,
+            state,
+            runs_pm2: false,
+        }
+    }
+
+    /// This context for a command that drives PM2.
+    pub fn driving_pm2(&self) -> Context {
+        Context {
+            runs_pm2: true,
+            ..self.clone()
+        }
+    }
+
+    /// PM2's apps, live and saved ([`pm2::cli::apps`]).
+    pub fn pm2_apps(&self) -> Result<Vec<crate::pm2::App>> {
+        pm2::cli::apps(&self.pm2_home, self.runs_pm2)
     }
 }
 
@@ -108,7 +130,7 @@ pub struct Server {
 /// Read PM2's apps and the listening sockets.
 pub fn server(ctx: &Context) -> Result<Server> {
     Ok(Server {
-        apps: pm2::cli::apps(&ctx.pm2_home)?,
+        apps: ctx.pm2_apps()?,
         listeners: listeners()?,
     })
 }

@@ -11,6 +11,11 @@ use crate::configure::{self, Request};
 use crate::world::Context;
 
 pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
+    let ctx = &if args.no_restart || args.dry_run {
+        ctx.clone()
+    } else {
+        ctx.driving_pm2()
+    };
     let req = Request {
         dir: args.dir.clone(),
         port: args.port,

@@ -88,6 +88,7 @@ fn describe_fix(fix: &Fix) -> String {
 
 pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     let DoctorArgs { json, fix, timeout } = *args;
+    let ctx = &if fix { ctx.driving_pm2() } else { ctx.clone() };
     let (findings, fixes) = examine(ctx)?;
     let mut report = Report {
         healthy: findings.is_empty(),

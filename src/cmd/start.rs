@@ -13,6 +13,7 @@ use crate::world::{self, Context};
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     // Before writing anything: without pm2 there is nothing to start.
     pm2::cli::ensure_installed()?;
+    let ctx = &ctx.driving_pm2();
     let plan = configure::configure(ctx, &super::init::request(&args.init, false))?;
     for note in &plan.notes {
         note!("{note}");
@@ -74,7 +75,7 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
     if !daemon_ran {
         let dump = ctx.pm2_home.join("dump.pm2");
         // `apps` lists the apps only `dump.pm2` has as `saved`.
-        let apps = pm2::cli::apps(&ctx.pm2_home)?;
+        let apps = ctx.pm2_apps()?;
         let dropped: Vec<&str> = apps
             .iter()
             .filter(|a| a.status == "saved")

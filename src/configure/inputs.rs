@@ -170,3 +170,66 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
 pub(super) fn read_existing(file: &Path) -> Result<Option<Existing>> {
     Ok(crate::sys::files::read_text(file)?.map(read::classify))
 }
+
+/// The settings a hand-written file holds beyond pm2-port's own keys, as `env.KEY`, `pm2.KEY`,
+/// `command` (the command only when detection would not give it anyway).
+fn extras_to_carry(inputs: &Inputs) -> Option<(&read::Extras, Option<&str>)> {
+    let existing = inputs.existing.as_ref()?;
+    let extras = existing.extras.as_ref()?;
+    if existing.owner != read::Owner::Hand || !inputs.config.apps.is_empty() {
+        return None;
+    }
+    let port = existing.apps.first().and_then(|a| a.port);
+    let app = inputs.apps.first()?;
+    let command = extras.command.as_deref().filter(|c| match &app.detection.launch {
+        // `--command` or `command` in buildflowz.toml: the user's word stands.
+        Launch::Shell(_) => false,
+        launch => read::portable_command(&launch.command_line(port.unwrap_or(0)), port) != *c,
+    });
+    (!extras.env.is_empty() || !extras.pm2.is_empty() || command.is_some())
+        .then_some((extras, command))
+}
+
+/// What `--force` would carry, for the message that refuses a hand-written file.
+pub(super) fn carry_note(inputs: &Inputs) -> String {
+    let Some((extras, command)) = extras_to_carry(inputs) else {
+        return String::new();
+    };
+    let keys: Vec<String> = command
+        .map(|_| "command".to_string())
+        .into_iter()
+        .chain(extras.env.keys().map(|k| format!("env.{k}")))
+        .chain(extras.pm2.keys().map(|k| format!("pm2.{k}")))
+        .collect();
+    format!(
+        ", and what it sets beyond pm2-port's keys ({}) is carried into buildflowz.toml",
+        keys.join(", ")
+    )
+}
+
+/// `--force` over a hand-written file: carry what it sets beyond pm2-port's keys into
+/// buildflowz.toml (keys the user set there already win), and into these inputs, so that the new
+/// file keeps them. Returns what to write, or `None` when there is nothing to carry.
+pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::config::Carried>> {
+    let Some((extras, command)) = extras_to_carry(inputs) else {
+        return Ok(None);
+    };
+    let path = inputs.project.dir.join(crate::config::FILE_NAME);
+    let text = inputs
+        .project
+        .read(crate::config::FILE_NAME)?
+        .unwrap_or_default();
+    let carried = crate::config::carry(&path, &text, &extras.env, &extras.pm2, command)?;
+    let config = crate::config::parse(&path, &carried.text)?;
+    if let (Some(line), None) = (&config.command, &inputs.config.command) {
+        inputs.apps[0].detection = Detection {
+            framework: None,
+            package_manager: None,
+            launch: Launch::Shell(line.clone()),
+            env: Vec::new(),
+            notes: Vec::new(),
+        };
+    }
+    inputs.config = config;
+    Ok(Some(carried))
+}

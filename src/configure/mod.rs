@@ -67,6 +67,8 @@ pub struct AppReport {
 /// What configuring will do.
 pub struct Plan {
     pub file: PathBuf,
+    /// `--force` over a hand-written file: buildflowz.toml with the file's extra settings.
+    pub carried: Option<crate::config::Carried>,
     pub old: Option<Existing>,
     pub new: String,
     pub report: Report,
@@ -106,7 +108,13 @@ fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
 }
 
 /// The pure middle: choose names and ports, render the file, update the registry.
-fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) -> Result<Plan> {
+fn plan(
+    req: &Request,
+    inputs: Inputs,
+    carried: Option<crate::config::Carried>,
+    world: &World,
+    mut registry: Registry,
+) -> Result<Plan> {
     let dir = inputs.project.dir.clone();
     let file = dir.join(FILE_NAME);
     let own = inputs.own_dirs();
@@ -121,6 +129,7 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
                 .iter()
                 .find_map(|a| a.port)
                 .map_or(String::new(), |p| format!(" (it sets PORT {p})")),
+            carry_note: inputs::carry_note(&inputs),
         }
         .into());
     }
@@ -164,6 +173,14 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
             choice.reason,
             inputs.range
         );
+        if choice.reason == crate::ports::Reason::Requested
+            && crate::ports::browser_blocked(choice.port)
+        {
+            notes.push(format!(
+                "port {} is one that browsers refuse to open (ERR_UNSAFE_PORT): `{name}` will run, but a browser cannot show it; choose another with `--port`",
+                choice.port
+            ));
+        }
         for (port, holder) in &choice.passed_over {
             notes.push(format!(
                 "port {port} is taken by {holder}; moving `{name}` to {}",
@@ -238,8 +255,28 @@ fn plan(req: &Request, inputs: Inputs, world: &World, mut registry: Registry) ->
         dry_run: req.dry_run,
         apps: reports,
     };
+    if let Some(c) = &carried {
+        let toml = dir.join(crate::config::FILE_NAME);
+        let verb = if req.dry_run { "would carry" } else { "carried" };
+        if !c.added.is_empty() {
+            notes.push(format!(
+                "{verb} {} from the hand-written file into `{}`",
+                c.added.join(", "),
+                toml.display()
+            ));
+        }
+        if !c.left.is_empty() {
+            notes.push(format!(
+                "not carried into `{}`: {}; they stay in `{}.bak`",
+                toml.display(),
+                c.left.join(", "),
+                file.display()
+            ));
+        }
+    }
     Ok(Plan {
         file,
+        carried,
         old: inputs.existing,
         new,
         report,
@@ -272,9 +309,14 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
         }
         .into());
     }
+    let carried = if req.force {
+        inputs::carry_extras(&mut inputs)?
+    } else {
+        None
+    };
     let (world, loaded) = world::assemble(ctx, server, &inputs.own_dirs())?;
     let before = loaded.registry.clone();
-    let plan = plan(req, inputs, &world, loaded.registry)?;
+    let plan = plan(req, inputs, carried, &world, loaded.registry)?;
     if req.dry_run {
         return Ok(plan);
     }
@@ -287,6 +329,10 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     {
         let bak = files::backup(&plan.file, &old.text)?;
         note!("saved the hand-written file as `{}`", bak.display());
+        if let Some(c) = plan.carried.as_ref().filter(|c| !c.added.is_empty()) {
+            let dir = plan.file.parent().unwrap_or(Path::new("."));
+            files::atomic_write(&dir.join(crate::config::FILE_NAME), &c.text)?;
+        }
     }
     if plan.registry != before
         || loaded.stale

@@ -50,7 +50,8 @@ const RUST_WEB: &[&str] = &[
 ];
 
 pub fn rust(files: &dyn Files) -> Result<Option<Detection>> {
-    if !files.exists("Cargo.toml") {
+    // Read it first: a FIFO or device there is refused here, where cargo would block on it.
+    if files.read("Cargo.toml")?.is_none() {
         return Ok(None);
     }
     let metadata = files.cargo_metadata()?;

@@ -164,11 +164,12 @@ impl Parser<'_> {
         {
             self.i += 1;
         }
-        let text = self.src[start..self.i].replace('_', "");
-        if let Ok(n) = text.parse::<i64>() {
-            return Some(Value::Number(n.into()));
+        // As Node reads it (legacy octal, hex, separators), then an integer where one holds it
+        // exactly, so that 9007199254740993 reads as the 9007199254740992 Node sees.
+        let f = crate::js::literal(&self.src[start..self.i])?;
+        if f.fract() == 0.0 && f.abs() <= 9_007_199_254_740_992.0 {
+            return Some(Value::Number((f as i64).into()));
         }
-        let f: f64 = text.parse().ok()?;
         Number::from_f64(f).map(Value::Number)
     }
 

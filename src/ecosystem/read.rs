@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::{HEADER_MARK, jslit};
 use crate::pm2::port_value;
@@ -26,11 +26,33 @@ pub enum Owner {
     Hand,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct Existing {
     pub text: String,
     pub owner: Owner,
     pub apps: Vec<ExistingApp>,
+    /// For a hand-written file of one plain app: what it sets beyond pm2-port's own keys, which
+    /// `--force` carries into buildflowz.toml so that replacing the file loses nothing.
+    pub extras: Option<Extras>,
+}
+
+/// What a hand-written app object holds beyond the keys pm2-port writes itself.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Extras {
+    /// `env` keys other than `PORT`.
+    pub env: Map<String, Value>,
+    /// App options other than `name`, `cwd`, `script`, `args`, `env` (`autorestart` and `watch`
+    /// only when they differ from pm2-port's `true` and `false`).
+    pub pm2: Map<String, Value>,
+    /// The command of a `bash -c` app, with the port written as `$PORT` (BuildFlowz's
+    /// `export PORT=N &&` and `flox activate --` prefixes taken off).
+    pub command: Option<String>,
+}
+
+impl Extras {
+    pub fn is_empty(&self) -> bool {
+        self.env.is_empty() && self.pm2.is_empty() && self.command.is_none()
+    }
 }
 
 impl Existing {
@@ -48,7 +70,7 @@ impl Existing {
     }
 }
 
-/// The keys of a BuildFlowz app object.
+/// The keys of a BuildFlowz app object: all of them, and no other.
 const BUILDFLOWZ_KEYS: &[&str] = &[
     "name",
     "cwd",
@@ -70,10 +92,14 @@ pub fn classify(text: String) -> Existing {
         .unwrap_or_default();
     let owner = if text.starts_with(HEADER_MARK) {
         Owner::Pm2Port
-    } else if !apps.is_empty() && apps.iter().all(|a| is_buildflowz_app(a)) {
+    } else if exports.as_ref().is_some_and(is_buildflowz) {
         Owner::BuildFlowz
     } else {
         Owner::Hand
+    };
+    let extras = match apps.as_slice() {
+        [app] if owner == Owner::Hand => extras_of(app),
+        _ => None,
     };
     let mut read: Vec<ExistingApp> = apps
         .iter()
@@ -98,25 +124,113 @@ pub fn classify(text: String) -> Existing {
         text,
         owner,
         apps: read,
+        extras,
     }
 }
 
-fn is_buildflowz_app(app: &Value) -> bool {
+/// Whether `module.exports` is exactly what BuildFlowz writes (product.md section 6): `{ apps }`
+/// with one app of exactly BuildFlowz's keys, `script: "bash"`, `args: ["-c", "export PORT=N &&
+/// ..."]`, `env: { PORT: N }` with the same N, `autorestart: true`, `watch: false`. Anything more
+/// or else is somebody's work.
+fn is_buildflowz(exports: &Value) -> bool {
+    let Some(top) = exports.as_object() else {
+        return false;
+    };
+    let Some([app]) = top.get("apps").and_then(Value::as_array).map(Vec::as_slice) else {
+        return false;
+    };
     let Some(obj) = app.as_object() else {
         return false;
     };
-    let args_ok = obj
-        .get("args")
-        .and_then(Value::as_array)
-        .is_some_and(|a| a.len() == 2 && a[0] == "-c" && a[1].is_string());
-    obj.keys().all(|k| BUILDFLOWZ_KEYS.contains(&k.as_str()))
+    let port = obj
+        .get("env")
+        .and_then(Value::as_object)
+        .filter(|env| env.len() == 1)
+        .and_then(|env| env.get("PORT"))
+        .filter(|p| p.is_u64())
+        .and_then(port_value);
+    let command = match obj.get("args").and_then(Value::as_array).map(Vec::as_slice) {
+        Some([dash_c, Value::String(line)]) if dash_c == "-c" => Some(line.as_str()),
+        _ => None,
+    };
+    top.len() == 1
+        && obj.len() == BUILDFLOWZ_KEYS.len()
+        && BUILDFLOWZ_KEYS.iter().all(|k| obj.contains_key(*k))
+        && obj.get("name").is_some_and(Value::is_string)
+        && obj.get("cwd").is_some_and(Value::is_string)
         && obj.get("script").and_then(Value::as_str) == Some("bash")
-        && args_ok
-        && obj
-            .get("env")
-            .and_then(|e| e.get("PORT"))
-            .and_then(port_value)
-            .is_some()
+        && obj.get("autorestart") == Some(&Value::Bool(true))
+        && obj.get("watch") == Some(&Value::Bool(false))
+        && port.is_some_and(|p| {
+            command.is_some_and(|c| {
+                c.strip_prefix(&format!("export PORT={p} && "))
+                    .is_some_and(|rest| !rest.trim().is_empty())
+            })
+        })
+}
+
+/// What `--force` carries over from a hand-written app object.
+fn extras_of(app: &Value) -> Option<Extras> {
+    let obj = app.as_object()?;
+    let port = obj.get("env").and_then(|e| e.get("PORT")).and_then(port_value);
+    let mut extras = Extras::default();
+    if let Some(env) = obj.get("env").and_then(Value::as_object) {
+        for (k, v) in env {
+            if k != "PORT" {
+                extras.env.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    for (k, v) in obj {
+        let default = match k.as_str() {
+            "name" | "cwd" | "script" | "args" | "env" => continue,
+            "autorestart" => Some(Value::Bool(true)),
+            "watch" => Some(Value::Bool(false)),
+            _ => None,
+        };
+        if default.as_ref() != Some(v) {
+            extras.pm2.insert(k.clone(), v.clone());
+        }
+    }
+    if obj.get("script").and_then(Value::as_str) == Some("bash")
+        && let Some([dash_c, Value::String(line)]) =
+            obj.get("args").and_then(Value::as_array).map(Vec::as_slice)
+        && dash_c == "-c"
+    {
+        extras.command = Some(portable_command(line, port));
+    }
+    Some(extras)
+}
+
+/// A `bash -c` line as a buildflowz.toml `command`: without BuildFlowz's `export PORT=N && ` and
+/// `flox activate -- ` (pm2-port adds its own), the port number written as `$PORT`.
+pub fn portable_command(line: &str, port: Option<u16>) -> String {
+    let mut rest = line.trim();
+    if let Some(p) = port {
+        rest = rest
+            .strip_prefix(&format!("export PORT={p} && "))
+            .unwrap_or(rest);
+    }
+    rest = rest.strip_prefix("flox activate -- ").unwrap_or(rest);
+    let Some(p) = port else {
+        return rest.to_string();
+    };
+    let p = p.to_string();
+    // Whole numbers only: 30031 or v3003 stay as they are.
+    let mut out = String::new();
+    let mut last = 0;
+    for (at, _) in rest.match_indices(&p) {
+        let before = rest[..at].chars().next_back();
+        let after = rest[at + p.len()..].chars().next();
+        let word = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
+        if !word(before) && !word(after) {
+            out.push_str(&rest[last..at]);
+            out.push_str("$PORT");
+            last = at + p.len();
+        }
+    }
+    out.push_str(&rest[last..]);
+    out
 }
 
 fn scan_port(text: &str) -> Option<u16> {

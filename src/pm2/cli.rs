@@ -114,9 +114,10 @@ pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
 
 /// Every app PM2 knows: the live daemon's list (when one runs) and the apps saved in `dump.pm2`
 /// that the live list does not have, since `pm2 resurrect` brings them back. Never starts a daemon:
-/// the list comes from the daemon's socket, and `pm2 jlist` is asked only when a daemon answered
-/// there in a way this client does not understand.
-pub fn apps(home: &Path) -> Result<Vec<App>> {
+/// the list comes from the daemon's socket. When a daemon answers there in a way this client does
+/// not understand, a command that drives PM2 anyway (`runs_pm2`) asks `pm2 jlist`; any other
+/// fails, since running `pm2` could start a daemon and writes into `PM2_HOME`.
+pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
     let mut apps = match rpc::process_list(home) {
         rpc::Answer::NoSocket => {
             verbose!("no PM2 daemon socket in `{}`", home.display());
@@ -136,6 +137,12 @@ pub fn apps(home: &Path) -> Result<Vec<App>> {
         rpc::Answer::Failed(why) => {
             bail!(
                 "cannot ask PM2's daemon for its apps through `{}`: {why}",
+                home.join("rpc.sock").display()
+            )
+        }
+        rpc::Answer::Unexpected(why) if !runs_pm2 => {
+            bail!(
+                "PM2's daemon answered `{}` with {why}, which this pm2-port does not understand; check it with `pm2 jlist`, or update pm2-port",
                 home.join("rpc.sock").display()
             )
         }

@@ -57,16 +57,18 @@ impl App {
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
 enum Port {
-    Number(u64),
+    Number(f64),
     Text(String),
     Other(IgnoredAny),
 }
 
 impl Port {
+    /// The port the app listens on: as Node's `listen` reads the value (`"0xB7CB"` and
+    /// `"4.7005e4"` are ports).
     fn get(&self) -> Option<u16> {
         match self {
-            Port::Number(n) => u16::try_from(*n).ok(),
-            Port::Text(s) => s.trim().parse().ok(),
+            Port::Number(n) => crate::js::port(*n),
+            Port::Text(s) => crate::js::port(crate::js::string_to_number(s)?),
             Port::Other(_) => None,
         }
     }
@@ -75,10 +77,63 @@ impl Port {
 /// PORT as found in a JSON value, for callers holding one.
 pub fn port_value(v: &Value) -> Option<u16> {
     match v {
-        Value::Number(n) => n.as_u64().and_then(|n| u16::try_from(n).ok()),
-        Value::String(s) => s.trim().parse().ok(),
+        Value::Number(n) => crate::js::port(n.as_f64()?),
+        Value::String(s) => crate::js::port(crate::js::string_to_number(s)?),
         _ => None,
     }
+}
+
+/// `pm2_env.args`: a list of strings (or one string, as some PM2 versions keep it).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Args {
+    List(Vec<String>),
+    Line(String),
+    Other(IgnoredAny),
+}
+
+impl Args {
+    fn port(&self) -> Option<u16> {
+        match self {
+            Args::List(args) => port_in_args(args),
+            Args::Line(line) => port_in_args(std::slice::from_ref(line)),
+            Args::Other(_) => None,
+        }
+    }
+}
+
+/// The port a command line gives its server: `--port N`, `--port=N`, `-p N`, `PORT=N` (also
+/// inside a `bash -c` line, which is split as the shell would), or `HOST:N` after `--bind`/`-b`
+/// or as a word of its own (`runserver 0.0.0.0:8000`).
+pub fn port_in_args(args: &[String]) -> Option<u16> {
+    let words: Vec<String> = args
+        .iter()
+        .flat_map(|a| shlex::split(a).unwrap_or_else(|| vec![a.clone()]))
+        .collect();
+    let number = |s: &str| crate::js::port(crate::js::string_to_number(s)?);
+    let host_port = |s: &str| {
+        let (host, port) = s.rsplit_once(':')?;
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        (host == "localhost" || host.parse::<std::net::IpAddr>().is_ok())
+            .then(|| number(port))
+            .flatten()
+    };
+    let mut iter = words.iter().peekable();
+    while let Some(word) = iter.next() {
+        let found = match word.as_str() {
+            "--port" | "-p" | "--http-port" => iter.peek().and_then(|w| number(w)),
+            "--bind" | "-b" => iter.peek().and_then(|w| host_port(w)),
+            w => w
+                .strip_prefix("--port=")
+                .or_else(|| w.strip_prefix("PORT="))
+                .and_then(number)
+                .or_else(|| host_port(w)),
+        };
+        if found.is_some() {
+            return found;
+        }
+    }
+    None
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -96,6 +151,8 @@ struct Pm2Env {
     #[serde(rename = "PORT")]
     port: Option<Port>,
     env: Option<AppEnv>,
+    /// The script's arguments: a stopped app whose port is only there (`--port N`) holds it too.
+    args: Option<Args>,
     pm_out_log_path: Option<PathBuf>,
     pm_err_log_path: Option<PathBuf>,
 }
@@ -107,7 +164,8 @@ impl Pm2Env {
             .as_ref()
             .and_then(|e| e.port.as_ref())
             .and_then(Port::get)
-            .or_else(|| self.port.as_ref().and_then(Port::get));
+            .or_else(|| self.port.as_ref().and_then(Port::get))
+            .or_else(|| self.args.as_ref().and_then(Args::port));
         Some(App {
             name: name.or(self.name)?,
             pm_id: self.pm_id,
@@ -219,6 +277,34 @@ mod tests {
         assert_eq!(apps[1].status, "stopped");
         assert_eq!(apps[2].port, None);
         assert_eq!(apps[2].cwd, None);
+    }
+
+    #[test]
+    fn a_port_only_in_args_is_a_port() {
+        let list = br#"[{"name":"a","pm2_env":{"status":"stopped","args":["--port","4100"]}},
+            {"name":"b","pm2_env":{"status":"stopped","args":["-c","export PORT=4101 && npm run dev -- --port 4101"]}},
+            {"name":"c","pm2_env":{"status":"stopped","args":["runserver","0.0.0.0:4102"]}},
+            {"name":"d","pm2_env":{"status":"stopped","args":"--port=4103"}},
+            {"name":"e","pm2_env":{"status":"stopped","env":{"PORT":"0xB7CB"},"args":["--port","4104"]}},
+            {"name":"f","pm2_env":{"status":"stopped","env":{"PORT":"4.7005e4"}}},
+            {"name":"g","pm2_env":{"status":"stopped","args":["--workers","4","-p"]}}]"#;
+        let ports: Vec<Option<u16>> = parse_process_list(list)
+            .unwrap()
+            .iter()
+            .map(|a| a.port)
+            .collect();
+        assert_eq!(
+            ports,
+            [
+                Some(4100),
+                Some(4101),
+                Some(4102),
+                Some(4103),
+                Some(47051),
+                Some(47005),
+                None
+            ]
+        );
     }
 
     #[test]

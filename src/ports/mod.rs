@@ -61,6 +61,11 @@ const BROWSER_BLOCKED: &[u16] = &[
     3659, 4045, 5060, 5061, 6000, 6566, 6665, 6666, 6667, 6668, 6669, 6697, 10080,
 ];
 
+/// Whether browsers refuse to load pages from `port` (Chromium's and Firefox's unsafe ports).
+pub fn browser_blocked(port: u16) -> bool {
+    BROWSER_BLOCKED.contains(&port)
+}
+
 /// Who holds a port.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Holder {
