@@ -22,7 +22,7 @@ pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
         rpc::Answer::Unexpected(_) => Some(
             ctx.pm2_apps()?
                 .into_iter()
-                .filter(|a| a.status != "saved")
+                .filter(|a| !a.only_saved())
                 .collect(),
         ),
     })
@@ -48,7 +48,7 @@ pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Durat
     else {
         return Ok(());
     };
-    if known.status == "saved" {
+    if known.only_saved() {
         note!(
             "PM2's dump.pm2 still has `{}` on its old port (no daemon runs); start it with `pm2-port start {}` rather than `pm2 resurrect`",
             app.name,

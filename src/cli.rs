@@ -55,6 +55,11 @@ pub enum Command {
         after_help = "Exit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
     )]
     Doctor(DoctorArgs),
+    /// Give a project's ports back: forget it in the registry and delete its apps from PM2.
+    #[command(
+        after_help = "The ecosystem file stays (its header says how to configure it again); a directory that no longer exists can be released too.\n\nExamples:\n  pm2-port release\n  pm2-port release ~/old-test-app --dry-run --json"
+    )]
+    Release(ReleaseArgs),
     /// On the laptop: forward every online app of HOST over one SSH connection.
     #[command(
         after_help = "Examples:\n  pm2-port tunnel devbox\n  pm2-port tunnel devbox --watch\n  pm2-port tunnel -F ~/.ssh/work_config -o Port=2222 devbox --json"
@@ -89,6 +94,21 @@ pub struct TunnelArgs {
     pub interval: u64,
 
     /// One JSON object per line on stdout (forward, cancel, ready events)
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The project directory (it may be gone already)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Say what would be released, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
     #[arg(long)]
     pub json: bool,
 }

@@ -268,7 +268,7 @@ pub fn plan_fixes(
                 let Some(a) = world.apps.iter().find(|a| &a.name == app) else {
                     continue;
                 };
-                if a.status == "saved" {
+                if a.only_saved() {
                     continue;
                 }
                 if let Some(dir) = a

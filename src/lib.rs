@@ -77,6 +77,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Next(args) => cmd::next::run(&ctx, &args),
         Command::List(args) => cmd::list::run(&ctx, &args),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
+        Command::Release(args) => cmd::release::run(&ctx, &args),
         Command::Tunnel(args) => cmd::tunnel::run(&args),
         Command::Completions(args) => {
             use clap::CommandFactory;

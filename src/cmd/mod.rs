@@ -5,6 +5,7 @@ pub mod doctor;
 pub mod init;
 pub mod list;
 pub mod next;
+pub mod release;
 pub mod start;
 pub mod tunnel;
 

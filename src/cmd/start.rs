@@ -35,6 +35,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             note!("deleted `{name}` from PM2: it is no longer in the project's file");
         }
     }
+    // (app, whether PM2 knew it before this command)
     let mut started = Vec::new();
     for app in &plan.report.apps {
         let known = apply::find(&live, &app.name, &app.cwd);
@@ -50,14 +51,20 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         if known.is_some() {
             pm2::cli::delete(&app.name)?;
         }
-        pm2::cli::start_only(&plan.file, &app.name)?;
-        started.push(app);
+        started.push((app, known.is_some()));
+        if let Err(err) = pm2::cli::start_only(&plan.file, &app.name) {
+            return Err(undo(&started, err));
+        }
+    }
+    for (app, _) in &started {
+        if let Err(err) =
+            apply::wait_listening(ctx, app, Duration::from_secs(args.timeout), !args.json)
+        {
+            return Err(undo(&started, err));
+        }
     }
     if !started.is_empty() {
         save(ctx, daemon_ran)?;
-    }
-    for app in started {
-        apply::wait_listening(ctx, app, Duration::from_secs(args.timeout), !args.json)?;
     }
     if args.json {
         outln!("{}", serde_json::to_string(&plan.report)?)?;
@@ -78,7 +85,7 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
         let apps = ctx.pm2_apps()?;
         let dropped: Vec<&str> = apps
             .iter()
-            .filter(|a| a.status == "saved")
+            .filter(|a| a.only_saved())
             .map(|a| a.name.as_str())
             .collect();
         if !dropped.is_empty() {
@@ -92,4 +99,27 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
         }
     }
     pm2::cli::save()
+}
+
+/// After a failed start: take back what this command started, so that no app is left running on
+/// a port other than its own. An app PM2 did not know is deleted again; one it knew (deleted and
+/// started anew here) is stopped. `pm2 save` is not run, so what `pm2 resurrect` brings back is
+/// unchanged. The error says which.
+fn undo(started: &[(&crate::configure::AppReport, bool)], err: anyhow::Error) -> anyhow::Error {
+    let mut said = Vec::new();
+    for (app, known) in started {
+        let (verb, result) = if *known {
+            ("stopped", pm2::cli::run(&["stop", app.name.as_str()]).map(drop))
+        } else {
+            ("deleted", pm2::cli::delete(&app.name))
+        };
+        match result {
+            Ok(()) => said.push(format!("{verb} `{}` in PM2 again", app.name)),
+            Err(e) => said.push(format!("could not take back `{}`: {e:#}", app.name)),
+        }
+    }
+    err.context(format!(
+        "start failed; {} (PM2's saved list is unchanged)",
+        said.join(", ")
+    ))
 }

@@ -118,7 +118,9 @@ pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
 /// not understand, a command that drives PM2 anyway (`runs_pm2`) asks `pm2 jlist`; any other
 /// fails, since running `pm2` could start a daemon and writes into `PM2_HOME`.
 pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
-    let mut apps = match rpc::process_list(home) {
+    let answer = rpc::process_list(home);
+    let daemon_runs = !matches!(answer, rpc::Answer::NoSocket | rpc::Answer::Stale);
+    let mut apps = match answer {
         rpc::Answer::NoSocket => {
             verbose!("no PM2 daemon socket in `{}`", home.display());
             Vec::new()
@@ -156,8 +158,13 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
     match crate::sys::files::read_text(&dump) {
         Ok(Some(text)) => match super::parse_dump(&text) {
             Ok(saved) => {
-                for app in saved {
+                for mut app in saved {
                     if !apps.iter().any(|a| a.name == app.name) {
+                        // With a daemon running, an app only in the dump was deleted from PM2
+                        // since the last `pm2 save`; it comes back on `pm2 resurrect` all the same.
+                        if daemon_runs {
+                            app.status = "deleted".to_string();
+                        }
                         apps.push(app);
                     }
                 }

@@ -47,6 +47,12 @@ impl App {
         }
     }
 
+    /// Whether the app is only in `dump.pm2`, not in a running daemon: `saved` (no daemon runs) or
+    /// `deleted` (deleted from the daemon since the last `pm2 save`).
+    pub fn only_saved(&self) -> bool {
+        matches!(self.status.as_str(), "saved" | "deleted")
+    }
+
     /// Whether this app runs in the project directory `dir`.
     pub fn belongs_to(&self, dir: &Path) -> bool {
         self.cwd.as_deref() == Some(dir)
