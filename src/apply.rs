@@ -75,10 +75,7 @@ pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
     if released {
         return Ok(());
     }
-    let pm2_pids: HashSet<u32> = ctx.pm2_apps()?
-        .iter()
-        .filter_map(|a| a.pid)
-        .collect();
+    let pm2_pids: HashSet<u32> = ctx.pm2_apps()?.iter().filter_map(|a| a.pid).collect();
     let procs = Processes::read(&left, &ctx.pm2_home);
     for l in &left {
         if procs.held_by(l, &pm2_pids) || procs.held_by_daemon(l) {

@@ -260,7 +260,10 @@ fn parse_range(s: &str) -> Result<PortRange, String> {
 /// A command line with something to run in it.
 fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
-        Err("the command is empty; give the line that starts the dev server, like 'npm run dev'".into())
+        Err(
+            "the command is empty; give the line that starts the dev server, like 'npm run dev'"
+                .into(),
+        )
     } else {
         Ok(s.to_string())
     }

@@ -373,8 +373,14 @@ pub fn carry(
     if let Some(cmd) = command {
         candidates.push((None, "command", Value::String(cmd.to_string())));
     }
-    candidates.extend(env.iter().map(|(k, v)| (Some("env"), k.as_str(), v.clone())));
-    candidates.extend(pm2.iter().map(|(k, v)| (Some("pm2"), k.as_str(), v.clone())));
+    candidates.extend(
+        env.iter()
+            .map(|(k, v)| (Some("env"), k.as_str(), v.clone())),
+    );
+    candidates.extend(
+        pm2.iter()
+            .map(|(k, v)| (Some("pm2"), k.as_str(), v.clone())),
+    );
     for (table, key, value) in candidates {
         let shown = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
         let Some(item) = toml_value(&value) else {
@@ -394,7 +400,8 @@ pub fn carry(
                 match entry.as_table_mut() {
                     Some(table) => table,
                     None => {
-                        out.left.push(format!("`{shown}` (`{t}` is not a table there)"));
+                        out.left
+                            .push(format!("`{shown}` (`{t}` is not a table there)"));
                         continue;
                     }
                 }
@@ -455,7 +462,8 @@ mod carry_tests {
     fn extras_go_in_where_the_user_has_not_set_them() {
         let text = "# mine\nname = \"shop\"\n\n[env]\nNODE_ENV = \"production\" # keep\n";
         let env = json!({"NODE_ENV": "development", "DATABASE_URL": "postgres://x"});
-        let pm2 = json!({"autorestart": false, "watch": ["src"], "instances": 2, "kill_timeout": null});
+        let pm2 =
+            json!({"autorestart": false, "watch": ["src"], "instances": 2, "kill_timeout": null});
         let c = carry(
             Path::new("/p/buildflowz.toml"),
             text,
@@ -470,10 +478,19 @@ mod carry_tests {
         );
         assert_eq!(
             c.added,
-            ["`command`", "`env.DATABASE_URL`", "`pm2.autorestart`", "`pm2.watch`"]
+            [
+                "`command`",
+                "`env.DATABASE_URL`",
+                "`pm2.autorestart`",
+                "`pm2.watch`"
+            ]
         );
         assert_eq!(c.left.len(), 2, "{:?}", c.left);
-        assert!(c.left[0].starts_with("`pm2.instances` (pm2-port runs"), "{:?}", c.left);
+        assert!(
+            c.left[0].starts_with("`pm2.instances` (pm2-port runs"),
+            "{:?}",
+            c.left
+        );
         assert_eq!(c.left[1], "`pm2.kill_timeout` (TOML has no null)");
         let parsed = parse(Path::new("b.toml"), &c.text).unwrap();
         assert_eq!(parsed.env["DATABASE_URL"], "postgres://x");

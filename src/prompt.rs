@@ -11,9 +11,9 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
 use crate::config::{self, AppConfig, ProjectConfig};
 use crate::detect::node;
-use crate::sys::files::{self, atomic_write};
 use crate::error::InputError;
 use crate::project::Project;
+use crate::sys::files::{self, atomic_write};
 
 /// What the user chose.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -126,7 +126,9 @@ fn read_one(path: &Path) -> Result<Option<Result<Registry, String>>> {
     let Some(text) = files::read_text(path)? else {
         return Ok(None);
     };
-    Ok(Some(serde_json::from_str::<Registry>(&text).map_err(|_| text)))
+    Ok(Some(
+        serde_json::from_str::<Registry>(&text).map_err(|_| text),
+    ))
 }
 
 /// Read the registry and check it against the ecosystem files it names, which are the truth: a
@@ -271,7 +273,10 @@ pub fn remove_leftovers(state: &Path, dirs: &[PathBuf]) {
         gone.extend(files::remove_leftovers(&dir.join(FILE_NAME)));
     }
     for path in gone {
-        verbose!("removed `{}`, left by an interrupted pm2-port", path.display());
+        verbose!(
+            "removed `{}`, left by an interrupted pm2-port",
+            path.display()
+        );
     }
 }
 

@@ -77,6 +77,23 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
                 .collect(),
         })
     });
+    // A directory already deleted: the PM2 apps that still run there.
+    let entry = entry.or_else(|| {
+        (!dir.exists()).then(|| Entry {
+            apps: server
+                .apps
+                .iter()
+                .filter(|a| a.belongs_to(&dir))
+                .filter_map(|a| {
+                    Some(registry::RegApp {
+                        name: a.name.clone(),
+                        port: a.port?,
+                        cwd: None,
+                    })
+                })
+                .collect(),
+        })
+    });
     let Some(entry) = entry.filter(|e| !e.apps.is_empty()) else {
         bail!(
             "`{}` is not a project pm2-port knows (no registry entry, no ecosystem file of pm2-port's); `pm2-port list` shows the projects",
@@ -111,12 +128,16 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
         }
         for name in &report.pm2_deleted {
             // An app only in dump.pm2 (deleted from the daemon, never saved since) needs no delete.
-            if in_pm2.iter().any(|a| &a.name == name && a.status != "deleted") {
+            if in_pm2
+                .iter()
+                .any(|a| &a.name == name && a.status != "deleted")
+            {
                 pm2::cli::delete(name)?;
             }
         }
         if !report.pm2_deleted.is_empty() {
-            pm2::cli::save()?;
+            // `--force`: PM2 skips saving an empty list, which would leave these apps in the dump.
+            pm2::cli::run(&["save", "--force"])?;
         }
         for app in in_pm2.iter().filter(|a| a.status == "saved") {
             warn!(

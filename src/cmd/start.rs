@@ -109,7 +109,10 @@ fn undo(started: &[(&crate::configure::AppReport, bool)], err: anyhow::Error) ->
     let mut said = Vec::new();
     for (app, known) in started {
         let (verb, result) = if *known {
-            ("stopped", pm2::cli::run(&["stop", app.name.as_str()]).map(drop))
+            (
+                "stopped",
+                pm2::cli::run(&["stop", app.name.as_str()]).map(drop),
+            )
         } else {
             ("deleted", pm2::cli::delete(&app.name))
         };

@@ -171,6 +171,39 @@ pub(super) fn read_existing(file: &Path) -> Result<Option<Existing>> {
     Ok(crate::sys::files::read_text(file)?.map(read::classify))
 }
 
+/// Whether a file's command (in `$PORT` form) is not what detection gives: `--command` or
+/// `command` in buildflowz.toml is the user's word and never differs.
+fn differs_from_detection(launch: &Launch, command: &str, port: Option<u16>) -> bool {
+    match launch {
+        Launch::Shell(_) => false,
+        launch => !read::same_command(
+            &read::portable_command(&launch.command_line(port.unwrap_or(0)), port),
+            command,
+        ),
+    }
+}
+
+/// A file of BuildFlowz's shape whose command is not what detection gives was edited by its
+/// user (another command): it is theirs, so it is treated as hand-written, never stripped.
+pub(super) fn settle_owner(inputs: &mut Inputs) {
+    let Some(existing) = inputs.existing.as_mut() else {
+        return;
+    };
+    let (Some(app), Some(command)) = (
+        inputs.apps.first(),
+        existing.extras.as_ref().and_then(|e| e.command.as_deref()),
+    ) else {
+        return;
+    };
+    let port = existing.apps.first().and_then(|a| a.port);
+    if existing.owner == read::Owner::BuildFlowz
+        && inputs.apps.len() == 1
+        && differs_from_detection(&app.detection.launch, command, port)
+    {
+        existing.owner = read::Owner::Hand;
+    }
+}
+
 /// The settings a hand-written file holds beyond pm2-port's own keys, as `env.KEY`, `pm2.KEY`,
 /// `command` (the command only when detection would not give it anyway).
 fn extras_to_carry(inputs: &Inputs) -> Option<(&read::Extras, Option<&str>)> {
@@ -181,11 +214,10 @@ fn extras_to_carry(inputs: &Inputs) -> Option<(&read::Extras, Option<&str>)> {
     }
     let port = existing.apps.first().and_then(|a| a.port);
     let app = inputs.apps.first()?;
-    let command = extras.command.as_deref().filter(|c| match &app.detection.launch {
-        // `--command` or `command` in buildflowz.toml: the user's word stands.
-        Launch::Shell(_) => false,
-        launch => read::portable_command(&launch.command_line(port.unwrap_or(0)), port) != *c,
-    });
+    let command = extras
+        .command
+        .as_deref()
+        .filter(|c| differs_from_detection(&app.detection.launch, c, port));
     (!extras.env.is_empty() || !extras.pm2.is_empty() || command.is_some())
         .then_some((extras, command))
 }

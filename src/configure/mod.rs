@@ -15,13 +15,13 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::detect::{Launch, shell};
+use crate::ecosystem::FILE_NAME;
 use crate::ecosystem::read::{Existing, Owner};
 use crate::ecosystem::render::{self, AppSpec};
-use crate::ecosystem::FILE_NAME;
-use crate::sys::files;
 use crate::error::{InputError, RuntimeError};
 use crate::ports::{PortRange, World};
 use crate::registry::{self, Entry, RegApp, Registry};
+use crate::sys::files;
 use crate::world::{self, Context};
 use inputs::{AppInput, Inputs};
 
@@ -257,7 +257,11 @@ fn plan(
     };
     if let Some(c) = &carried {
         let toml = dir.join(crate::config::FILE_NAME);
-        let verb = if req.dry_run { "would carry" } else { "carried" };
+        let verb = if req.dry_run {
+            "would carry"
+        } else {
+            "carried"
+        };
         if !c.added.is_empty() {
             notes.push(format!(
                 "{verb} {} from the hand-written file into `{}`",
@@ -303,6 +307,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     let file = inputs.project.dir.join(FILE_NAME);
     // Read under the lock: another pm2-port may be writing this very file.
     inputs.existing = inputs::read_existing(&file)?;
+    inputs::settle_owner(&mut inputs);
     if req.bump && inputs.existing.is_none() {
         return Err(RuntimeError::NotConfigured {
             dir: inputs.project.dir.clone(),
@@ -321,7 +326,12 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
         return Ok(plan);
     }
     let mut dirs: Vec<PathBuf> = plan.registry.projects.keys().cloned().collect();
-    dirs.push(plan.file.parent().map(Path::to_path_buf).unwrap_or_default());
+    dirs.push(
+        plan.file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_default(),
+    );
     registry::remove_leftovers(&ctx.state, &dirs);
     if plan.changed()
         && let Some(old) = &plan.old
@@ -334,9 +344,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
             files::atomic_write(&dir.join(crate::config::FILE_NAME), &c.text)?;
         }
     }
-    if plan.registry != before
-        || loaded.stale
-        || !ctx.state.join(registry::REGISTRY_FILE).exists()
+    if plan.registry != before || loaded.stale || !ctx.state.join(registry::REGISTRY_FILE).exists()
     {
         registry::save(&ctx.state, &plan.registry, loaded.keep_broken_as.as_deref())?;
     }

@@ -4,7 +4,6 @@ pub mod jslit;
 pub mod read;
 pub mod render;
 
-
 pub const FILE_NAME: &str = "ecosystem.config.cjs";
 
 /// The header's first words, by which pm2-port recognises its own files.

@@ -98,7 +98,7 @@ pub fn classify(text: String) -> Existing {
         Owner::Hand
     };
     let extras = match apps.as_slice() {
-        [app] if owner == Owner::Hand => extras_of(app),
+        [app] if owner != Owner::Pm2Port => extras_of(app),
         _ => None,
     };
     let mut read: Vec<ExistingApp> = apps
@@ -172,7 +172,10 @@ fn is_buildflowz(exports: &Value) -> bool {
 /// What `--force` carries over from a hand-written app object.
 fn extras_of(app: &Value) -> Option<Extras> {
     let obj = app.as_object()?;
-    let port = obj.get("env").and_then(|e| e.get("PORT")).and_then(port_value);
+    let port = obj
+        .get("env")
+        .and_then(|e| e.get("PORT"))
+        .and_then(port_value);
     let mut extras = Extras::default();
     if let Some(env) = obj.get("env").and_then(Value::as_object) {
         for (k, v) in env {
@@ -200,6 +203,36 @@ fn extras_of(app: &Value) -> Option<Extras> {
         extras.command = Some(portable_command(line, port));
     }
     Some(extras)
+}
+
+/// Whether two command lines start the same dev server, whatever port flags they pass: both in
+/// the `$PORT` form of [`portable_command`], compared without `--port $PORT`, `-p $PORT`,
+/// `--port=$PORT`, `--strictPort` and a trailing `--` (BuildFlowz passed flags that pm2-port
+/// leaves to `PORT`, and the other way round).
+pub fn same_command(a: &str, b: &str) -> bool {
+    fn core(line: &str) -> Vec<&str> {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i < words.len() {
+            let w = words[i];
+            if matches!(w, "--port" | "-p" | "--http-port") && words.get(i + 1) == Some(&"$PORT") {
+                i += 2;
+                continue;
+            }
+            if w.ends_with("=$PORT") && w.starts_with('-') || w == "--strictPort" {
+                i += 1;
+                continue;
+            }
+            out.push(w);
+            i += 1;
+        }
+        while out.last() == Some(&"--") {
+            out.pop();
+        }
+        out
+    }
+    core(a) == core(b)
 }
 
 /// A `bash -c` line as a buildflowz.toml `command`: without BuildFlowz's `export PORT=N && ` and

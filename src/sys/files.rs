@@ -66,7 +66,9 @@ pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
 /// with the path in the error.
 pub fn read_text(path: &Path) -> Result<Option<String>> {
     match read_regular(path) {
-        Ok(Some(bytes)) => Ok(Some(strip_bom(String::from_utf8_lossy(&bytes).into_owned()))),
+        Ok(Some(bytes)) => Ok(Some(strip_bom(
+            String::from_utf8_lossy(&bytes).into_owned(),
+        ))),
         Ok(None) => Ok(None),
         Err(err) => Err(err).with_context(|| format!("cannot read `{}`", path.display())),
     }
@@ -107,7 +109,10 @@ pub fn atomic_write(path: &Path, contents: &str) -> Result<()> {
         .tempfile_in(dir)
         .with_context(|| fail(&format!("no temporary file in `{}`", dir.display())))?;
     tmp.write_all(contents.as_bytes())
-        .and_then(|()| tmp.as_file().set_permissions(fs::Permissions::from_mode(mode)))
+        .and_then(|()| {
+            tmp.as_file()
+                .set_permissions(fs::Permissions::from_mode(mode))
+        })
         .and_then(|()| tmp.as_file().sync_all())
         .with_context(|| fail("the new contents did not reach the disk"))?;
     tmp.persist(path)
@@ -189,7 +194,10 @@ mod tests {
         assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
         let err = read_regular(&fifo).unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
-        assert_eq!(err.to_string(), "it is a FIFO (named pipe), not a regular file");
+        assert_eq!(
+            err.to_string(),
+            "it is a FIFO (named pipe), not a regular file"
+        );
         assert!(read_regular(&dir.path().join("none")).unwrap().is_none());
         let dev = read_regular(Path::new("/dev/zero")).unwrap_err();
         assert_eq!(dev.to_string(), "it is a device, not a regular file");
@@ -218,7 +226,10 @@ mod tests {
             .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
             .collect();
         gone.sort();
-        assert_eq!(gone, [".registry.json.AbC123.tmp", ".registry.json.bak.XyZ.tmp"]);
+        assert_eq!(
+            gone,
+            [".registry.json.AbC123.tmp", ".registry.json.bak.XyZ.tmp"]
+        );
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 2);
     }
 }

@@ -11,6 +11,7 @@ mod cli;
 mod daemon;
 mod detect;
 mod doctor;
+mod guarantees;
 mod hostile;
 mod pm2_start;
 mod ports;

@@ -14,6 +14,14 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_pm2-port");
 
+/// The binary under test: `PM2_PORT_TEST_BIN` when set (to run this suite against another build,
+/// for example the one before a fix, to see its tests fail), else the one cargo built.
+pub fn bin() -> PathBuf {
+    std::env::var_os("PM2_PORT_TEST_BIN")
+        .filter(|b| !b.is_empty())
+        .map_or_else(|| PathBuf::from(BIN), PathBuf::from)
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
@@ -125,14 +133,14 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(BIN);
+        let mut c = Command::new(bin());
         c.args(args);
         self.env(&mut c);
         c.env("PM2_PORT_RANGE", self.range(self.size));
         c
     }
 
-    fn env(&self, c: &mut Command) {
+    pub fn env(&self, c: &mut Command) {
         for (k, _) in std::env::vars_os() {
             if k.to_string_lossy().starts_with("PM2_") {
                 c.env_remove(&k);
@@ -378,4 +386,42 @@ pub fn http_get(host: &str, port: u16) -> Option<String> {
     s.read_to_string(&mut buf).ok()?;
     let (head, body) = buf.split_once("\r\n\r\n")?;
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Run `c` with its output captured, killing it after `secs`: `None` when it had to be killed (a
+/// hang is a test failure, not a hung suite).
+pub fn run_bounded(c: &mut Command, secs: u64) -> Option<Output> {
+    let mut child = c
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while child.try_wait().unwrap().is_none() {
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    Some(child.wait_with_output().unwrap())
+}
+
+/// What `node` reads from an ecosystem file: `require(FILE)` as JSON.
+pub fn node_require(file: &Path) -> Value {
+    let out = Command::new("node")
+        .arg("-e")
+        .arg("process.stdout.write(JSON.stringify(require(process.argv[1])))")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "node could not load {}: {}",
+        file.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
 }

@@ -1,0 +1,547 @@
+//! What pm2-port guarantees against hostile files and machines (issue 10): files that are not
+//! its own are left alone, nothing hangs on a FIFO or a confusing daemon, values survive the round
+//! trip through Node, and PM2 is left as it was when a command fails.
+
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+fn init(sb: &Sandbox, dir: &Path, extra: &[&str]) -> Run {
+    let mut args = vec!["init", dir.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    sb.run(args)
+}
+
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+/// Every file in `dir`, sorted.
+fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_hand_written_two_app_file_is_refused_and_pm2_keeps_its_worker() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "shop");
+    let (web, worker) = (sb.port(5), sb.port(6));
+    let hand = format!(
+        r#"module.exports = {{
+  apps: [{{
+    name: "shop-web",
+    cwd: "{d}",
+    script: "bash",
+    args: ["-c", "export PORT={web} && node server.js"],
+    env: {{ PORT: {web} }},
+    autorestart: true,
+    watch: false
+  }}, {{
+    name: "shop-worker",
+    cwd: "{d}",
+    script: "bash",
+    args: ["-c", "export PORT={worker} && node server.js"],
+    env: {{ PORT: {worker} }},
+    autorestart: true,
+    watch: false
+  }}]
+}};
+"#,
+        d = dir.display()
+    );
+    let file = dir.join("ecosystem.config.cjs");
+    fs::write(&file, &hand).unwrap();
+    sb.pm2(["start", file.to_str().unwrap()]);
+    wait_for(20, "the worker to answer", || http_get("127.0.0.1", worker));
+
+    let err = init(&sb, &dir, &[]).fails(1);
+    assert!(
+        err.contains(&format!(
+            "`{}` was written by hand (it sets PORT {web})",
+            file.display()
+        )),
+        "{err}"
+    );
+    let err = sb.run(["start", dir.to_str().unwrap()]).fails(1);
+    assert!(err.contains("was written by hand"), "{err}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), hand);
+    assert!(!dir.join("ecosystem.config.cjs.bak").exists());
+    let names: Vec<String> = sb
+        .jlist()
+        .iter()
+        .map(|a| a["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["shop-web", "shop-worker"]);
+    assert_eq!(
+        http_get("127.0.0.1", worker).unwrap(),
+        format!("hello from http-app on {worker}\n")
+    );
+}
+
+/// BuildFlowz's file for `dir` on `port`, with `edit` applied to its text.
+fn buildflowz(dir: &Path, port: u16, edit: impl Fn(String) -> String) -> String {
+    edit(format!(
+        r#"module.exports = {{
+  apps: [{{
+    name: "shop",
+    cwd: "{}",
+    script: "bash",
+    args: ["-c", "export PORT={port} && npm run dev -- --port {port}"],
+    env: {{
+      PORT: {port}
+    }},
+    autorestart: true,
+    watch: false
+  }}]
+}};
+"#,
+        dir.display()
+    ))
+}
+
+#[test]
+fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "shop");
+    let port = sb.port(4);
+    let file = dir.join("ecosystem.config.cjs");
+    let edits: [(&str, fn(String) -> String); 4] = [
+        ("env", |t| {
+            t.replace(
+                "      PORT:",
+                "      DATABASE_URL: \"postgres://localhost/shop\",\n      PORT:",
+            )
+        }),
+        ("command", |t| t.replace("npm run dev --", "node api.js")),
+        ("autorestart", |t| {
+            t.replace("autorestart: true", "autorestart: false")
+        }),
+        ("watch", |t| t.replace("watch: false", "watch: [\"src\"]")),
+    ];
+    for (what, edit) in edits {
+        let text = buildflowz(&dir, port, edit);
+        fs::write(&file, &text).unwrap();
+        let err = init(&sb, &dir, &[]).fails(1);
+        assert!(err.contains("was written by hand"), "{what}: {err}");
+        assert_eq!(fs::read_to_string(&file).unwrap(), text, "{what}");
+        assert!(!dir.join("buildflowz.toml").exists(), "{what}");
+    }
+    // Every edit at once, then --force: nothing is lost.
+    let text = buildflowz(&dir, port, |t| edits.iter().fold(t, |t, (_, edit)| edit(t)));
+    fs::write(&file, &text).unwrap();
+    let err = init(&sb, &dir, &[]).fails(1);
+    assert!(
+        err.contains("(command, env.DATABASE_URL, pm2.autorestart, pm2.watch) is carried into buildflowz.toml"),
+        "{err}"
+    );
+    let report = init(&sb, &dir, &["--force", "--json"]).json();
+    assert_eq!(report["apps"][0]["port"], port);
+    assert_eq!(report["apps"][0]["command"], "node api.js --port $PORT");
+    assert_eq!(
+        fs::read_to_string(dir.join("ecosystem.config.cjs.bak")).unwrap(),
+        text
+    );
+    assert_eq!(
+        fs::read_to_string(dir.join("buildflowz.toml")).unwrap(),
+        "command = \"node api.js --port $PORT\"\n\n[env]\nDATABASE_URL = \"postgres://localhost/shop\"\n\n[pm2]\nautorestart = false\nwatch = [\"src\"]\n"
+    );
+    let app = &node_require(&file)["apps"][0];
+    assert_eq!(
+        app["env"],
+        json!({"PORT": port, "DATABASE_URL": "postgres://localhost/shop"})
+    );
+    assert_eq!(app["args"], json!(["-c", "node api.js --port $PORT"]));
+    assert_eq!(app["autorestart"], false);
+    assert_eq!(app["watch"], json!(["src"]));
+    // And the exact BuildFlowz shape is still adopted without a word.
+    let other = sb.fixture_as("http-app", "blog");
+    let exact = buildflowz(&other, sb.port(9), |t| t.replace("shop", "blog"));
+    fs::write(other.join("ecosystem.config.cjs"), exact).unwrap();
+    let report = init(&sb, &other, &["--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(9));
+}
+
+/// A small file system of its own for the state directory, filled to the last byte.
+struct FullDisk<'a>(&'a Path);
+
+impl<'a> FullDisk<'a> {
+    fn mount(dir: &'a Path) -> FullDisk<'a> {
+        fs::create_dir_all(dir).unwrap();
+        let ok = Command::new("mount")
+            .args(["-t", "tmpfs", "-o", "size=256k", "tmpfs"])
+            .arg(dir)
+            .status()
+            .unwrap()
+            .success();
+        assert!(
+            ok,
+            "cannot mount a tmpfs (the suite runs as root, as CI does, to fill a disk for real)"
+        );
+        FullDisk(dir)
+    }
+
+    fn fill(&self) {
+        let mut f = fs::File::create(self.0.join("filler")).unwrap();
+        let block = vec![0u8; 4096];
+        while std::io::Write::write_all(&mut f, &block).is_ok() {}
+    }
+}
+
+impl Drop for FullDisk<'_> {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(self.0).status();
+    }
+}
+
+#[test]
+fn a_full_state_directory_writes_no_file_and_names_the_registry() {
+    let sb = Sandbox::new();
+    let disk = FullDisk::mount(&sb.state);
+    let a = sb.fixture_as("http-app", "p-a");
+    let report = init(&sb, &a, &["--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(0));
+    disk.fill();
+    let b = sb.fixture_as("http-app", "p-b");
+    let err = init(&sb, &b, &[]).fails(1);
+    assert!(
+        err.contains(&format!(
+            "cannot save pm2-port's registry `{}`",
+            sb.state.join("registry.json").display()
+        )),
+        "{err}"
+    );
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(!b.join("ecosystem.config.cjs").exists());
+    assert_eq!(
+        names_in(&sb.state),
+        ["filler", "lock", "registry.backup.json", "registry.json"]
+    );
+    fs::remove_file(sb.state.join("filler")).unwrap();
+    let report = init(&sb, &b, &["--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(1));
+}
+
+/// A fake PM2 daemon on `home/rpc.sock` that answers every call with a well-formed frame holding
+/// JSON this client does not know (a fault injection: a future PM2, or something else).
+fn confusing_daemon(home: &Path) -> std::os::unix::net::UnixListener {
+    use std::io::{Read, Write};
+    let listener = std::os::unix::net::UnixListener::bind(home.join("rpc.sock")).unwrap();
+    let server = listener.try_clone().unwrap();
+    std::thread::spawn(move || {
+        for conn in server.incoming() {
+            let Ok(mut conn) = conn else { return };
+            let mut buf = [0u8; 4096];
+            let _ = conn.read(&mut buf);
+            let body = br#"j:{"result":{"processes":"elsewhere"}}"#;
+            let id = b"s:0";
+            let mut msg = vec![0x12];
+            for arg in [&body[..], &id[..]] {
+                msg.extend_from_slice(&(arg.len() as u32).to_be_bytes());
+                msg.extend_from_slice(arg);
+            }
+            let _ = conn.write_all(&msg);
+        }
+    });
+    listener
+}
+
+#[test]
+fn a_confusing_daemon_makes_read_only_commands_fail_fast_and_run_no_pm2() {
+    let sb = Sandbox::new();
+    let _daemon = confusing_daemon(&sb.home);
+    let dir = sb.fixture("http-app");
+    for args in [
+        vec!["next"],
+        vec!["list", "--json"],
+        vec!["init", dir.to_str().unwrap(), "--dry-run"],
+    ] {
+        let out = run_bounded(&mut sb.cmd(&args), 20)
+            .unwrap_or_else(|| panic!("`{}` hung", args.join(" ")));
+        let out = Run(out);
+        let err = out.fails(1);
+        assert!(
+            err.contains(&format!(
+                "PM2's daemon answered `{}` with",
+                sb.home.join("rpc.sock").display()
+            )),
+            "{err}"
+        );
+        // No `pm2` ran: it would have written its log and pid files here.
+        assert_eq!(names_in(&sb.home), ["rpc.sock"], "{}", args.join(" "));
+    }
+    // The sandbox would ask this daemon to `pm2 kill` itself.
+    fs::remove_file(sb.home.join("rpc.sock")).unwrap();
+}
+
+#[test]
+fn a_directory_whose_name_is_not_utf8_is_refused_up_front() {
+    let sb = Sandbox::new();
+    let dir = sb.root.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
+    copy_dir(&fixtures().join("http-app"), &dir);
+    let err = sb
+        .run([std::ffi::OsStr::new("init"), dir.as_os_str()])
+        .fails(2);
+    assert!(err.contains("is not UTF-8"), "{err}");
+    assert!(!dir.join("ecosystem.config.cjs").exists());
+    assert!(!sb.state.join("registry.json").exists());
+}
+
+#[test]
+fn a_truncated_registry_loses_no_project() {
+    let sb = Sandbox::new();
+    let mut ports = Vec::new();
+    for name in ["p-a", "p-b", "p-c"] {
+        let dir = sb.fixture_as("http-app", name);
+        ports.push(init(&sb, &dir, &["--json"]).json()["apps"][0]["port"].clone());
+    }
+    // Cut before the first path: nothing of it names a project any more.
+    fs::write(
+        sb.state.join("registry.json"),
+        "{\n  \"version\": 1,\n  \"pro",
+    )
+    .unwrap();
+    let d = sb.fixture_as("http-app", "p-d");
+    let report = init(&sb, &d, &["--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(3));
+    let list = sb.run(["list", "--json"]).json();
+    let seen: Vec<(Value, Value)> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| (r["name"].clone(), r["port"].clone()))
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            (json!("p-a"), ports[0].clone()),
+            (json!("p-b"), ports[1].clone()),
+            (json!("p-c"), ports[2].clone()),
+            (json!("p-d"), json!(sb.port(3))),
+        ]
+    );
+}
+
+#[test]
+fn a_fifo_anywhere_pm2_port_reads_is_refused_without_hanging() {
+    let sb = Sandbox::new();
+    let configured = sb.fixture_as("http-app", "done");
+    init(&sb, &configured, &["--json"]).json();
+    // (what to replace with a FIFO, the command, the exit status)
+    let cases: [(&str, &str, i32); 4] = [
+        ("project/ecosystem.config.cjs", "init", 1),
+        ("project/package.json", "init", 2),
+        ("state/registry.json", "next", 1),
+        ("pm2/dump.pm2", "next", 1),
+    ];
+    for (at, command, code) in cases {
+        let project = sb.fixture_as("http-app", &format!("project-{}", at.replace('/', "-")));
+        let path = match at.split_once('/').unwrap() {
+            ("project", f) => project.join(f),
+            ("state", f) => sb.state.join(f),
+            (_, f) => sb.home.join(f),
+        };
+        let saved = fs::read(&path).ok();
+        let _ = fs::remove_file(&path);
+        mkfifo(&path);
+        let mut args = vec![command];
+        if command == "init" {
+            args.push(project.to_str().unwrap());
+        }
+        let out = run_bounded(&mut sb.cmd(&args), 15)
+            .unwrap_or_else(|| panic!("`pm2-port {command}` hung on a FIFO at {at}"));
+        let err = Run(out).fails(code);
+        assert!(
+            err.contains(&format!("`{}`", path.display())) && err.contains("FIFO"),
+            "{at}: {err}"
+        );
+        fs::remove_file(&path).unwrap();
+        if let Some(bytes) = saved {
+            fs::write(&path, bytes).unwrap();
+        }
+    }
+}
+
+#[test]
+fn values_that_would_not_survive_node_are_refused_or_read_as_node_does() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let toml = dir.join("buildflowz.toml");
+    for (text, message) in [
+        (
+            "[env]\nBIG = 9007199254740993\n",
+            "`env.BIG` = 9007199254740993 is beyond the integers JavaScript holds exactly",
+        ),
+        (
+            "[pm2.deep]\n__proto__ = \"x\"\n",
+            "`pm2.deep.__proto__` would set the object's prototype",
+        ),
+        ("[pm2]\nx = nan\n", "`pm2.x` is not a finite number"),
+    ] {
+        fs::write(&toml, text).unwrap();
+        let err = init(&sb, &dir, &[]).fails(2);
+        assert!(err.contains(message), "{text}: {err}");
+        assert!(!dir.join("ecosystem.config.cjs").exists());
+    }
+    fs::remove_file(&toml).unwrap();
+    // A legacy octal literal: Node reads 047010 as 19976, and so must pm2-port.
+    let file = dir.join("ecosystem.config.cjs");
+    fs::write(
+        &file,
+        "module.exports = { apps: [{ name: 'octal', script: 'server.js', env: { PORT: 047010 } }] };\n",
+    )
+    .unwrap();
+    assert_eq!(node_require(&file)["apps"][0]["env"]["PORT"], 19976);
+    let err = init(&sb, &dir, &[]).fails(1);
+    assert!(err.contains("(it sets PORT 19976)"), "{err}");
+}
+
+#[test]
+fn a_package_json_with_a_byte_order_mark_is_read() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let pkg = fs::read_to_string(dir.join("package.json")).unwrap();
+    fs::write(dir.join("package.json"), format!("\u{feff}{pkg}")).unwrap();
+    let report = init(&sb, &dir, &["--json"]).json();
+    assert_eq!(report["apps"][0]["command"], "npm run dev");
+}
+
+#[test]
+fn a_blank_command_is_refused() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let err = init(&sb, &dir, &["--command", "  "]).fails(2);
+    assert!(err.contains("the command is empty"), "{err}");
+    fs::write(dir.join("buildflowz.toml"), "command = \"\"\n").unwrap();
+    let err = init(&sb, &dir, &[]).fails(2);
+    assert!(err.contains(":1:11: `command` is empty"), "{err}");
+    assert!(!dir.join("ecosystem.config.cjs").exists());
+}
+
+#[test]
+fn ports_in_args_and_in_numeric_strings_are_seen() {
+    let sb = Sandbox::new();
+    let idle = fixtures().join("idle-app/idle.js");
+    let idle = idle.to_str().unwrap();
+    // A stopped app whose port is only in its arguments.
+    sb.pm2([
+        "start",
+        idle,
+        "--name",
+        "by-args",
+        "--",
+        "--port",
+        &sb.port(0).to_string(),
+    ]);
+    sb.pm2(["stop", "by-args"]);
+    // Ports written the ways Node's `listen` also accepts.
+    sb.pm2_with_env(
+        ["start", idle, "--name", "hex"],
+        &[("PORT", format!("{:#x}", sb.port(1)))],
+    );
+    sb.pm2_with_env(
+        ["start", idle, "--name", "exp"],
+        &[("PORT", format!("{}e1", f64::from(sb.port(2)) / 10.0))],
+    );
+    assert_eq!(
+        sb.run(["next"]).stdout(),
+        format!("{}\n", sb.port(3)),
+        "{:?}",
+        sb.run(["list", "--json"]).stdout()
+    );
+    // An explicit port that browsers refuse is allowed, with a warning.
+    let dir = sb.fixture("http-app");
+    let out = sb.run([
+        "init",
+        dir.to_str().unwrap(),
+        "--port",
+        "6000",
+        "--dry-run",
+        "--json",
+    ]);
+    assert_eq!(out.json()["apps"][0]["port"], 6000);
+    assert!(
+        out.stderr()
+            .contains("port 6000 is one that browsers refuse to open (ERR_UNSAFE_PORT)"),
+        "{}",
+        out.stderr()
+    );
+}
+
+#[test]
+fn a_start_that_fails_on_drift_leaves_pm2_as_it_was() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let elsewhere = sb.port(9);
+    let out = sb.run([
+        "start",
+        dir.to_str().unwrap(),
+        "--command",
+        &format!("PORT={elsewhere} node server.js"),
+        "--timeout",
+        "30",
+    ]);
+    let err = out.fails(1);
+    assert!(
+        err.contains("start failed; deleted `http-app` in PM2 again"),
+        "{err}"
+    );
+    assert!(err.contains("(drift)"), "{err}");
+    assert_eq!(sb.jlist(), Vec::<Value>::new());
+    assert!(http_get("127.0.0.1", elsewhere).is_none());
+}
+
+#[test]
+fn an_app_deleted_but_still_saved_shows_as_deleted_and_release_gives_ports_back() {
+    let sb = Sandbox::new();
+    sb.start_foreign_app("gone", sb.port(0));
+    sb.pm2(["save"]);
+    sb.pm2(["delete", "gone"]);
+    let list = sb.run(["list", "--json"]).json();
+    assert_eq!(list[0]["name"], "gone");
+    assert_eq!(list[0]["status"], "deleted");
+
+    // A configured project that never started keeps its port until it is released.
+    let test_app = sb.fixture_as("http-app", "test-app");
+    init(&sb, &test_app, &["--json"]).json();
+    assert_eq!(sb.run(["next"]).stdout(), format!("{}\n", sb.port(2)));
+    let dry = sb
+        .run(["release", test_app.to_str().unwrap(), "--dry-run", "--json"])
+        .json();
+    assert_eq!(
+        dry,
+        json!({"dir": test_app, "dry_run": true, "released": [{"name": "test-app", "port": sb.port(1)}], "pm2_deleted": []})
+    );
+    assert_eq!(sb.run(["next"]).stdout(), format!("{}\n", sb.port(2)));
+    let out = sb.run(["release", test_app.to_str().unwrap()]);
+    assert_eq!(
+        out.stdout(),
+        format!("released `test-app` (port {})\n", sb.port(1))
+    );
+    assert_eq!(sb.run(["next"]).stdout(), format!("{}\n", sb.port(1)));
+
+    // A started project: its app leaves PM2 and its saved list; a deleted directory can go too.
+    let web = sb.fixture_as("http-app", "web");
+    let port = sb.run(["start", web.to_str().unwrap(), "--json"]).json()["apps"][0]["port"]
+        .as_u64()
+        .unwrap();
+    fs::remove_dir_all(&web).unwrap();
+    let report = sb.run(["release", web.to_str().unwrap(), "--json"]).json();
+    assert_eq!(report["released"], json!([{"name": "web", "port": port}]));
+    assert_eq!(report["pm2_deleted"], json!(["web"]));
+    assert!(sb.jlist().iter().all(|a| a["name"] != "web"));
+    let dump = fs::read_to_string(sb.home.join("dump.pm2")).unwrap();
+    assert!(!dump.contains("\"web\""), "{dump}");
+    let err = sb.run(["release", web.to_str().unwrap()]).fails(1);
+    assert!(err.contains("is not a project pm2-port knows"), "{err}");
+}
