@@ -24,6 +24,7 @@ pub mod project;
 pub mod prompt;
 pub mod registry;
 pub mod style;
+pub mod sys;
 pub mod tunnel;
 pub mod world;
 
