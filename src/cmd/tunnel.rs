@@ -4,14 +4,15 @@
 
 use std::io::IsTerminal;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::cli::TunnelArgs;
 use crate::error::InputError;
+use crate::sys::proc::{self, RunError};
 use crate::tunnel::plan::{self, Forward, RemoteApp};
 use crate::tunnel::ssh::{self, Master, Ssh};
 
@@ -26,32 +27,58 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
     if args.interval == 0 {
         return Err(InputError::Usage("`--interval` must be at least 1 second".into()).into());
     }
+    let list_timeout = list_timeout()?;
     // A short path: control sockets are limited to about 100 bytes.
     let dir = tempfile::Builder::new()
         .prefix("pm2-port-tunnel-")
         .tempdir_in("/tmp")
         .context("cannot create a directory for the ssh control socket")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, Arc::clone(&stop))
+            .context("cannot handle Ctrl-C and SIGTERM")?;
+    }
     let ssh = Ssh {
         host: args.host.clone(),
         config: args.config.clone(),
         options: args.options.clone(),
         control: dir.path().join("ctl"),
         batch: !std::io::stdin().is_terminal(),
+        list_timeout,
+        stop,
     };
-    let stop = Arc::new(AtomicBool::new(false));
-    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-        signal_hook::flag::register(signal, Arc::clone(&stop))
-            .context("cannot handle Ctrl-C and SIGTERM")?;
+    let result = ssh
+        .connect(Duration::from_secs(120))
+        .and_then(|mut master| {
+            let mut tunnel = Tunnel {
+                ssh: &ssh,
+                json: args.json,
+                forwards: Vec::new(),
+            };
+            let result = tunnel.serve(&mut master, args);
+            ssh.close(&mut master);
+            result
+        });
+    match result {
+        // Ctrl-C or SIGTERM cut a wait short: the end asked for.
+        Err(err) if proc::is_stopped(&err) => Ok(()),
+        other => other,
     }
-    let mut master = ssh.connect(Duration::from_secs(120), &stop)?;
-    let mut tunnel = Tunnel {
-        ssh: &ssh,
-        json: args.json,
-        forwards: Vec::new(),
-    };
-    let result = tunnel.serve(&mut master, args, &stop);
-    ssh.close(&mut master);
-    result
+}
+
+/// `PM2_PORT_TUNNEL_LIST_TIMEOUT` (whole seconds, at least 1), else 30 s.
+fn list_timeout() -> Result<Duration> {
+    const VAR: &str = "PM2_PORT_TUNNEL_LIST_TIMEOUT";
+    match std::env::var(VAR) {
+        Ok(s) if !s.trim().is_empty() => match s.trim().parse::<u64>() {
+            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            _ => Err(InputError::Usage(format!(
+                "{VAR}: `{s}` is not a number of seconds (at least 1)"
+            ))
+            .into()),
+        },
+        _ => Ok(ssh::LIST_TIMEOUT),
+    }
 }
 
 struct Tunnel<'a> {
@@ -61,7 +88,7 @@ struct Tunnel<'a> {
 }
 
 impl Tunnel<'_> {
-    fn serve(&mut self, master: &mut Master, args: &TunnelArgs, stop: &AtomicBool) -> Result<()> {
+    fn serve(&mut self, master: &mut Master, args: &TunnelArgs) -> Result<()> {
         let apps = self.query()?;
         if apps.is_empty() && !args.watch {
             bail!(
@@ -80,18 +107,17 @@ impl Tunnel<'_> {
         }
         let interval = Duration::from_secs(args.interval);
         let mut polled = Instant::now();
-        while !stop.load(Ordering::Relaxed) {
+        while !self.ssh.stopping() {
             if !master.alive() {
-                *master = self.reconnect(master, stop)?;
+                *master = self.reconnect(master)?;
                 continue;
             }
             if args.watch && polled.elapsed() >= interval {
                 polled = Instant::now();
                 match self.query() {
                     Ok(apps) => self.apply(&apps)?,
-                    Err(err) if master.alive() => {
-                        warn!("cannot list the apps of `{}`: {err:#}", args.host)
-                    }
+                    Err(err) if proc::is_stopped(&err) => break,
+                    Err(err) if master.alive() => warn!("{err:#}"),
                     Err(_) => continue,
                 }
             }
@@ -101,7 +127,18 @@ impl Tunnel<'_> {
     }
 
     fn query(&self) -> Result<Vec<RemoteApp>> {
-        let out = self.ssh.list()?;
+        let out = self.ssh.list().map_err(|err| {
+            let asking = format!("asking `{}` for its apps", self.ssh.host);
+            if matches!(err.downcast_ref(), Some(RunError::TimedOut { .. })) {
+                anyhow!(
+                    "{asking}: no answer within {}s (a stuck `pm2-port list` or `pm2 jlist` \
+                     there? PM2_PORT_TUNNEL_LIST_TIMEOUT=SECS waits longer)",
+                    self.ssh.list_timeout.as_secs()
+                )
+            } else {
+                err.context(asking)
+            }
+        })?;
         let stderr = String::from_utf8_lossy(&out.stderr);
         if !out.status.success() {
             bail!(
@@ -119,7 +156,9 @@ impl Tunnel<'_> {
     fn apply(&mut self, apps: &[RemoteApp]) -> Result<()> {
         let (cancel, add) = plan::diff(&self.forwards, apps);
         for f in cancel {
-            if let Err(err) = self.ssh.cancel(f.local_port, f.remote_port) {
+            if let Err(err) = self.ssh.cancel(f.local_port, f.remote_port)
+                && !proc::is_stopped(&err)
+            {
                 warn!("{err:#}");
             }
             self.forwards.retain(|x| x != &f);
@@ -145,7 +184,9 @@ impl Tunnel<'_> {
             return Ok(());
         };
         if let Err(err) = self.ssh.forward(local, app.port) {
-            warn!("{err:#}");
+            if !proc::is_stopped(&err) {
+                warn!("{err:#}");
+            }
             return Ok(());
         }
         let f = Forward {
@@ -172,7 +213,7 @@ impl Tunnel<'_> {
     }
 
     /// Reconnect with backoff, then put the forwards back on the same local ports.
-    fn reconnect(&mut self, old: &mut Master, stop: &AtomicBool) -> Result<Master> {
+    fn reconnect(&mut self, old: &mut Master) -> Result<Master> {
         self.ssh.close(old);
         let mut delay = Duration::from_secs(1);
         let said = old.said();
@@ -187,12 +228,12 @@ impl Tunnel<'_> {
             );
             let until = Instant::now() + delay;
             while Instant::now() < until {
-                if stop.load(Ordering::Relaxed) {
-                    bail!("stopped while reconnecting");
+                if self.ssh.stopping() {
+                    return Err(RunError::Stopped.into());
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            match self.ssh.connect(Duration::from_secs(30), stop) {
+            match self.ssh.connect(Duration::from_secs(30)) {
                 Ok(master) => {
                     say!("reconnected to `{}`", self.ssh.host);
                     let previous = std::mem::take(&mut self.forwards);
@@ -208,6 +249,7 @@ impl Tunnel<'_> {
                     }
                     return Ok(master);
                 }
+                Err(err) if proc::is_stopped(&err) => return Err(err),
                 Err(err) => {
                     warn!("{err:#}");
                     delay = (delay * 2).min(Duration::from_secs(30));
