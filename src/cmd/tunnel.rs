@@ -1,6 +1,7 @@
 //! `pm2-port tunnel HOST`: ask HOST for its apps over ssh, forward each one's port through one
 //! control master, keep the forwards up to date with `--watch`, reconnect when the link breaks,
-//! and close everything on Ctrl-C or SIGTERM.
+//! and close everything on Ctrl-C or SIGTERM. What the server sends (app names, stderr) reaches
+//! the terminal through [`escape`]; JSON events carry it as it is.
 
 use std::io::IsTerminal;
 use std::sync::Arc;
@@ -13,6 +14,7 @@ use serde_json::json;
 use crate::cli::TunnelArgs;
 use crate::error::InputError;
 use crate::sys::proc::{self, RunError};
+use crate::text::escape;
 use crate::tunnel::plan::{self, Forward, RemoteApp};
 use crate::tunnel::ssh::{self, Master, Ssh};
 
@@ -20,7 +22,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
     if args.host.is_empty() || args.host.starts_with('-') {
         return Err(InputError::Usage(format!(
             "`{}` is not a host: a HOST starting with `-` would be read by ssh as an option",
-            args.host
+            escape(&args.host)
         ))
         .into());
     }
@@ -73,7 +75,8 @@ fn list_timeout() -> Result<Duration> {
         Ok(s) if !s.trim().is_empty() => match s.trim().parse::<u64>() {
             Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
             _ => Err(InputError::Usage(format!(
-                "{VAR}: `{s}` is not a number of seconds (at least 1)"
+                "{VAR}: `{}` is not a number of seconds (at least 1)",
+                escape(&s)
             ))
             .into()),
         },
@@ -93,11 +96,11 @@ impl Tunnel<'_> {
         if apps.is_empty() && !args.watch {
             bail!(
                 "`{}` has no online PM2 app with a port (use `--watch` to wait for some)",
-                args.host
+                self.ssh.host_shown()
             );
         }
         if !self.json {
-            say!("tunnel to `{}`; Ctrl-C to close it", args.host);
+            say!("tunnel to `{}`; Ctrl-C to close it", self.ssh.host_shown());
         }
         self.apply(&apps)?;
         if self.json {
@@ -117,7 +120,7 @@ impl Tunnel<'_> {
                 match self.query() {
                     Ok(apps) => self.apply(&apps)?,
                     Err(err) if proc::is_stopped(&err) => break,
-                    Err(err) if master.alive() => warn!("{err:#}"),
+                    Err(err) if master.alive() => warning(&err),
                     Err(_) => continue,
                 }
             }
@@ -128,7 +131,7 @@ impl Tunnel<'_> {
 
     fn query(&self) -> Result<Vec<RemoteApp>> {
         let out = self.ssh.list().map_err(|err| {
-            let asking = format!("asking `{}` for its apps", self.ssh.host);
+            let asking = format!("asking `{}` for its apps", self.ssh.host_shown());
             if matches!(err.downcast_ref(), Some(RunError::TimedOut { .. })) {
                 anyhow!(
                     "{asking}: no answer within {}s (a stuck `pm2-port list` or `pm2 jlist` \
@@ -140,16 +143,18 @@ impl Tunnel<'_> {
             }
         })?;
         let stderr = String::from_utf8_lossy(&out.stderr);
+        let stderr = escape(stderr.trim());
         if !out.status.success() {
             bail!(
-                "asking `{}` for its apps failed ({}): {}",
-                self.ssh.host,
+                "asking `{}` for its apps failed ({}): {stderr}",
+                self.ssh.host_shown(),
                 out.status,
-                stderr.trim()
             );
         }
+        // serde's messages may quote the server's text too.
         plan::parse_apps(&String::from_utf8_lossy(&out.stdout))
-            .with_context(|| format!("`{}` answered: {}", self.ssh.host, stderr.trim()))
+            .map_err(|err| anyhow!("{}", escape(&format!("{err:#}"))))
+            .with_context(|| format!("`{}` answered: {stderr}", self.ssh.host_shown()))
     }
 
     /// Cancel the forwards of apps that went away, forward the new ones.
@@ -159,7 +164,7 @@ impl Tunnel<'_> {
             if let Err(err) = self.ssh.cancel(f.local_port, f.remote_port)
                 && !proc::is_stopped(&err)
             {
-                warn!("{err:#}");
+                warning(&err);
             }
             self.forwards.retain(|x| x != &f);
             if self.json {
@@ -168,7 +173,11 @@ impl Tunnel<'_> {
                     json!({"event": "cancel", "name": f.name, "local_port": f.local_port})
                 )?;
             } else {
-                outln!("- {} (was http://localhost:{})", f.name, f.local_port)?;
+                outln!(
+                    "- {} (was http://localhost:{})",
+                    escape(&f.name),
+                    f.local_port
+                )?;
             }
         }
         for app in add {
@@ -180,12 +189,16 @@ impl Tunnel<'_> {
     fn add(&mut self, app: &RemoteApp) -> Result<()> {
         let used: Vec<u16> = self.forwards.iter().map(|f| f.local_port).collect();
         let Some(local) = plan::local_port(app.port, &used, ssh::local_free) else {
-            warn!("no free local port for `{}` ({})", app.name, app.port);
+            warn!(
+                "no free local port for `{}` ({})",
+                escape(&app.name),
+                app.port
+            );
             return Ok(());
         };
         if let Err(err) = self.ssh.forward(local, app.port) {
             if !proc::is_stopped(&err) {
-                warn!("{err:#}");
+                warning(&err);
             }
             return Ok(());
         }
@@ -200,11 +213,11 @@ impl Tunnel<'_> {
                 json!({"event": "forward", "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port})
             )?;
         } else if local == app.port {
-            outln!("  http://localhost:{local}  {}", f.name)?;
+            outln!("  http://localhost:{local}  {}", escape(&f.name))?;
         } else {
             outln!(
                 "  http://localhost:{local} → {} ({})",
-                f.name,
+                escape(&f.name),
                 f.remote_port
             )?;
         }
@@ -220,10 +233,10 @@ impl Tunnel<'_> {
         loop {
             warn!(
                 "the connection to `{}` broke{}; reconnecting in {}s",
-                self.ssh.host,
+                self.ssh.host_shown(),
                 said.lines()
                     .last()
-                    .map_or(String::new(), |l| format!(" ({l})")),
+                    .map_or(String::new(), |l| format!(" ({})", escape(l))),
                 delay.as_secs()
             );
             let until = Instant::now() + delay;
@@ -235,7 +248,7 @@ impl Tunnel<'_> {
             }
             match self.ssh.connect(Duration::from_secs(30)) {
                 Ok(master) => {
-                    say!("reconnected to `{}`", self.ssh.host);
+                    say!("reconnected to `{}`", self.ssh.host_shown());
                     let previous = std::mem::take(&mut self.forwards);
                     for f in previous {
                         if self.ssh.forward(f.local_port, f.remote_port).is_ok() {
@@ -251,10 +264,15 @@ impl Tunnel<'_> {
                 }
                 Err(err) if proc::is_stopped(&err) => return Err(err),
                 Err(err) => {
-                    warn!("{err:#}");
+                    warning(&err);
                     delay = (delay * 2).min(Duration::from_secs(30));
                 }
             }
         }
     }
+}
+
+/// A warning about an error that may quote the server, shown escaped.
+fn warning(err: &anyhow::Error) {
+    warn!("{}", escape(&format!("{err:#}")));
 }

@@ -3,6 +3,7 @@
 //! a list, never through a local shell. Every command but the master runs under a deadline and
 //! ends when the stop flag (Ctrl-C, SIGTERM) is raised.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 
 use crate::sys::proc::{self, RunError};
+use crate::text::escape;
 
 /// How long the server may take to list its apps, unless `PM2_PORT_TUNNEL_LIST_TIMEOUT` says.
 pub const LIST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -97,6 +99,11 @@ impl Ssh {
         })
     }
 
+    /// The host as a terminal may show it.
+    pub fn host_shown(&self) -> Cow<'_, str> {
+        escape(&self.host)
+    }
+
     /// Whether Ctrl-C or SIGTERM asked to stop.
     pub fn stopping(&self) -> bool {
         self.stop.load(Ordering::Relaxed)
@@ -153,7 +160,11 @@ impl Ssh {
             if !master.alive() {
                 // Let the reader thread take the last words.
                 std::thread::sleep(Duration::from_millis(50));
-                bail!("cannot connect to `{}`: {}", self.host, master.said());
+                bail!(
+                    "cannot connect to `{}`: {}",
+                    self.host_shown(),
+                    escape(&master.said())
+                );
             }
             if self
                 .run(self.control_command("check", None), CONTROL_TIMEOUT)
@@ -169,7 +180,7 @@ impl Ssh {
                 self.close(&mut master);
                 bail!(
                     "cannot connect to `{}`: no answer within {}s",
-                    self.host,
+                    self.host_shown(),
                     timeout.as_secs()
                 );
             }
@@ -206,7 +217,7 @@ impl Ssh {
             bail!(
                 "{} failed: {}",
                 shown(),
-                String::from_utf8_lossy(&out.stderr).trim()
+                escape(String::from_utf8_lossy(&out.stderr).trim())
             );
         }
         Ok(())

@@ -411,3 +411,69 @@ fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
     assert!(said.lines().all(|l| l == warning), "{said}");
     assert_eq!(tunnel.rest(), Vec::<String>::new());
 }
+
+/// A hostile server: its `pm2-port list --json` prints `$HOME/list.out`, and `$HOME/list.err` on
+/// stderr; it fails when `$HOME/list.fail` exists.
+const HOSTILE_LIST: &str = "#!/bin/sh\ncd \"$HOME\" || exit 1\n[ -f list.err ] && cat list.err >&2\n\
+                            [ -f list.fail ] && exit 1\ncat list.out\n";
+
+#[test]
+fn remote_names_and_stderr_reach_the_terminal_escaped() {
+    let sb = Sandbox::new();
+    let server = SshServer::start(&sb);
+    server.fake_pm2_port(HOSTILE_LIST);
+    let home = server.home();
+    let port = sb.port(0);
+    // Sets the window title, clears the screen, and forges a table line.
+    let name = "web\x1b]0;pwned\x07\x1b[2J\n  http://localhost:1  forged";
+    std::fs::write(
+        home.join("list.out"),
+        json!([{"name": name, "port": port, "status": "online"}]).to_string(),
+    )
+    .unwrap();
+
+    // JSON stays faithful data.
+    let mut tunnel = Tunnel::spawn(&sb, &server, &[]);
+    let events = tunnel.until_ready();
+    assert_eq!(
+        events,
+        [json!({"event": "forward", "name": name, "remote_port": port, "local_port": port})]
+    );
+    assert_eq!(tunnel.terminate(&server), 0);
+
+    let log = sb.root.path().join("tunnel.log");
+    let mut tunnel = Tunnel::start(
+        tunnel_cmd(&sb, &server, &["--watch", "--interval", "1"]),
+        log_file(&log),
+    );
+    let shown = r"web\e]0;pwned\u{7}\e[2J\n  http://localhost:1  forged";
+    assert_eq!(
+        tunnel.next_line(30),
+        format!("  http://localhost:{port}  {shown}\n")
+    );
+    std::fs::write(home.join("list.out"), "[]").unwrap();
+    assert_eq!(
+        tunnel.next_line(10),
+        format!("- {shown} (was http://localhost:{port})\n")
+    );
+    std::fs::write(
+        home.join("list.err"),
+        "\x1b]2;owned\x07\x1b[31mboom\u{202e}\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("list.fail"), "").unwrap();
+    wait_for(10, "a warning quoting the server's stderr", || {
+        read(&log).contains("\nwarning: ").then_some(())
+    });
+    assert_eq!(tunnel.terminate(&server), 0);
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+    let said = read(&log);
+    let mut lines = said.lines();
+    assert_eq!(
+        lines.next(),
+        Some("tunnel to `testhost`; Ctrl-C to close it")
+    );
+    let warning = r"warning: asking `testhost` for its apps failed (exit status: 1): \e]2;owned\u{7}\e[31mboom\u{202e}";
+    assert!(lines.all(|l| l == warning), "{said:?}");
+    assert!(!said.contains('\x1b'), "{said:?}");
+}
