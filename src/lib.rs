@@ -26,6 +26,7 @@ pub mod prompt;
 pub mod registry;
 pub mod style;
 pub mod sys;
+pub mod text;
 pub mod tunnel;
 pub mod world;
 

@@ -1,7 +1,9 @@
 //! The one place that runs the system `ssh`: a control master carrying every forward, and the
 //! multiplexed commands that query the server and add or cancel forwards. Arguments are passed as
-//! a list, never through a local shell.
+//! a list, never through a local shell. Every command but the master runs under a deadline and
+//! ends when the stop flag (Ctrl-C, SIGTERM) is raised.
 
+use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
@@ -11,7 +13,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, anyhow, bail};
+
+use crate::sys::proc::{self, RunError};
+use crate::text::escape;
+
+/// How long the server may take to list its apps, unless `PM2_PORT_TUNNEL_LIST_TIMEOUT` says.
+pub const LIST_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a control command (`-O check`, `forward`, `cancel`, `exit`) may take: the master
+/// answers them itself, at once.
+const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Asks the server for its apps through a login shell (so nvm-style installs are on `PATH`):
 /// `pm2-port list --json` when it is installed, else `pm2 jlist` when PM2's daemon runs (never
@@ -27,6 +38,10 @@ pub struct Ssh {
     pub control: PathBuf,
     /// No password or passphrase prompts (no terminal to answer them).
     pub batch: bool,
+    /// How long the server may take to list its apps.
+    pub list_timeout: Duration,
+    /// Raised by Ctrl-C or SIGTERM: a command running then is killed.
+    pub stop: Arc<AtomicBool>,
 }
 
 /// The running control master and what it printed.
@@ -76,8 +91,26 @@ impl Ssh {
         c
     }
 
-    /// Start the control master and wait until it accepts commands (or `stop` is raised).
-    pub fn connect(&self, timeout: Duration, stop: &AtomicBool) -> Result<Master> {
+    /// Run an ssh command to its end, the deadline or the stop flag.
+    fn run(&self, mut c: Command, timeout: Duration) -> Result<Output> {
+        proc::run(&mut c, timeout, Some(&self.stop)).map_err(|err| match err {
+            RunError::Io(io) => anyhow!(io).context("cannot run `ssh`"),
+            other => other.into(),
+        })
+    }
+
+    /// The host as a terminal may show it.
+    pub fn host_shown(&self) -> Cow<'_, str> {
+        escape(&self.host)
+    }
+
+    /// Whether Ctrl-C or SIGTERM asked to stop.
+    pub fn stopping(&self) -> bool {
+        self.stop.load(Ordering::Relaxed)
+    }
+
+    /// Start the control master and wait until it accepts commands (or the stop flag is raised).
+    pub fn connect(&self, timeout: Duration) -> Result<Master> {
         let mut c = self.command();
         c.args([
             "-M",
@@ -127,24 +160,27 @@ impl Ssh {
             if !master.alive() {
                 // Let the reader thread take the last words.
                 std::thread::sleep(Duration::from_millis(50));
-                bail!("cannot connect to `{}`: {}", self.host, master.said());
+                bail!(
+                    "cannot connect to `{}`: {}",
+                    self.host_shown(),
+                    escape(&master.said())
+                );
             }
             if self
-                .control_command("check", None)
-                .output()
+                .run(self.control_command("check", None), CONTROL_TIMEOUT)
                 .is_ok_and(|o| o.status.success())
             {
                 return Ok(master);
             }
-            if stop.load(Ordering::Relaxed) {
+            if self.stopping() {
                 self.close(&mut master);
-                bail!("stopped while connecting to `{}`", self.host);
+                return Err(RunError::Stopped.into());
             }
             if Instant::now() >= deadline {
                 self.close(&mut master);
                 bail!(
                     "cannot connect to `{}`: no answer within {}s",
-                    self.host,
+                    self.host_shown(),
                     timeout.as_secs()
                 );
             }
@@ -152,14 +188,13 @@ impl Ssh {
         }
     }
 
-    /// Run the app-list command on the server through the master.
+    /// Run the app-list command on the server through the master, for at most `list_timeout`.
     pub fn list(&self) -> Result<Output> {
         let mut c = self.command();
         c.args(["-o", "ControlMaster=no", "-T", "--"])
             .arg(&self.host)
-            .arg(REMOTE_LIST)
-            .stdin(Stdio::null());
-        c.output().context("cannot run `ssh`")
+            .arg(REMOTE_LIST);
+        self.run(c, self.list_timeout)
     }
 
     pub fn forward(&self, local: u16, remote: u16) -> Result<()> {
@@ -171,29 +206,31 @@ impl Ssh {
     }
 
     fn control(&self, op: &str, local: u16, remote: u16) -> Result<()> {
+        let shown = || format!("`ssh -O {op} -L {}`", spec(local, remote).to_string_lossy());
         let out = self
-            .control_command(op, Some((local, remote)))
-            .stdin(Stdio::null())
-            .output()
-            .context("cannot run `ssh`")?;
+            .run(
+                self.control_command(op, Some((local, remote))),
+                CONTROL_TIMEOUT,
+            )
+            .with_context(shown)?;
         if !out.status.success() {
             bail!(
-                "`ssh -O {op} -L {}` failed: {}",
-                spec(local, remote).to_string_lossy(),
-                String::from_utf8_lossy(&out.stderr).trim()
+                "{} failed: {}",
+                shown(),
+                escape(String::from_utf8_lossy(&out.stderr).trim())
             );
         }
         Ok(())
     }
 
-    /// Close the master and make sure no ssh process of ours is left.
+    /// Close the master and make sure no ssh process of ours is left (the stop flag, raised by
+    /// then, does not cut this short).
     pub fn close(&self, master: &mut Master) {
-        let _ = self
-            .control_command("exit", None)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
+        let _ = proc::run(
+            &mut self.control_command("exit", None),
+            CONTROL_TIMEOUT,
+            None,
+        );
         let deadline = Instant::now() + Duration::from_secs(2);
         while master.alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));

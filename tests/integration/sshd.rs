@@ -101,6 +101,24 @@ impl SshServer {
     }
 }
 
+impl SshServer {
+    /// The `HOME` of the server's sessions.
+    pub fn home(&self) -> PathBuf {
+        self.dir.join("home")
+    }
+
+    /// Put `script` on the sessions' `PATH` as `pm2-port` in place of the real one (atomically,
+    /// so a list running meanwhile sees one or the other). For fault injection.
+    pub fn fake_pm2_port(&self, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = self.dir.join("bin");
+        let tmp = bin.join("pm2-port.new");
+        fs::write(&tmp, script).unwrap();
+        fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
+        fs::rename(&tmp, bin.join("pm2-port")).unwrap();
+    }
+}
+
 impl Drop for SshServer {
     fn drop(&mut self) {
         let _ = self.child.kill();

@@ -1,50 +1,75 @@
 //! `tunnel` against a real sshd on loopback and real PM2 apps behind it.
 
 use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc::{Receiver, channel};
-use std::time::Duration;
+use std::path::Path;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
 use crate::sshd::SshServer;
 use crate::support::*;
 
-/// A running `tunnel --json` and its event lines.
+/// `pm2-port tunnel -F CONFIG ARGS... testhost`.
+fn tunnel_cmd(sb: &Sandbox, server: &SshServer, args: &[&str]) -> Command {
+    let mut all = vec!["tunnel", "-F", server.config.to_str().unwrap()];
+    all.extend_from_slice(args);
+    all.push("testhost");
+    sb.cmd(&all)
+}
+
+/// A file to send a tunnel's stderr to.
+fn log_file(path: &Path) -> Stdio {
+    Stdio::from(std::fs::File::create(path).unwrap())
+}
+
+fn read(path: &Path) -> String {
+    std::fs::read_to_string(path).unwrap()
+}
+
+/// A running tunnel and its stdout lines.
 struct Tunnel {
     child: Child,
-    events: Receiver<Value>,
+    lines: Receiver<String>,
 }
 
 impl Tunnel {
+    /// `tunnel --json EXTRA... testhost`, stderr dropped.
     fn spawn(sb: &Sandbox, server: &SshServer, extra: &[&str]) -> Tunnel {
         Tunnel::spawn_logging(sb, server, extra, Stdio::null())
     }
 
     fn spawn_logging(sb: &Sandbox, server: &SshServer, extra: &[&str], stderr: Stdio) -> Tunnel {
-        let mut args = vec!["tunnel", "-F", server.config.to_str().unwrap(), "--json"];
+        let mut args = vec!["--json"];
         args.extend_from_slice(extra);
-        args.push("testhost");
-        let mut child = sb
-            .cmd(&args)
-            .stdout(Stdio::piped())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+        Tunnel::start(tunnel_cmd(sb, server, &args), stderr)
+    }
+
+    fn start(mut cmd: Command, stderr: Stdio) -> Tunnel {
+        let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
-        let (tx, events) = channel();
+        let (tx, lines) = channel();
         std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                let _ = tx.send(serde_json::from_str::<Value>(&line).unwrap());
+            let mut stdout = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while stdout.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                let _ = tx.send(String::from_utf8_lossy(&line).into_owned());
+                line.clear();
             }
         });
-        Tunnel { child, events }
+        Tunnel { child, lines }
+    }
+
+    /// The next stdout line, as printed (with its line feed).
+    fn next_line(&self, secs: u64) -> String {
+        self.lines
+            .recv_timeout(Duration::from_secs(secs))
+            .expect("no line from the tunnel in time")
     }
 
     fn next(&self, secs: u64) -> Value {
-        self.events
-            .recv_timeout(Duration::from_secs(secs))
-            .expect("no event from the tunnel in time")
+        serde_json::from_str(&self.next_line(secs)).unwrap()
     }
 
     /// Events up to and including `ready`.
@@ -57,6 +82,23 @@ impl Tunnel {
             }
             all.push(e);
         }
+    }
+
+    /// The stdout lines not read yet, up to the end of stdout (once the tunnel has exited).
+    fn rest(&self) -> Vec<String> {
+        let mut all = Vec::new();
+        loop {
+            match self.lines.recv_timeout(Duration::from_secs(5)) {
+                Ok(line) => all.push(line),
+                Err(RecvTimeoutError::Disconnected) => return all,
+                Err(RecvTimeoutError::Timeout) => panic!("stdout still open: {all:?}"),
+            }
+        }
+    }
+
+    /// Wait for the tunnel to exit on its own.
+    fn wait(&mut self, secs: u64, what: &str) -> ExitStatus {
+        wait_for(secs, what, || self.child.try_wait().unwrap())
     }
 
     /// The ssh processes this tunnel started (its children).
@@ -75,30 +117,55 @@ impl Tunnel {
     }
 
     /// SIGTERM, then the exit status; asserts no ssh process of ours is left.
-    fn terminate(mut self, server: &SshServer) -> i32 {
+    fn terminate(&mut self, server: &SshServer) -> i32 {
+        self.terminate_timed(server).0
+    }
+
+    /// SIGTERM, then the exit status and how long the tunnel took to exit; asserts no ssh process
+    /// of ours is left.
+    fn terminate_timed(&mut self, server: &SshServer) -> (i32, Duration) {
         let ssh = self.ssh_children();
         assert!(!ssh.is_empty(), "the tunnel has no ssh control master");
+        let sent = Instant::now();
         Command::new("kill")
             .args(["-TERM", &self.child.id().to_string()])
             .status()
             .unwrap();
-        let status = wait_for(10, "the tunnel to exit", || self.child.try_wait().unwrap());
+        let status = self.wait(10, "the tunnel to exit");
+        let took = sent.elapsed();
         for pid in ssh {
             let alive = std::fs::read_to_string(format!("/proc/{pid}/stat"))
                 .is_ok_and(|s| !s.contains(") Z "));
             assert!(!alive, "ssh process {pid} outlived the tunnel");
         }
-        let config = server.config.to_str().unwrap().to_string();
-        let left: Vec<String> = std::fs::read_dir("/proc")
-            .unwrap()
-            .flatten()
-            .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
-            .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
-            .filter(|c| c.starts_with("ssh ") && c.contains(&config))
-            .collect();
-        assert!(left.is_empty(), "ssh processes left: {left:?}");
-        status.code().unwrap_or(-1)
+        assert_eq!(ssh_left(server), Vec::<String>::new(), "ssh processes left");
+        (status.code().unwrap_or(-1), took)
     }
+}
+
+impl Drop for Tunnel {
+    /// A test that failed half-way: end the tunnel and its ssh processes.
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            for pid in self.ssh_children() {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// The ssh processes still running with this server's client configuration.
+fn ssh_left(server: &SshServer) -> Vec<String> {
+    let config = server.config.to_str().unwrap().to_string();
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| std::fs::read(e.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.starts_with("ssh ") && c.contains(&config))
+        .collect()
 }
 
 fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
@@ -115,7 +182,7 @@ fn two_apps_are_forwarded_and_sigterm_leaves_no_ssh() {
     sb.start_foreign_app("shop", sb.port(0));
     sb.start_foreign_app("blog", sb.port(1));
 
-    let tunnel = Tunnel::spawn(&sb, &server, &[]);
+    let mut tunnel = Tunnel::spawn(&sb, &server, &[]);
     let events = tunnel.until_ready();
     assert_eq!(events.len(), 2, "{events:?}");
     for (name, port) in [("shop", sb.port(0)), ("blog", sb.port(1))] {
@@ -138,7 +205,7 @@ fn watch_adds_new_apps_and_cancels_deleted_ones() {
     let server = SshServer::start(&sb);
     sb.start_foreign_app("one", sb.port(0));
     sb.start_foreign_app("two", sb.port(1));
-    let tunnel = Tunnel::spawn(&sb, &server, &["--watch", "--interval", "1"]);
+    let mut tunnel = Tunnel::spawn(&sb, &server, &["--watch", "--interval", "1"]);
     let events = tunnel.until_ready();
     let two_local = forward_of(&events, "two")["local_port"].as_u64().unwrap() as u16;
 
@@ -232,7 +299,7 @@ fn a_broken_connection_is_reconnected_and_said_so() {
     let server = SshServer::start(&sb);
     sb.start_foreign_app("web", sb.port(0));
     let log = sb.root.path().join("tunnel.log");
-    let tunnel = Tunnel::spawn_logging(
+    let mut tunnel = Tunnel::spawn_logging(
         &sb,
         &server,
         &[],
@@ -259,4 +326,154 @@ fn a_broken_connection_is_reconnected_and_said_so() {
     assert!(said.contains("reconnecting in 1s"), "{said}");
     assert!(said.contains("reconnected to `testhost`"), "{said}");
     assert_eq!(tunnel.terminate(&server), 0);
+}
+
+/// Fault injection: a `pm2-port` that never answers `list --json` (a stuck PM2, a hung disk).
+/// It marks each start in `$HOME/listing` and sleeps in the sandbox, whose end kills it.
+const HUNG_LIST: &str = "#!/bin/sh\ncd \"$HOME\" || exit 1\n: > listing\nexec sleep 600\n";
+
+#[test]
+fn a_hung_first_list_fails_naming_the_host_and_the_wait() {
+    let sb = Sandbox::new();
+    let server = SshServer::start(&sb);
+    server.fake_pm2_port(HUNG_LIST);
+
+    let log = sb.root.path().join("timeout.log");
+    let mut cmd = tunnel_cmd(&sb, &server, &[]);
+    cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "2");
+    let mut tunnel = Tunnel::start(cmd, log_file(&log));
+    let started = Instant::now();
+    let status = tunnel.wait(20, "the tunnel to give up on the hung list");
+    let took = started.elapsed();
+    assert_eq!(status.code(), Some(1));
+    assert_eq!(
+        read(&log),
+        "error: asking `testhost` for its apps: no answer within 2s (a stuck `pm2-port list` or \
+         `pm2 jlist` there? PM2_PORT_TUNNEL_LIST_TIMEOUT=SECS waits longer)\n"
+    );
+    assert!(took < Duration::from_secs(8), "{took:?}");
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+    assert_eq!(ssh_left(&server), Vec::<String>::new());
+}
+
+#[test]
+fn sigterm_while_the_first_list_hangs_ends_the_tunnel_at_once() {
+    let sb = Sandbox::new();
+    let server = SshServer::start(&sb);
+    server.fake_pm2_port(HUNG_LIST);
+    let listing = server.home().join("listing");
+    // The default wait (30 s) is far longer than the test's bound.
+    let log = sb.root.path().join("sigterm.log");
+    let mut tunnel = Tunnel::start(tunnel_cmd(&sb, &server, &[]), log_file(&log));
+    wait_for(20, "the list to hang", || listing.exists().then_some(()));
+    let (code, took) = tunnel.terminate_timed(&server);
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    assert_eq!(read(&log), "");
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+}
+
+#[test]
+fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
+    let sb = Sandbox::new();
+    let server = SshServer::start(&sb);
+    sb.start_foreign_app("web", sb.port(0));
+    let log = sb.root.path().join("tunnel.log");
+    let mut cmd = tunnel_cmd(&sb, &server, &["--json", "--watch", "--interval", "1"]);
+    cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "2");
+    let mut tunnel = Tunnel::start(cmd, log_file(&log));
+    let events = tunnel.until_ready();
+    let local = forward_of(&events, "web")["local_port"].as_u64().unwrap() as u16;
+
+    server.fake_pm2_port(HUNG_LIST);
+    let warning = "warning: asking `testhost` for its apps: no answer within 2s (a stuck \
+                   `pm2-port list` or `pm2 jlist` there? PM2_PORT_TUNNEL_LIST_TIMEOUT=SECS waits \
+                   longer)";
+    wait_for(20, "a warning about the hung list", || {
+        read(&log).starts_with("warning: ").then_some(())
+    });
+    // The forward in place works on meanwhile.
+    assert_eq!(
+        http_get("127.0.0.1", local).unwrap(),
+        format!("hello from web on {}\n", sb.port(0))
+    );
+
+    // SIGTERM while a list hangs.
+    let listing = server.home().join("listing");
+    std::fs::remove_file(&listing).unwrap();
+    wait_for(20, "the next list to hang", || {
+        listing.exists().then_some(())
+    });
+    let (code, took) = tunnel.terminate_timed(&server);
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(2), "{took:?}");
+    let said = read(&log);
+    assert!(said.lines().all(|l| l == warning), "{said}");
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+}
+
+/// A hostile server: its `pm2-port list --json` prints `$HOME/list.out`, and `$HOME/list.err` on
+/// stderr; it fails when `$HOME/list.fail` exists.
+const HOSTILE_LIST: &str = "#!/bin/sh\ncd \"$HOME\" || exit 1\n[ -f list.err ] && cat list.err >&2\n\
+                            [ -f list.fail ] && exit 1\ncat list.out\n";
+
+#[test]
+fn remote_names_and_stderr_reach_the_terminal_escaped() {
+    let sb = Sandbox::new();
+    let server = SshServer::start(&sb);
+    server.fake_pm2_port(HOSTILE_LIST);
+    let home = server.home();
+    let port = sb.port(0);
+    // Sets the window title, clears the screen, and forges a table line.
+    let name = "web\x1b]0;pwned\x07\x1b[2J\n  http://localhost:1  forged";
+    std::fs::write(
+        home.join("list.out"),
+        json!([{"name": name, "port": port, "status": "online"}]).to_string(),
+    )
+    .unwrap();
+
+    // JSON stays faithful data.
+    let mut tunnel = Tunnel::spawn(&sb, &server, &[]);
+    let events = tunnel.until_ready();
+    assert_eq!(
+        events,
+        [json!({"event": "forward", "name": name, "remote_port": port, "local_port": port})]
+    );
+    assert_eq!(tunnel.terminate(&server), 0);
+
+    let log = sb.root.path().join("tunnel.log");
+    let mut tunnel = Tunnel::start(
+        tunnel_cmd(&sb, &server, &["--watch", "--interval", "1"]),
+        log_file(&log),
+    );
+    let shown = r"web\e]0;pwned\u{7}\e[2J\n  http://localhost:1  forged";
+    assert_eq!(
+        tunnel.next_line(30),
+        format!("  http://localhost:{port}  {shown}\n")
+    );
+    std::fs::write(home.join("list.out"), "[]").unwrap();
+    assert_eq!(
+        tunnel.next_line(10),
+        format!("- {shown} (was http://localhost:{port})\n")
+    );
+    std::fs::write(
+        home.join("list.err"),
+        "\x1b]2;owned\x07\x1b[31mboom\u{202e}\n",
+    )
+    .unwrap();
+    std::fs::write(home.join("list.fail"), "").unwrap();
+    wait_for(10, "a warning quoting the server's stderr", || {
+        read(&log).contains("\nwarning: ").then_some(())
+    });
+    assert_eq!(tunnel.terminate(&server), 0);
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+    let said = read(&log);
+    let mut lines = said.lines();
+    assert_eq!(
+        lines.next(),
+        Some("tunnel to `testhost`; Ctrl-C to close it")
+    );
+    let warning = r"warning: asking `testhost` for its apps failed (exit status: 1): \e]2;owned\u{7}\e[31mboom\u{202e}";
+    assert!(lines.all(|l| l == warning), "{said:?}");
+    assert!(!said.contains('\x1b'), "{said:?}");
 }
