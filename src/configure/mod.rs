@@ -333,6 +333,8 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
             .unwrap_or_default(),
     );
     registry::remove_leftovers(&ctx.state, &dirs);
+    // buildflowz.toml, which `--force` writes under the lock.
+    files::remove_leftovers(&plan.file.with_file_name(crate::config::FILE_NAME));
     if plan.changed()
         && let Some(old) = &plan.old
         && old.owner == Owner::Hand

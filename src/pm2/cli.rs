@@ -43,7 +43,18 @@ pub fn ensure_installed() -> Result<()> {
     Ok(())
 }
 
-/// Run `pm2 ARGS` and return its output; a non-zero exit is an error that quotes its stderr.
+/// How long one `pm2` command may take: `PM2_PORT_PM2_TIMEOUT` seconds, else 120.
+fn timeout() -> std::time::Duration {
+    let secs = std::env::var("PM2_PORT_PM2_TIMEOUT")
+        .ok()
+        .and_then(|s| s.trim().parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(120);
+    std::time::Duration::from_secs(secs)
+}
+
+/// Run `pm2 ARGS` and return its output, within [`timeout`]; a non-zero exit is an error that
+/// quotes its stderr.
 pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
     let program = program();
     let shown = args
@@ -52,23 +63,29 @@ pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
         .collect::<Vec<_>>()
         .join(" ");
     verbose!("running `pm2 {shown}`");
-    let output = Command::new(&program)
+    let mut command = Command::new(&program);
+    command
         .args(args)
         // PM2's daemon error handler re-runs `node $_ update`: make `$_` point at pm2 itself.
-        .env("_", &program)
-        .stdin(std::process::Stdio::null())
-        .output()
-        .map_err(|err| {
-            if err.kind() == std::io::ErrorKind::NotFound {
-                anyhow::anyhow!(
-                    "`{}` not found; install PM2 with `npm install -g pm2`, or point `PM2_PORT_PM2` at it",
-                    program.to_string_lossy()
-                )
-            } else {
-                anyhow::Error::new(err)
-                    .context(format!("failed to run `{}`", program.to_string_lossy()))
-            }
-        })?;
+        .env("_", &program);
+    let output = match crate::sys::proc::run(&mut command, timeout(), None) {
+        Ok(output) => output,
+        Err(crate::sys::proc::RunError::Io(err)) if err.kind() == std::io::ErrorKind::NotFound => {
+            bail!(
+                "`{}` not found; install PM2 with `npm install -g pm2`, or point `PM2_PORT_PM2` at it",
+                program.to_string_lossy()
+            )
+        }
+        Err(crate::sys::proc::RunError::TimedOut { after, .. }) => bail!(
+            "`pm2 {shown}` did not finish within {}s and was stopped; is PM2's daemon in `{}` stuck? (`pm2 kill` restarts it; PM2_PORT_PM2_TIMEOUT=SECS waits longer)",
+            after.as_secs(),
+            home().display()
+        ),
+        Err(err) => {
+            return Err(anyhow::Error::new(err)
+                .context(format!("failed to run `{}`", program.to_string_lossy())));
+        }
+    };
     if !output.status.success() {
         bail!(
             "`pm2 {shown}` failed ({}): {}",
