@@ -232,11 +232,22 @@ fn a_full_state_directory_writes_no_file_and_names_the_registry() {
     assert_eq!(report["apps"][0]["port"], sb.port(1));
 }
 
+/// The socket of a fake daemon, removed when the test ends (pass or fail): the sandbox would ask
+/// it to `pm2 kill` itself, and wait for ever.
+struct FakeDaemon(std::os::unix::net::UnixListener, std::path::PathBuf);
+
+impl Drop for FakeDaemon {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.1);
+    }
+}
+
 /// A fake PM2 daemon on `home/rpc.sock` that answers every call with a well-formed frame holding
 /// JSON this client does not know (a fault injection: a future PM2, or something else).
-fn confusing_daemon(home: &Path) -> std::os::unix::net::UnixListener {
+fn confusing_daemon(home: &Path) -> FakeDaemon {
     use std::io::{Read, Write};
-    let listener = std::os::unix::net::UnixListener::bind(home.join("rpc.sock")).unwrap();
+    let path = home.join("rpc.sock");
+    let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
     let server = listener.try_clone().unwrap();
     std::thread::spawn(move || {
         for conn in server.incoming() {
@@ -253,7 +264,7 @@ fn confusing_daemon(home: &Path) -> std::os::unix::net::UnixListener {
             let _ = conn.write_all(&msg);
         }
     });
-    listener
+    FakeDaemon(listener, path)
 }
 
 #[test]
@@ -280,8 +291,6 @@ fn a_confusing_daemon_makes_read_only_commands_fail_fast_and_run_no_pm2() {
         // No `pm2` ran: it would have written its log and pid files here.
         assert_eq!(names_in(&sb.home), ["rpc.sock"], "{}", args.join(" "));
     }
-    // The sandbox would ask this daemon to `pm2 kill` itself.
-    fs::remove_file(sb.home.join("rpc.sock")).unwrap();
 }
 
 #[test]
