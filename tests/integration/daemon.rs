@@ -1,5 +1,5 @@
 //! PM2's daemon: ports held in every state, the socket client against `pm2 jlist`, and no daemon
-//! ever started by a read-only command.
+//! ever started by a read-only command, each against every pinned PM2 (5, 6 and 7).
 
 use std::collections::BTreeSet;
 use std::fs;
@@ -12,9 +12,35 @@ fn next(sb: &Sandbox) -> u64 {
     sb.run(["next", "--json"]).json()["port"].as_u64().unwrap()
 }
 
-#[test]
-fn an_app_port_is_taken_online_stopped_and_saved_without_a_daemon() {
-    let sb = Sandbox::new();
+/// Each scenario `NAME(pm2: Pm2)` becomes the tests `NAME::pm2_5`, `NAME::pm2_6` and `NAME::pm2_7`.
+macro_rules! each_pm2 {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            use crate::support::Pm2;
+            #[test]
+            fn pm2_5() {
+                super::$name(Pm2::V5)
+            }
+            #[test]
+            fn pm2_6() {
+                super::$name(Pm2::V6)
+            }
+            #[test]
+            fn pm2_7() {
+                super::$name(Pm2::V7)
+            }
+        }
+    )*};
+}
+
+each_pm2!(
+    an_app_port_is_taken_online_stopped_and_saved_without_a_daemon,
+    the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing,
+    a_stale_socket_and_a_missing_one_start_no_daemon,
+);
+
+fn an_app_port_is_taken_online_stopped_and_saved_without_a_daemon(pm2: Pm2) {
+    let sb = Sandbox::with_pm2(pm2);
     sb.start_foreign_app("web", sb.port(0));
     assert_eq!(next(&sb), u64::from(sb.port(1)), "online");
     sb.pm2(["stop", "web"]);
@@ -61,9 +87,8 @@ fn jlist_view(list: &[Value]) -> BTreeSet<(String, String, u64)> {
         .collect()
 }
 
-#[test]
-fn the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing() {
-    let sb = Sandbox::with_ports(30);
+fn the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing(pm2: Pm2) {
+    let sb = Sandbox::build(pm2, 30);
     let dir = sb.fixture("idle-app");
     let apps: Vec<String> = (0..30)
         .map(|i| {
@@ -88,7 +113,13 @@ fn the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing() {
     assert_eq!(before.len(), 30);
 
     for _ in 0..3 {
-        let rows = sb.run(["list", "--json"]).json();
+        let run = sb.run(["--verbose", "list", "--json"]);
+        assert!(
+            run.stderr().contains("PM2's daemon listed 30 apps"),
+            "the list did not come from the socket: {}",
+            run.stderr()
+        );
+        let rows = run.json();
         let got: BTreeSet<(String, String, u64)> = rows
             .as_array()
             .unwrap()
@@ -123,9 +154,8 @@ fn the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing() {
     assert_eq!(pids(&after), pids(&before));
 }
 
-#[test]
-fn a_stale_socket_and_a_missing_one_start_no_daemon() {
-    let sb = Sandbox::new();
+fn a_stale_socket_and_a_missing_one_start_no_daemon(pm2: Pm2) {
+    let sb = Sandbox::with_pm2(pm2);
     let dir = sb.fixture("idle-app");
     sb.pm2_with_env(
         [
@@ -167,7 +197,7 @@ fn a_stale_socket_and_a_missing_one_start_no_daemon() {
     assert_eq!(list[0]["status"], "saved");
     assert!(!sb.daemon_running(), "a daemon was started");
 
-    let fresh = Sandbox::new();
+    let fresh = Sandbox::with_pm2(pm2);
     assert_eq!(next(&fresh), u64::from(fresh.port(0)));
     assert!(!fresh.home.join("rpc.sock").exists());
 }
