@@ -5,7 +5,7 @@
 //! call is `[j:{"type":"call","method":M,"args":[...]}, s:ID]`; the reply is `[j:{"args":[...]}
 //! | j:{"error":...}, s:ID]`.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
 use std::time::Duration;
@@ -29,7 +29,19 @@ pub enum Answer {
 }
 
 const VERSION: u8 = 1;
+
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest message pm2-port reads from the daemon, all arguments together, and the largest
+/// single argument: the process list is one argument, so they are the same. PM2's list carries each
+/// app's whole environment, a few KB per app: a list of 1000 apps is a few MB. 64 MiB leaves room
+/// for ten times that with fat environments, while a reply that claims more (4 GiB is one length
+/// field away) is refused before a byte of it is read or allocated.
+pub const MAX_MESSAGE: usize = 64 << 20;
+pub const MAX_ARGUMENT: usize = MAX_MESSAGE;
+
+/// Bytes read at a time: an argument's buffer grows with what arrived, never with what it claims.
+const CHUNK: usize = 64 << 10;
 
 /// Encode arguments as one amp message.
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
@@ -53,33 +65,71 @@ pub fn monitor_request(id: &str) -> Vec<u8> {
     encode(&[call, id.as_bytes()])
 }
 
-/// Read one amp message from `r`.
-pub fn read_message(r: &mut impl Read) -> std::io::Result<Vec<Vec<u8>>> {
+/// Read one amp message from `r`. Lengths are the sender's word: one over [`MAX_ARGUMENT`], or
+/// arguments adding up to over [`MAX_MESSAGE`], are refused before their bytes are read, and memory
+/// grows with the bytes that arrived, at most doubling, never to more than the claimed length.
+pub fn read_message(r: &mut impl Read) -> io::Result<Vec<Vec<u8>>> {
     let mut meta = [0u8; 1];
     r.read_exact(&mut meta)?;
     if meta[0] >> 4 != VERSION {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
             format!("unknown amp version in byte {:#04x}", meta[0]),
         ));
     }
     let argc = usize::from(meta[0] & 0xf);
     let mut args = Vec::with_capacity(argc);
+    let mut total = 0;
     for _ in 0..argc {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;
-        let mut arg = Vec::with_capacity(len);
-        r.by_ref().take(len as u64).read_to_end(&mut arg)?;
-        if arg.len() != len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the daemon's reply ended early",
-            ));
+        if len > MAX_ARGUMENT {
+            return Err(over_cap(format!(
+                "an argument of {len} bytes, over pm2-port's cap of {} MiB for one argument",
+                MAX_ARGUMENT >> 20
+            )));
         }
-        args.push(arg);
+        total += len;
+        if total > MAX_MESSAGE {
+            return Err(over_cap(format!(
+                "arguments adding up to {total} bytes, over pm2-port's cap of {} MiB for one message",
+                MAX_MESSAGE >> 20
+            )));
+        }
+        args.push(read_argument(r, len)?);
     }
     Ok(args)
+}
+
+fn over_cap(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("it claims {what}"))
+}
+
+/// Read exactly `len` bytes, growing the buffer with what arrives.
+fn read_argument(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
+    let mut arg = Vec::new();
+    let mut chunk = [0u8; CHUNK];
+    while arg.len() < len {
+        let want = (len - arg.len()).min(CHUNK);
+        let n = match r.read(&mut chunk[..want]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the daemon's reply ended early",
+                ));
+            }
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if arg.capacity() - arg.len() < n {
+            let grown = (arg.capacity() * 2).max(arg.len() + n).min(len);
+            arg.reserve_exact(grown - arg.len());
+        }
+        arg.extend_from_slice(&chunk[..n]);
+    }
+    Ok(arg)
 }
 
 /// The process list's JSON inside the reply to call `id`, as a part of the reply's first argument.
@@ -127,8 +177,8 @@ pub fn process_list(home: &Path) -> Answer {
     let path = home.join("rpc.sock");
     let mut stream = match UnixStream::connect(&path) {
         Ok(s) => s,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Answer::NoSocket,
-        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => return Answer::Stale,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Answer::NoSocket,
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => return Answer::Stale,
         Err(err) => return Answer::Failed(format!("cannot connect: {err}")),
     };
     let _ = stream.set_read_timeout(Some(TIMEOUT));
@@ -183,6 +233,28 @@ mod tests {
         let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
         let args = read_message(&mut err.as_slice()).unwrap();
         assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));
+    }
+
+    #[test]
+    fn lengths_over_the_caps_are_refused_before_reading() {
+        let mut msg = vec![0x11];
+        msg.extend_from_slice(&(MAX_ARGUMENT as u32 + 1).to_be_bytes());
+        let err = read_message(&mut msg.as_slice()).unwrap_err();
+        assert!(
+            err.to_string().contains("cap of 64 MiB for one argument"),
+            "{err}"
+        );
+        // Two arguments within the argument cap, over the message cap together.
+        let half = (MAX_MESSAGE / 2 + 1) as u32;
+        let mut msg = vec![0x12];
+        msg.extend_from_slice(&half.to_be_bytes());
+        msg.resize(msg.len() + half as usize, b'x');
+        msg.extend_from_slice(&half.to_be_bytes());
+        let err = read_message(&mut msg.as_slice()).unwrap_err();
+        assert!(
+            err.to_string().contains("cap of 64 MiB for one message"),
+            "{err}"
+        );
     }
 
     #[test]
