@@ -6,9 +6,11 @@
 //! | j:{"error":...}, s:ID]`.
 
 use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -30,6 +32,8 @@ pub enum Answer {
 
 const VERSION: u8 = 1;
 
+/// How long one exchange with the daemon (connect, send, whole reply) may take, unless
+/// `PM2_PORT_DAEMON_TIMEOUT` says otherwise. A healthy daemon answers in milliseconds.
 const TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The largest message pm2-port reads from the daemon, all arguments together, and the largest
@@ -172,22 +176,38 @@ pub fn parse_reply<'a>(
     }
 }
 
-/// Ask the daemon of `home` for its process list. Never starts a daemon.
+/// Ask the daemon of `home` for its process list. Never starts a daemon. The whole exchange
+/// (connect, send, the whole reply) has one deadline, `PM2_PORT_DAEMON_TIMEOUT` seconds (default
+/// 10): a stopped or wedged daemon, or one that trickles its reply, cannot hold pm2-port longer.
 pub fn process_list(home: &Path) -> Answer {
-    let path = home.join("rpc.sock");
-    let mut stream = match UnixStream::connect(&path) {
+    let timeout = match timeout() {
+        Ok(t) => t,
+        Err(why) => return Answer::Failed(why),
+    };
+    let end = Instant::now() + timeout;
+    let stream = match connect(&home.join("rpc.sock"), end) {
         Ok(s) => s,
         Err(err) if err.kind() == io::ErrorKind::NotFound => return Answer::NoSocket,
         Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => return Answer::Stale,
+        Err(err) if is_timeout(&err) => {
+            return Answer::Failed(too_slow(home, timeout, "it accepted no connection"));
+        }
         Err(err) => return Answer::Failed(format!("cannot connect: {err}")),
     };
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TIMEOUT));
+    let mut exchange = Exchange {
+        stream,
+        end,
+        received: 0,
+    };
     let id = format!("pm2-port-{}:0", std::process::id());
-    if let Err(err) = stream.write_all(&monitor_request(&id)) {
-        return Answer::Failed(format!("cannot send: {err}"));
+    if let Err(err) = exchange.write_all(&monitor_request(&id)) {
+        return Answer::Failed(if is_timeout(&err) {
+            too_slow(home, timeout, "it took no request")
+        } else {
+            format!("cannot send: {err}")
+        });
     }
-    match read_message(&mut stream) {
+    match read_message(&mut exchange) {
         Ok(args) => match parse_reply(&args, &id) {
             Ok(list) => match super::parse_process_list(&list) {
                 Ok(apps) => Answer::List(apps),
@@ -195,8 +215,162 @@ pub fn process_list(home: &Path) -> Answer {
             },
             Err(why) => Answer::Unexpected(why),
         },
+        Err(err) if is_timeout(&err) => {
+            let phase = match exchange.received {
+                0 => "no reply came".to_string(),
+                n => format!("its reply stopped after {n} bytes"),
+            };
+            Answer::Failed(too_slow(home, timeout, &phase))
+        }
         Err(err) => Answer::Failed(format!("cannot read the reply: {err}")),
     }
+}
+
+/// `PM2_PORT_DAEMON_TIMEOUT`, else the default.
+fn timeout() -> Result<Duration, String> {
+    parse_timeout(std::env::var_os("PM2_PORT_DAEMON_TIMEOUT").as_deref())
+}
+
+/// Seconds, a positive number (fractions allowed); unset or empty is the default. Anything else is
+/// an error rather than silently the default.
+fn parse_timeout(raw: Option<&std::ffi::OsStr>) -> Result<Duration, String> {
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Ok(TIMEOUT);
+    };
+    let text = raw.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            format!("`PM2_PORT_DAEMON_TIMEOUT={text}` is not a positive number of seconds")
+        })
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The time left before `end`, or a `TimedOut` error once there is none.
+fn left(end: Instant) -> io::Result<Duration> {
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    Ok(left)
+}
+
+/// Why the exchange was given up after `timeout`, and what to check: a stopped daemon (`kill
+/// -STOP`, a debugger, a suspended job) or a wedged one.
+fn too_slow(home: &Path, timeout: Duration, phase: &str) -> String {
+    let pid = std::fs::read_to_string(home.join("pm2.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    let (ps, pid) = match pid {
+        Some(p) => (format!(" (`ps -o stat= -p {p}` shows `T`)"), p.to_string()),
+        None => (String::new(), "PID".to_string()),
+    };
+    format!(
+        "it did not answer within {} s ({phase}); a stopped daemon{ps} resumes with `kill -CONT {pid}`, a hung one ends with `pm2 kill` (PM2_PORT_DAEMON_TIMEOUT sets the wait)",
+        timeout.as_secs_f64()
+    )
+}
+
+/// The connection under the exchange's one deadline: each read and write may take the time left.
+struct Exchange {
+    stream: UnixStream,
+    end: Instant,
+    /// Bytes of the reply read so far, to say where a slow reply stopped.
+    received: usize,
+}
+
+impl Read for Exchange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(left(self.end)?))?;
+        let n = self.stream.read(buf)?;
+        self.received += n;
+        Ok(n)
+    }
+}
+
+impl Write for Exchange {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(left(self.end)?))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Connect to the Unix socket at `path` before `end`. A blocking `connect()` waits for
+/// ever on a full accept queue (a stopped daemon, a listener that never accepts), so the socket is
+/// non-blocking and a full queue (`EAGAIN`) is retried until the deadline. The errors that mean
+/// something keep their kind: `NotFound` (no socket file) and `ConnectionRefused` (a stale one).
+fn connect(path: &Path, end: Instant) -> io::Result<UnixStream> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a Unix socket path has at most {} bytes",
+                addr.sun_path.len() - 1
+            ),
+        ));
+    }
+    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = *from as libc::c_char;
+    }
+    let len =
+        (std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: plain socket(2); the descriptor is owned by the UnixStream at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+        let r = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // Already connected by an earlier try that returned EINPROGRESS.
+            Some(libc::EISCONN) => break,
+            // The accept queue is full (Linux says EAGAIN for Unix sockets); EINPROGRESS and
+            // EALREADY, which Linux does not use for them, are waited out the same way.
+            Some(libc::EAGAIN | libc::EINPROGRESS | libc::EALREADY) => {
+                std::thread::sleep(left(end)?.min(Duration::from_millis(10)));
+            }
+            _ => return Err(err),
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 #[cfg(test)]
@@ -233,6 +407,25 @@ mod tests {
         let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
         let args = read_message(&mut err.as_slice()).unwrap();
         assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));
+    }
+
+    #[test]
+    fn timeouts() {
+        use std::ffi::OsStr;
+        assert_eq!(parse_timeout(None), Ok(TIMEOUT));
+        assert_eq!(parse_timeout(Some(OsStr::new(""))), Ok(TIMEOUT));
+        assert_eq!(
+            parse_timeout(Some(OsStr::new("3"))),
+            Ok(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_timeout(Some(OsStr::new(" 0.5 "))),
+            Ok(Duration::from_millis(500))
+        );
+        for bad in ["0", "-1", "ten", "NaN", "inf", "1e30"] {
+            let err = parse_timeout(Some(OsStr::new(bad))).unwrap_err();
+            assert!(err.contains("PM2_PORT_DAEMON_TIMEOUT"), "{bad}: {err}");
+        }
     }
 
     #[test]
