@@ -468,11 +468,22 @@ fn a_stopped_pm2_daemon_is_given_up_at_the_deadline_and_the_message_says_kill_co
         .parse()
         .unwrap();
     unsafe { libc::kill(daemon, libc::SIGSTOP) };
+    // Resumed even when the run panics: the sandbox's `pm2 kill` would wait on it for ever.
+    let resume = Resume(daemon);
     let w = next_with_deadline(&sb);
-    unsafe { libc::kill(daemon, libc::SIGCONT) };
+    drop(resume);
     let err = assert_timed_out(&sb, &w);
     assert!(err.contains(&format!("kill -CONT {daemon}")), "{err}");
     assert_eq!(next(&sb), u64::from(sb.port(1)), "after SIGCONT");
+}
+
+/// Sends SIGCONT to a stopped process on drop.
+struct Resume(i32);
+
+impl Drop for Resume {
+    fn drop(&mut self) {
+        unsafe { libc::kill(self.0, libc::SIGCONT) };
+    }
 }
 
 fn unix_socket() -> libc::c_int {
