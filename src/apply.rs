@@ -18,7 +18,10 @@ pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
     Ok(match rpc::process_list(&ctx.pm2_home) {
         rpc::Answer::List(apps) => Some(apps),
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
-        rpc::Answer::Failed(why) => anyhow::bail!("cannot ask PM2's daemon for its apps: {why}"),
+        rpc::Answer::Failed(why) => anyhow::bail!(
+            "cannot ask PM2's daemon for its apps through `{}`: {why}",
+            ctx.pm2_home.join("rpc.sock").display()
+        ),
         rpc::Answer::Unexpected(_) => Some(
             ctx.pm2_apps()?
                 .into_iter()

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
-# pinned by tests/pm2/package-lock.json and the Vite pinned by fixtures/vite-app/package-lock.json),
+# pinned by tests/pm2/package-lock.json, the older PM2s pinned by tests/pm2-5 and tests/pm2-6 that
+# the daemon tests also run against, and the Vite pinned by fixtures/vite-app/package-lock.json),
 # then run the whole suite: formatting, lints, unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -25,7 +26,9 @@ if [ "$node_major" -lt 18 ]; then
   exit 1
 fi
 
-npm ci --prefix tests/pm2 --no-audit --no-fund --loglevel=error
+for dir in tests/pm2 tests/pm2-5 tests/pm2-6; do
+  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+done
 npm ci --prefix fixtures/vite-app --no-audit --no-fund --loglevel=error
 
 cargo fmt --all -- --check

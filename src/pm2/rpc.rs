@@ -5,10 +5,12 @@
 //! call is `[j:{"type":"call","method":M,"args":[...]}, s:ID]`; the reply is `[j:{"args":[...]}
 //! | j:{"error":...}, s:ID]`.
 
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
+use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
@@ -29,7 +31,21 @@ pub enum Answer {
 }
 
 const VERSION: u8 = 1;
+
+/// How long one exchange with the daemon (connect, send, whole reply) may take, unless
+/// `PM2_PORT_DAEMON_TIMEOUT` says otherwise. A healthy daemon answers in milliseconds.
 const TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The largest message pm2-port reads from the daemon, all arguments together, and the largest
+/// single argument: the process list is one argument, so they are the same. PM2's list carries each
+/// app's whole environment, a few KB per app: a list of 1000 apps is a few MB. 64 MiB leaves room
+/// for ten times that with fat environments, while a reply that claims more (4 GiB is one length
+/// field away) is refused before a byte of it is read or allocated.
+pub const MAX_MESSAGE: usize = 64 << 20;
+pub const MAX_ARGUMENT: usize = MAX_MESSAGE;
+
+/// Bytes read at a time: an argument's buffer grows with what arrived, never with what it claims.
+const CHUNK: usize = 64 << 10;
 
 /// Encode arguments as one amp message.
 pub fn encode(args: &[&[u8]]) -> Vec<u8> {
@@ -53,33 +69,71 @@ pub fn monitor_request(id: &str) -> Vec<u8> {
     encode(&[call, id.as_bytes()])
 }
 
-/// Read one amp message from `r`.
-pub fn read_message(r: &mut impl Read) -> std::io::Result<Vec<Vec<u8>>> {
+/// Read one amp message from `r`. Lengths are the sender's word: one over [`MAX_ARGUMENT`], or
+/// arguments adding up to over [`MAX_MESSAGE`], are refused before their bytes are read, and memory
+/// grows with the bytes that arrived, at most doubling, never to more than the claimed length.
+pub fn read_message(r: &mut impl Read) -> io::Result<Vec<Vec<u8>>> {
     let mut meta = [0u8; 1];
     r.read_exact(&mut meta)?;
     if meta[0] >> 4 != VERSION {
-        return Err(std::io::Error::new(
-            std::io::ErrorKind::InvalidData,
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
             format!("unknown amp version in byte {:#04x}", meta[0]),
         ));
     }
     let argc = usize::from(meta[0] & 0xf);
     let mut args = Vec::with_capacity(argc);
+    let mut total = 0;
     for _ in 0..argc {
         let mut len = [0u8; 4];
         r.read_exact(&mut len)?;
         let len = u32::from_be_bytes(len) as usize;
-        let mut arg = Vec::with_capacity(len);
-        r.by_ref().take(len as u64).read_to_end(&mut arg)?;
-        if arg.len() != len {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "the daemon's reply ended early",
-            ));
+        if len > MAX_ARGUMENT {
+            return Err(over_cap(format!(
+                "an argument of {len} bytes, over pm2-port's cap of {} MiB for one argument",
+                MAX_ARGUMENT >> 20
+            )));
         }
-        args.push(arg);
+        total += len;
+        if total > MAX_MESSAGE {
+            return Err(over_cap(format!(
+                "arguments adding up to {total} bytes, over pm2-port's cap of {} MiB for one message",
+                MAX_MESSAGE >> 20
+            )));
+        }
+        args.push(read_argument(r, len)?);
     }
     Ok(args)
+}
+
+fn over_cap(what: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("it claims {what}"))
+}
+
+/// Read exactly `len` bytes, growing the buffer with what arrives.
+fn read_argument(r: &mut impl Read, len: usize) -> io::Result<Vec<u8>> {
+    let mut arg = Vec::new();
+    let mut chunk = [0u8; CHUNK];
+    while arg.len() < len {
+        let want = (len - arg.len()).min(CHUNK);
+        let n = match r.read(&mut chunk[..want]) {
+            Ok(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "the daemon's reply ended early",
+                ));
+            }
+            Ok(n) => n,
+            Err(err) if err.kind() == io::ErrorKind::Interrupted => continue,
+            Err(err) => return Err(err),
+        };
+        if arg.capacity() - arg.len() < n {
+            let grown = (arg.capacity() * 2).max(arg.len() + n).min(len);
+            arg.reserve_exact(grown - arg.len());
+        }
+        arg.extend_from_slice(&chunk[..n]);
+    }
+    Ok(arg)
 }
 
 /// The process list's JSON inside the reply to call `id`, as a part of the reply's first argument.
@@ -122,22 +176,38 @@ pub fn parse_reply<'a>(
     }
 }
 
-/// Ask the daemon of `home` for its process list. Never starts a daemon.
+/// Ask the daemon of `home` for its process list. Never starts a daemon. The whole exchange
+/// (connect, send, the whole reply) has one deadline, `PM2_PORT_DAEMON_TIMEOUT` seconds (default
+/// 10): a stopped or wedged daemon, or one that trickles its reply, cannot hold pm2-port longer.
 pub fn process_list(home: &Path) -> Answer {
-    let path = home.join("rpc.sock");
-    let mut stream = match UnixStream::connect(&path) {
+    let timeout = match timeout() {
+        Ok(t) => t,
+        Err(why) => return Answer::Failed(why),
+    };
+    let end = Instant::now() + timeout;
+    let stream = match connect(&home.join("rpc.sock"), end) {
         Ok(s) => s,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Answer::NoSocket,
-        Err(err) if err.kind() == std::io::ErrorKind::ConnectionRefused => return Answer::Stale,
+        Err(err) if err.kind() == io::ErrorKind::NotFound => return Answer::NoSocket,
+        Err(err) if err.kind() == io::ErrorKind::ConnectionRefused => return Answer::Stale,
+        Err(err) if is_timeout(&err) => {
+            return Answer::Failed(too_slow(home, timeout, "it accepted no connection"));
+        }
         Err(err) => return Answer::Failed(format!("cannot connect: {err}")),
     };
-    let _ = stream.set_read_timeout(Some(TIMEOUT));
-    let _ = stream.set_write_timeout(Some(TIMEOUT));
+    let mut exchange = Exchange {
+        stream,
+        end,
+        received: 0,
+    };
     let id = format!("pm2-port-{}:0", std::process::id());
-    if let Err(err) = stream.write_all(&monitor_request(&id)) {
-        return Answer::Failed(format!("cannot send: {err}"));
+    if let Err(err) = exchange.write_all(&monitor_request(&id)) {
+        return Answer::Failed(if is_timeout(&err) {
+            too_slow(home, timeout, "it took no request")
+        } else {
+            format!("cannot send: {err}")
+        });
     }
-    match read_message(&mut stream) {
+    match read_message(&mut exchange) {
         Ok(args) => match parse_reply(&args, &id) {
             Ok(list) => match super::parse_process_list(&list) {
                 Ok(apps) => Answer::List(apps),
@@ -145,8 +215,162 @@ pub fn process_list(home: &Path) -> Answer {
             },
             Err(why) => Answer::Unexpected(why),
         },
+        Err(err) if is_timeout(&err) => {
+            let phase = match exchange.received {
+                0 => "no reply came".to_string(),
+                n => format!("its reply stopped after {n} bytes"),
+            };
+            Answer::Failed(too_slow(home, timeout, &phase))
+        }
         Err(err) => Answer::Failed(format!("cannot read the reply: {err}")),
     }
+}
+
+/// `PM2_PORT_DAEMON_TIMEOUT`, else the default.
+fn timeout() -> Result<Duration, String> {
+    parse_timeout(std::env::var_os("PM2_PORT_DAEMON_TIMEOUT").as_deref())
+}
+
+/// Seconds, a positive number (fractions allowed); unset or empty is the default. Anything else is
+/// an error rather than silently the default.
+fn parse_timeout(raw: Option<&std::ffi::OsStr>) -> Result<Duration, String> {
+    let Some(raw) = raw.filter(|v| !v.is_empty()) else {
+        return Ok(TIMEOUT);
+    };
+    let text = raw.to_string_lossy();
+    text.trim()
+        .parse::<f64>()
+        .ok()
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
+        .ok_or_else(|| {
+            format!("`PM2_PORT_DAEMON_TIMEOUT={text}` is not a positive number of seconds")
+        })
+}
+
+fn is_timeout(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+    )
+}
+
+/// The time left before `end`, or a `TimedOut` error once there is none.
+fn left(end: Instant) -> io::Result<Duration> {
+    let left = end.saturating_duration_since(Instant::now());
+    if left.is_zero() {
+        return Err(io::ErrorKind::TimedOut.into());
+    }
+    Ok(left)
+}
+
+/// Why the exchange was given up after `timeout`, and what to check: a stopped daemon (`kill
+/// -STOP`, a debugger, a suspended job) or a wedged one.
+fn too_slow(home: &Path, timeout: Duration, phase: &str) -> String {
+    let pid = std::fs::read_to_string(home.join("pm2.pid"))
+        .ok()
+        .and_then(|p| p.trim().parse::<u32>().ok());
+    let (ps, pid) = match pid {
+        Some(p) => (format!(" (`ps -o stat= -p {p}` shows `T`)"), p.to_string()),
+        None => (String::new(), "PID".to_string()),
+    };
+    format!(
+        "it did not answer within {} s ({phase}); a stopped daemon{ps} resumes with `kill -CONT {pid}`, a hung one ends with `pm2 kill` (PM2_PORT_DAEMON_TIMEOUT sets the wait)",
+        timeout.as_secs_f64()
+    )
+}
+
+/// The connection under the exchange's one deadline: each read and write may take the time left.
+struct Exchange {
+    stream: UnixStream,
+    end: Instant,
+    /// Bytes of the reply read so far, to say where a slow reply stopped.
+    received: usize,
+}
+
+impl Read for Exchange {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.stream.set_read_timeout(Some(left(self.end)?))?;
+        let n = self.stream.read(buf)?;
+        self.received += n;
+        Ok(n)
+    }
+}
+
+impl Write for Exchange {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.stream.set_write_timeout(Some(left(self.end)?))?;
+        self.stream.write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Connect to the Unix socket at `path` before `end`. A blocking `connect()` waits for
+/// ever on a full accept queue (a stopped daemon, a listener that never accepts), so the socket is
+/// non-blocking and a full queue (`EAGAIN`) is retried until the deadline. The errors that mean
+/// something keep their kind: `NotFound` (no socket file) and `ConnectionRefused` (a stale one).
+fn connect(path: &Path, end: Instant) -> io::Result<UnixStream> {
+    let bytes = path.as_os_str().as_bytes();
+    // SAFETY: sockaddr_un is plain data, valid when zeroed.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    if bytes.len() >= addr.sun_path.len() || bytes.contains(&0) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "a Unix socket path has at most {} bytes",
+                addr.sun_path.len() - 1
+            ),
+        ));
+    }
+    for (to, from) in addr.sun_path.iter_mut().zip(bytes) {
+        *to = *from as libc::c_char;
+    }
+    let len =
+        (std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1) as libc::socklen_t;
+    // SAFETY: plain socket(2); the descriptor is owned by the UnixStream at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    loop {
+        // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
+        let r = unsafe {
+            libc::connect(
+                stream.as_raw_fd(),
+                (&raw const addr).cast::<libc::sockaddr>(),
+                len,
+            )
+        };
+        if r == 0 {
+            break;
+        }
+        let err = io::Error::last_os_error();
+        match err.raw_os_error() {
+            Some(libc::EINTR) => continue,
+            // Already connected by an earlier try that returned EINPROGRESS.
+            Some(libc::EISCONN) => break,
+            // The accept queue is full (Linux says EAGAIN for Unix sockets); EINPROGRESS and
+            // EALREADY, which Linux does not use for them, are waited out the same way.
+            Some(libc::EAGAIN | libc::EINPROGRESS | libc::EALREADY) => {
+                std::thread::sleep(left(end)?.min(Duration::from_millis(10)));
+            }
+            _ => return Err(err),
+        }
+    }
+    stream.set_nonblocking(false)?;
+    Ok(stream)
 }
 
 #[cfg(test)]
@@ -183,6 +407,47 @@ mod tests {
         let err = encode(&[br#"j:{"error":"boom","stack":""}"#, b"s:1:0"]);
         let args = read_message(&mut err.as_slice()).unwrap();
         assert!(parse_reply(&args, "1:0").unwrap_err().contains("boom"));
+    }
+
+    #[test]
+    fn timeouts() {
+        use std::ffi::OsStr;
+        assert_eq!(parse_timeout(None), Ok(TIMEOUT));
+        assert_eq!(parse_timeout(Some(OsStr::new(""))), Ok(TIMEOUT));
+        assert_eq!(
+            parse_timeout(Some(OsStr::new("3"))),
+            Ok(Duration::from_secs(3))
+        );
+        assert_eq!(
+            parse_timeout(Some(OsStr::new(" 0.5 "))),
+            Ok(Duration::from_millis(500))
+        );
+        for bad in ["0", "-1", "ten", "NaN", "inf", "1e30"] {
+            let err = parse_timeout(Some(OsStr::new(bad))).unwrap_err();
+            assert!(err.contains("PM2_PORT_DAEMON_TIMEOUT"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lengths_over_the_caps_are_refused_before_reading() {
+        let mut msg = vec![0x11];
+        msg.extend_from_slice(&(MAX_ARGUMENT as u32 + 1).to_be_bytes());
+        let err = read_message(&mut msg.as_slice()).unwrap_err();
+        assert!(
+            err.to_string().contains("cap of 64 MiB for one argument"),
+            "{err}"
+        );
+        // Two arguments within the argument cap, over the message cap together.
+        let half = (MAX_MESSAGE / 2 + 1) as u32;
+        let mut msg = vec![0x12];
+        msg.extend_from_slice(&half.to_be_bytes());
+        msg.resize(msg.len() + half as usize, b'x');
+        msg.extend_from_slice(&half.to_be_bytes());
+        let err = read_message(&mut msg.as_slice()).unwrap_err();
+        assert!(
+            err.to_string().contains("cap of 64 MiB for one message"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! The test harness: a sandbox per test with its own PM2 home, state directory and port range, the
-//! real `pm2` installed from `tests/pm2/package-lock.json`, and helpers to run the binary.
+//! real `pm2` installed from `tests/pm2/package-lock.json` (or an older PM2 from `tests/pm2-5`,
+//! `tests/pm2-6`), and helpers to run the binary.
 
 #![allow(dead_code)]
 
@@ -30,15 +31,62 @@ pub fn fixtures() -> PathBuf {
     repo().join("fixtures")
 }
 
-/// The real pm2 the suite drives. Missing is a failure, never a skip.
+/// A PM2 the suite can drive, each installed from its own lockfile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pm2 {
+    /// 5.4.3, from `tests/pm2-5`.
+    V5,
+    /// 6.0.14, from `tests/pm2-6`.
+    V6,
+    /// 7.0.4, from `tests/pm2`: the one every other test uses.
+    V7,
+}
+
+impl Pm2 {
+    pub const LATEST: Pm2 = Pm2::V7;
+
+    /// The directory whose `package-lock.json` pins this PM2.
+    pub fn dir(self) -> PathBuf {
+        repo().join(match self {
+            Pm2::V5 => "tests/pm2-5",
+            Pm2::V6 => "tests/pm2-6",
+            Pm2::V7 => "tests/pm2",
+        })
+    }
+
+    /// The `pm2` program. Missing, or another version than the lockfile's, is a failure, never a
+    /// skip.
+    pub fn bin(self) -> PathBuf {
+        let dir = self.dir();
+        let p = dir.join("node_modules/.bin/pm2");
+        let install = format!(
+            "run `npm ci --prefix {}` (bash tests/run.sh does)",
+            dir.strip_prefix(repo()).unwrap().display()
+        );
+        assert!(
+            p.exists(),
+            "the test PM2 is not installed at {}: {install}",
+            p.display()
+        );
+        let read = |f: PathBuf| -> Value {
+            serde_json::from_str(&std::fs::read_to_string(&f).unwrap())
+                .unwrap_or_else(|e| panic!("{}: {e}", f.display()))
+        };
+        let pinned = read(dir.join("package.json"))["dependencies"]["pm2"].clone();
+        let installed = read(dir.join("node_modules/pm2/package.json"))["version"].clone();
+        assert_eq!(
+            installed,
+            pinned,
+            "a stale PM2 in {}: {install}",
+            dir.display()
+        );
+        p
+    }
+}
+
+/// The real pm2 most tests drive (7.0.4).
 pub fn pm2_bin() -> PathBuf {
-    let p = repo().join("tests/pm2/node_modules/.bin/pm2");
-    assert!(
-        p.exists(),
-        "the test PM2 is not installed at {}: run `npm ci --prefix tests/pm2` (bash tests/run.sh does)",
-        p.display()
-    );
-    p
+    Pm2::LATEST.bin()
 }
 
 /// Ports the suite hands out: blocks from 21000 up, each checked to be free.
@@ -74,6 +122,8 @@ pub struct Sandbox {
     /// First port of this sandbox's range; the range is `start..start+size`.
     pub start: u16,
     pub size: u16,
+    /// The `pm2` program of this sandbox, for pm2-port (`PM2_PORT_PM2`) and the test alike.
+    pub pm2_program: PathBuf,
 }
 
 impl Sandbox {
@@ -82,6 +132,16 @@ impl Sandbox {
     }
 
     pub fn with_ports(size: u16) -> Sandbox {
+        Sandbox::build(Pm2::LATEST, size)
+    }
+
+    /// A sandbox driving another PM2.
+    pub fn with_pm2(pm2: Pm2) -> Sandbox {
+        Sandbox::build(pm2, BLOCK)
+    }
+
+    pub fn build(pm2: Pm2, size: u16) -> Sandbox {
+        let pm2_program = pm2.bin();
         let root = tempfile::Builder::new()
             .prefix("p2p")
             .tempdir_in("/tmp")
@@ -95,6 +155,7 @@ impl Sandbox {
             root,
             start: allocate_block(size),
             size,
+            pm2_program,
         }
     }
 
@@ -148,7 +209,7 @@ impl Sandbox {
         }
         c.env("PM2_HOME", &self.home)
             .env("PM2_PORT_STATE_DIR", &self.state)
-            .env("PM2_PORT_PM2", pm2_bin())
+            .env("PM2_PORT_PM2", &self.pm2_program)
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
     }
@@ -177,7 +238,7 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(pm2_bin());
+        let mut c = Command::new(&self.pm2_program);
         c.args(args);
         self.env(&mut c);
         for (k, v) in vars {
@@ -245,7 +306,7 @@ impl Sandbox {
 impl Drop for Sandbox {
     fn drop(&mut self) {
         if self.daemon_running() {
-            let mut c = Command::new(pm2_bin());
+            let mut c = Command::new(&self.pm2_program);
             c.arg("kill");
             self.env(&mut c);
             let _ = c.stdout(Stdio::null()).stderr(Stdio::null()).status();
