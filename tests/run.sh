@@ -20,6 +20,8 @@ apt_install() {
 
 have node && have npm || apt_install nodejs npm
 [ -x /usr/sbin/sshd ] && have ssh && have ssh-keygen || apt_install openssh-server openssh-client
+# strace kills pm2-port at each of its writes in the fault-injection tests (tests/integration/crash.rs).
+[ -x /usr/bin/strace ] || apt_install strace
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 18 ]; then
   echo "tests/run.sh: PM2 needs Node.js >= 18, found $(node --version)" >&2

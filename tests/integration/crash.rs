@@ -92,7 +92,10 @@ fn check(sb: &Sandbox, what: &str) {
     }
     for entry in fs::read_dir(&sb.state).unwrap().flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        assert!(!name.ends_with(".tmp"), "{what}: `{name}` left in the state");
+        assert!(
+            !name.ends_with(".tmp"),
+            "{what}: `{name}` left in the state"
+        );
     }
     let registry = sb.registry();
     let recorded: BTreeMap<String, Vec<(String, u64)>> = registry["projects"]

@@ -234,7 +234,10 @@ fn a_full_state_directory_writes_no_file_and_names_the_registry() {
 
 /// The socket of a fake daemon, removed when the test ends (pass or fail): the sandbox would ask
 /// it to `pm2 kill` itself, and wait for ever.
-struct FakeDaemon(std::os::unix::net::UnixListener, std::path::PathBuf);
+struct FakeDaemon(
+    #[allow(dead_code)] std::os::unix::net::UnixListener,
+    std::path::PathBuf,
+);
 
 impl Drop for FakeDaemon {
     fn drop(&mut self) {
