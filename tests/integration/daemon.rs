@@ -503,3 +503,75 @@ fn sockaddr(path: &std::path::Path) -> libc::sockaddr_un {
     }
     addr
 }
+
+/// Issue 10, point 12: PM2 is read before the registry lock, so inits waiting on a stopped daemon
+/// wait side by side (one deadline in all), not one after another under the lock.
+#[test]
+fn parallel_inits_on_a_stopped_daemon_wait_one_deadline_not_one_each() {
+    let sb = Sandbox::new();
+    let idle = sb.fixture("idle-app");
+    sb.pm2_with_env(
+        [
+            "start",
+            idle.join("idle.js").to_str().unwrap(),
+            "--name",
+            "idle",
+        ],
+        &[("PORT", sb.port(0).to_string())],
+    );
+    let daemon: i32 = fs::read_to_string(sb.home.join("pm2.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let dirs: Vec<_> = (0..6)
+        .map(|i| sb.fixture_as("http-app", &format!("p{i}")))
+        .collect();
+    let inits = |dirs: &[std::path::PathBuf]| -> Vec<std::process::Child> {
+        dirs.iter()
+            .map(|d| {
+                let mut c = sb.cmd(["init", d.to_str().unwrap(), "--json"]);
+                c.env("PM2_PORT_DAEMON_TIMEOUT", "2")
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped());
+                c.spawn().unwrap()
+            })
+            .collect()
+    };
+    unsafe { libc::kill(daemon, libc::SIGSTOP) };
+    let resume = Resume(daemon);
+    let started = Instant::now();
+    let outs: Vec<_> = inits(&dirs)
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let took = started.elapsed();
+    drop(resume);
+    for out in &outs {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains("did not answer within 2 s"), "{err}");
+    }
+    assert!(
+        took < Duration::from_secs(7),
+        "6 inits took {took:?}: they waited on the daemon one after another"
+    );
+    assert!(!sb.state.join("registry.json").exists());
+    // Resumed, the same six get six distinct ports.
+    let mut ports: Vec<u64> = inits(&dirs)
+        .into_iter()
+        .map(|c| {
+            let out = c.wait_with_output().unwrap();
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+            v["apps"][0]["port"].as_u64().unwrap()
+        })
+        .collect();
+    ports.sort();
+    let want: Vec<u64> = (1..7).map(|i| u64::from(sb.port(i))).collect();
+    assert_eq!(ports, want);
+}

@@ -158,6 +158,11 @@ fn hostile_values_round_trip_through_node() {
             )
             .output()
             .unwrap();
+        if value.trim().is_empty() {
+            // A blank command starts nothing: refused (guarantees::a_blank_command_is_refused).
+            Run(out).fails(2);
+            continue;
+        }
         let report = Run(out).json();
         assert_eq!(report["apps"][0]["name"], json!(name), "case {i}");
         assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");

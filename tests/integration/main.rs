@@ -17,6 +17,7 @@ mod hostile;
 mod pm2_start;
 mod ports;
 mod prompt;
+mod props;
 mod registry;
 mod start;
 mod tunnel;
