@@ -116,7 +116,8 @@ fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
     let dir = sb.fixture_as("http-app", "shop");
     let port = sb.port(4);
     let file = dir.join("ecosystem.config.cjs");
-    let edits: [(&str, fn(String) -> String); 4] = [
+    type Edit = (&'static str, fn(String) -> String);
+    let edits: [Edit; 4] = [
         ("env", |t| {
             t.replace(
                 "      PORT:",
