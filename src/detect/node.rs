@@ -296,26 +296,79 @@ fn parse_package_json(files: &dyn Files, text: &str) -> Result<PackageJson, Inpu
     })
 }
 
-/// The package manager: the `packageManager` field, then lockfiles, then npm.
+/// Programs a script may start that are not binaries of `node_modules/.bin`: they run as written.
+const LAUNCHERS: &[&str] = &[
+    "node", "npx", "npm", "pnpm", "pnpx", "yarn", "bun", "bunx", "deno", "tsx", "ts-node",
+    "cross-env", "dotenv", "env", "nodemon",
+];
+
+/// The lockfiles, strongest first.
+const LOCKFILES: &[(&str, PackageManager)] = &[
+    ("pnpm-lock.yaml", PackageManager::Pnpm),
+    ("bun.lock", PackageManager::Bun),
+    ("bun.lockb", PackageManager::Bun),
+    ("yarn.lock", PackageManager::Yarn),
+    ("package-lock.json", PackageManager::Npm),
+];
+
+/// How many directories up a workspace root is looked for.
+const MAX_WORKSPACE_DEPTH: usize = 6;
+
+/// The package manager: the `packageManager` field, then lockfiles, then the workspace root's
+/// (for a package inside a pnpm, yarn, bun or npm workspace), then npm.
 fn package_manager(files: &dyn Files, pkg: &PackageJson) -> PackageManager {
-    if let Some(pm) = pkg
-        .package_manager
-        .as_deref()
-        .and_then(PackageManager::from_field)
-    {
-        return pm;
+    own_package_manager(files, "", pkg.package_manager.as_deref())
+        .or_else(|| workspace_package_manager(files))
+        .unwrap_or(PackageManager::Npm)
+}
+
+/// The `packageManager` field, else the lockfile, of the directory `up` (`""`, `"../"`, ...).
+fn own_package_manager(
+    files: &dyn Files,
+    up: &str,
+    field: Option<&str>,
+) -> Option<PackageManager> {
+    field.and_then(PackageManager::from_field).or_else(|| {
+        LOCKFILES
+            .iter()
+            .find(|(file, _)| files.exists(&format!("{up}{file}")))
+            .map(|(_, pm)| *pm)
+    })
+}
+
+/// The package manager of the workspace this directory belongs to: the nearest ancestor with a
+/// `pnpm-workspace.yaml` or a package.json with `workspaces`, looked for up to the repository's
+/// root (the directory with `.git`) or the home directory.
+fn workspace_package_manager(files: &dyn Files) -> Option<PackageManager> {
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut ancestors = files.dir().ancestors().skip(1);
+    for depth in 1..=MAX_WORKSPACE_DEPTH {
+        let dir = ancestors.next()?;
+        if home.as_deref() == Some(dir) || dir.parent().is_none() {
+            return None;
+        }
+        let up = "../".repeat(depth);
+        let pnpm = files.exists(&format!("{up}pnpm-workspace.yaml"));
+        let root: Option<Value> = files
+            .read(&format!("{up}package.json"))
+            .ok()
+            .flatten()
+            .and_then(|t| serde_json::from_str(&t).ok());
+        let workspaces = root.as_ref().is_some_and(|v| v.get("workspaces").is_some());
+        if pnpm || workspaces {
+            let field = root
+                .as_ref()
+                .and_then(|v| v.get("packageManager"))
+                .and_then(Value::as_str);
+            return own_package_manager(files, &up, field)
+                .or(pnpm.then_some(PackageManager::Pnpm))
+                .or(Some(PackageManager::Npm));
+        }
+        if files.exists(&format!("{up}.git")) {
+            return None;
+        }
     }
-    let by_lockfile = [
-        ("pnpm-lock.yaml", PackageManager::Pnpm),
-        ("bun.lock", PackageManager::Bun),
-        ("bun.lockb", PackageManager::Bun),
-        ("yarn.lock", PackageManager::Yarn),
-        ("package-lock.json", PackageManager::Npm),
-    ];
-    by_lockfile
-        .iter()
-        .find(|(file, _)| files.exists(file))
-        .map_or(PackageManager::Npm, |(_, pm)| *pm)
+    None
 }
 
 fn has_vite_config(files: &dyn Files) -> bool {
@@ -549,7 +602,15 @@ fn from_script(
             .take_while(|w| w.split_once('=').is_some_and(|(n, _)| is_name(n)))
             .count();
         let mut out: Vec<String> = words[..assignments].to_vec();
-        out.extend(pm.exec().iter().map(|w| w.to_string()));
+        // A binary of node_modules/.bin needs the package manager's exec; a launcher on PATH
+        // (`node`, `npx`, `pnpm`, ...) runs as it is: `npx npx x` or `npx node` would go to the
+        // registry for a package of that name.
+        if !words
+            .get(assignments)
+            .is_some_and(|w| LAUNCHERS.contains(&w.as_str()))
+        {
+            out.extend(pm.exec().iter().map(|w| w.to_string()));
+        }
         out.extend(words[assignments..].iter().cloned());
         // The strict-port flag, when the framework has one and the script lacks it.
         let strict: Vec<String> = framework

@@ -57,7 +57,10 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("flox", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("script-port", Some("vite"), Some("npm"), "npx vite --port {port} --host --strictPort"),
     ("next-script-port", Some("next"), Some("pnpm"), "pnpm exec next dev -p {port}"),
-    ("env-port", Some("express"), Some("npm"), "NODE_ENV=development PORT={port} npx node server.js"),
+    ("env-port", Some("express"), Some("npm"), "NODE_ENV=development PORT={port} node server.js"),
+    // A package of a workspace: the package manager is the workspace root's.
+    ("pnpm-workspace-member/apps/web", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
+    ("bun-workspace-script/packages/site", Some("astro"), Some("bun"), "TZ=UTC bunx astro dev --port {port}"),
     ("toml-command", None, None, "pnpm dev"),
 ];
 
@@ -85,8 +88,10 @@ fn detects_every_fixture() {
     let mut mismatches = Vec::new();
     for &(name, framework, package_manager, command) in CASES {
         let sb = Sandbox::new();
-        let dir = sb.fixture(&format!("detect/{name}"));
-        let dir = dir.to_str().unwrap();
+        // `FIXTURE/SUB`: init runs in a directory of the fixture (a workspace package).
+        let (fixture, sub) = name.split_once('/').unwrap_or((name, ""));
+        let dir = sb.fixture(&format!("detect/{fixture}")).join(sub);
+        let dir = dir.to_str().unwrap().trim_end_matches('/');
         let app = dry_run(&sb, dir, &[]);
         let port = sb.port(0);
         let command = command.replace("{port}", &port.to_string());
@@ -148,11 +153,11 @@ fn flox_runs_leading_assignments_through_env() {
     let port = sb.port(0);
     assert_eq!(
         report["apps"][0]["command"],
-        format!("NODE_ENV=development PORT={port} npx node server.js")
+        format!("NODE_ENV=development PORT={port} node server.js")
     );
     let text = std::fs::read_to_string(dir.join("ecosystem.config.cjs")).unwrap();
     let want = format!(
-        "    args: [\"-c\", \"flox activate -d {} -- env NODE_ENV=development PORT={port} npx node server.js\"],\n",
+        "    args: [\"-c\", \"flox activate -d {} -- env NODE_ENV=development PORT={port} node server.js\"],\n",
         dir.display()
     );
     assert!(text.contains(&want), "{text}");
