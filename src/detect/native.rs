@@ -14,9 +14,37 @@ pub fn laravel(files: &dyn Files) -> Option<Detection> {
     })
 }
 
+/// Rails: `bin/dev` when the app has one (Rails 7+ with jsbundling, cssbundling or
+/// tailwindcss-rails: it runs the CSS and JS watchers beside the server, and foreman gives the
+/// first process of `Procfile.dev` the port in `PORT`), else `bin/rails server`, which reads `PORT`.
 pub fn rails(files: &dyn Files) -> Option<Detection> {
-    (files.exists("Gemfile") && files.exists("bin/rails"))
-        .then(|| Detection::new("rails", Launch::words(&["bin/rails", "server"], &[])))
+    if !(files.exists("Gemfile") && files.exists("bin/rails")) {
+        return None;
+    }
+    if !files.exists("bin/dev") {
+        return Some(Detection::new(
+            "rails",
+            Launch::words(&["bin/rails", "server"], &[]),
+        ));
+    }
+    let mut detection = Detection::new("rails", Launch::words(&["bin/dev"], &[]));
+    let procfile = files.read("Procfile.dev").ok().flatten().unwrap_or_default();
+    if let Some(web) = procfile
+        .lines()
+        .find_map(|l| l.trim_start().strip_prefix("web:"))
+    {
+        let words: Vec<&str> = web.split_whitespace().collect();
+        if let Some(port) = words
+            .windows(2)
+            .find(|w| matches!(w[0], "-p" | "--port") && w[1].parse::<u16>().is_ok())
+            .map(|w| w[1])
+        {
+            detection.notes.push(format!(
+                "Procfile.dev runs the web server on port {port} whatever PORT says: write `-p $PORT` there (or drop `-p {port}`) so that `bin/dev` uses the allocated port"
+            ));
+        }
+    }
+    Some(detection)
 }
 
 pub fn hugo(files: &dyn Files) -> Result<Option<Detection>> {

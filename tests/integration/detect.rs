@@ -44,6 +44,7 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("fastapi", Some("fastapi"), None, "uvicorn main:app --reload --port {port}"),
     ("fastapi-venv", Some("fastapi"), None, "venv/bin/uvicorn app.main:app --reload --port {port}"),
     ("rails", Some("rails"), None, "bin/rails server"),
+    ("rails-bin-dev", Some("rails"), None, "bin/dev"),
     ("laravel", Some("laravel"), None, "php artisan serve --port={port}"),
     ("hugo", Some("hugo"), None, "hugo server -p {port}"),
     ("rust", Some("rust"), None, "cargo run"),
