@@ -16,7 +16,10 @@ use crate::world::{self, Context};
 /// The apps PM2's live daemon knows (not `dump.pm2`), or `None` when no daemon runs.
 pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
     Ok(match rpc::process_list(&ctx.pm2_home) {
-        rpc::Answer::List(apps) => Some(apps),
+        rpc::Answer::List(mut apps) => {
+            pm2::cli::resolve_cwds(&mut apps);
+            Some(apps)
+        }
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
         rpc::Answer::Failed(why) => anyhow::bail!(
             "cannot ask PM2's daemon for its apps through `{}`: {why}",
@@ -102,7 +105,8 @@ fn log_tail(app: Option<&App>) -> String {
     };
     let mut out = String::new();
     for path in &app.logs {
-        let Ok(text) = std::fs::read_to_string(path) else {
+        // The end only: a log may be gigabytes.
+        let Ok(text) = crate::sys::files::tail(path, 64 * 1024) else {
             continue;
         };
         let lines: Vec<&str> = text.lines().collect();

@@ -381,16 +381,33 @@ pub fn carry(
         pm2.iter()
             .map(|(k, v)| (Some("pm2"), k.as_str(), v.clone())),
     );
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|err| InputError::Usage(format!("`{}`: {err}", path.display())))?;
     for (table, key, value) in candidates {
         let shown = table.map_or(key.to_string(), |t| format!("{t}.{key}"));
         let Some(item) = toml_value(&value) else {
             out.left.push(format!("`{shown}` (TOML has no null)"));
             continue;
         };
-        let mut doc: toml_edit::DocumentMut = match out.text.parse() {
-            Ok(doc) => doc,
-            Err(err) => return Err(InputError::Usage(format!("`{}`: {err}", path.display()))),
+        // Each value checked on its own, in a file of just it: linear in the number of keys.
+        let mut alone = toml_edit::DocumentMut::new();
+        match table {
+            None => alone.insert(key, toml_edit::Item::Value(item.clone())),
+            Some(t) => {
+                let mut one = toml_edit::Table::new();
+                one.insert(key, toml_edit::Item::Value(item.clone()));
+                alone.insert(t, toml_edit::Item::Table(one))
+            }
         };
+        if let Err(err) = parse(path, &alone.to_string()) {
+            let message = match err {
+                InputError::Manifest { message, .. } => message,
+                other => other.to_string(),
+            };
+            out.left.push(format!("`{shown}` ({message})"));
+            continue;
+        }
         let slot = match table {
             None => doc.as_table_mut(),
             Some(t) => {
@@ -411,18 +428,11 @@ pub fn carry(
             continue;
         }
         slot.insert(key, toml_edit::Item::Value(item));
-        let candidate = doc.to_string();
-        match parse(path, &candidate) {
-            Ok(_) => {
-                out.text = candidate;
-                out.added.push(format!("`{shown}`"));
-            }
-            Err(InputError::Manifest { message, .. }) => {
-                out.left.push(format!("`{shown}` ({message})"));
-            }
-            Err(err) => out.left.push(format!("`{shown}` ({err})")),
-        }
+        out.added.push(format!("`{shown}`"));
     }
+    out.text = doc.to_string();
+    // The whole, once: what is valid alone may not be together (a `command` beside [[apps]]).
+    parse(path, &out.text)?;
     Ok(out)
 }
 

@@ -42,6 +42,9 @@ pub enum RuntimeError {
     NameTaken { name: String, other: String },
     #[error("`{dir}` has no ecosystem.config.cjs yet; run `pm2-port init` there first")]
     NotConfigured { dir: PathBuf },
+    /// Anything else the world says no to, in a sentence that says what to do.
+    #[error("{0}")]
+    Other(String),
     #[error(
         "`{path}` was written by hand{port_note}; pm2-port will not overwrite it silently. Re-run with `--force` to replace it (the old file is kept as `{path}.bak`{carry_note})"
     )]

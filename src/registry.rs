@@ -109,7 +109,15 @@ pub fn lock(state: &Path) -> Result<Lock> {
         .write(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(&path)
-        .with_context(|| format!("cannot open the lock file `{}`", path.display()))?;
+        .map_err(|err| match err.raw_os_error() {
+            // A FIFO without a reader: non-blocking opens for writing fail with ENXIO.
+            Some(libc::ENXIO) => anyhow::anyhow!(
+                "the lock file `{}` is a FIFO, not a regular file; remove it",
+                path.display()
+            ),
+            _ => anyhow::Error::new(err)
+                .context(format!("cannot open the lock file `{}`", path.display())),
+        })?;
     if !file.metadata().is_ok_and(|m| m.is_file()) {
         anyhow::bail!(
             "the lock file `{}` is not a regular file; remove it",
@@ -141,7 +149,15 @@ fn read_one(path: &Path) -> Result<Option<Result<Registry, String>>> {
 pub fn load(state: &Path, known_dirs: &[PathBuf]) -> Result<Loaded> {
     let path = state.join(REGISTRY_FILE);
     let (recorded, dirs, keep_broken_as) = match read_one(&path)? {
-        None => (Registry::default(), Vec::new(), None),
+        // Missing, with a copy beside it: a kill between keeping a broken registry aside and
+        // writing the new one. The copy names every project.
+        None => match read_one(&state.join(BACKUP_FILE)) {
+            Ok(Some(Ok(copy))) => {
+                let dirs = copy.projects.keys().cloned().collect();
+                (copy, dirs, None)
+            }
+            _ => (Registry::default(), Vec::new(), None),
+        },
         Some(Ok(registry)) => {
             let dirs = registry.projects.keys().cloned().collect();
             (registry, dirs, None)
@@ -204,8 +220,10 @@ pub fn load(state: &Path, known_dirs: &[PathBuf]) -> Result<Loaded> {
     })
 }
 
-/// The registry entry that an ecosystem file of pm2-port or BuildFlowz describes.
-fn entry_of(dir: &Path, existing: &Existing) -> Option<Entry> {
+/// The registry entry that an ecosystem file of pm2-port or BuildFlowz in `dir` describes: its
+/// apps whose directory is `dir` or inside it (symlinks resolved). A file copied from another
+/// project (its apps' `cwd` elsewhere) describes nothing of this one.
+pub fn entry_of(dir: &Path, existing: &Existing) -> Option<Entry> {
     if existing.owner == eco_read::Owner::Hand {
         return None;
     }
@@ -213,11 +231,17 @@ fn entry_of(dir: &Path, existing: &Existing) -> Option<Entry> {
         .apps
         .iter()
         .filter_map(|a| {
-            Some(RegApp {
-                name: a.name.clone()?,
-                port: a.port?,
-                cwd: a.cwd.clone().filter(|c| c != dir),
-            })
+            let cwd = a
+                .cwd
+                .as_deref()
+                .map_or_else(|| dir.to_path_buf(), files::canonical);
+            cwd.starts_with(dir).then(|| {
+                Some(RegApp {
+                    name: a.name.clone()?,
+                    port: a.port?,
+                    cwd: (cwd != dir).then_some(cwd),
+                })
+            })?
         })
         .collect();
     (!apps.is_empty()).then_some(Entry { apps })

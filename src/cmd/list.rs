@@ -64,7 +64,7 @@ fn table(rows: &[Row], color: bool) -> String {
                     (Some(r), 2) => match r.status.as_str() {
                         "online" => Some(Color::Green),
                         "errored" => Some(Color::Red),
-                        "stopped" | "saved" | "deleted" | "not-started" => Some(Color::Yellow),
+                        "stopped" | "saved" | "dump-only" | "not-started" => Some(Color::Yellow),
                         _ => None,
                     },
                     (Some(r), 1 | 5) if !r.conflicts.is_empty() => Some(Color::Red),

@@ -1,6 +1,7 @@
-//! `pm2-port release`: give a project's ports back. Its registry entry goes, and its apps leave
-//! PM2 (deleted, then `pm2 save` so that `pm2 resurrect` does not bring them back). Its ecosystem
-//! file stays: it is the user's to keep or delete, and `pm2-port init` configures it again.
+//! `pm2-port release`: give a project's ports back. Its registry entry goes, its apps leave PM2's
+//! daemon (`pm2 delete`) and PM2's saved list (`dump.pm2`, edited in place so that no other app's
+//! saved entry is touched), so `pm2 resurrect` does not bring them back. Its ecosystem file stays:
+//! it is the user's to keep or delete, and `pm2-port init` configures it again.
 
 use std::path::{Path, PathBuf};
 
@@ -11,6 +12,7 @@ use crate::cli::ReleaseArgs;
 use crate::ecosystem::FILE_NAME;
 use crate::pm2::{self, App};
 use crate::registry::{self, Entry};
+use crate::sys::files;
 use crate::world::{self, Context};
 
 #[derive(Debug, Serialize)]
@@ -19,7 +21,7 @@ struct Report {
     dry_run: bool,
     /// The apps whose ports were given back.
     released: Vec<Released>,
-    /// The apps deleted from PM2.
+    /// The apps deleted from PM2 (its daemon, its saved list, or both).
     pm2_deleted: Vec<String>,
 }
 
@@ -38,11 +40,31 @@ fn project_dir(dir: &Path) -> Result<PathBuf> {
     }
 }
 
-/// The project's PM2 apps: those named in its entry (or file) whose directory is one of its own.
-fn apps_of<'a>(apps: &'a [App], names: &[String], dirs: &[PathBuf]) -> Vec<&'a App> {
-    apps.iter()
-        .filter(|a| names.contains(&a.name) && dirs.iter().any(|d| a.belongs_to(d)))
-        .collect()
+/// The project's entry: the registry's, else what its own file says (apps whose directory is the
+/// project's or inside it: a copied file naming another project's app is not this project's),
+/// else, for a directory already gone, the PM2 apps that ran there.
+fn entry_of(dir: &Path, registered: Option<&Entry>, apps: &[App]) -> Option<Entry> {
+    if let Some(entry) = registered {
+        return Some(entry.clone());
+    }
+    if let Ok(Some(text)) = files::read_text(&dir.join(FILE_NAME)) {
+        return registry::entry_of(dir, &crate::ecosystem::read::classify(text));
+    }
+    if dir.exists() {
+        return None;
+    }
+    let apps: Vec<registry::RegApp> = apps
+        .iter()
+        .filter(|a| a.belongs_to(dir))
+        .filter_map(|a| {
+            Some(registry::RegApp {
+                name: a.name.clone(),
+                port: a.port?,
+                cwd: None,
+            })
+        })
+        .collect();
+    (!apps.is_empty()).then_some(Entry { apps })
 }
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
@@ -52,58 +74,33 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
         ctx.driving_pm2()
     };
     let dir = project_dir(&args.dir)?;
-    let server = world::server(ctx)?;
     let _lock = if args.dry_run {
         None
     } else {
         Some(registry::lock(&ctx.state)?)
     };
+    // PM2 under the lock: a `start` of this project must not slip in between.
+    let server = world::server(ctx)?;
     let (_, loaded) = world::assemble(ctx, server.clone(), &[])?;
-    let entry: Option<Entry> = loaded.registry.projects.get(&dir).cloned().or_else(|| {
-        // Not registered: the apps of its file, when pm2-port or BuildFlowz wrote it.
-        let text = crate::sys::files::read_text(&dir.join(FILE_NAME)).ok()??;
-        let existing = crate::ecosystem::read::classify(text);
-        (existing.owner != crate::ecosystem::read::Owner::Hand).then(|| Entry {
-            apps: existing
-                .apps
-                .iter()
-                .filter_map(|a| {
-                    Some(registry::RegApp {
-                        name: a.name.clone()?,
-                        port: a.port?,
-                        cwd: a.cwd.clone().filter(|c| *c != dir),
-                    })
-                })
-                .collect(),
-        })
-    });
-    // A directory already deleted: the PM2 apps that still run there.
-    let entry = entry.or_else(|| {
-        (!dir.exists()).then(|| Entry {
-            apps: server
-                .apps
-                .iter()
-                .filter(|a| a.belongs_to(&dir))
-                .filter_map(|a| {
-                    Some(registry::RegApp {
-                        name: a.name.clone(),
-                        port: a.port?,
-                        cwd: None,
-                    })
-                })
-                .collect(),
-        })
-    });
-    let Some(entry) = entry.filter(|e| !e.apps.is_empty()) else {
+    let Some(entry) = entry_of(&dir, loaded.registry.projects.get(&dir), &server.apps)
+        .filter(|e| !e.apps.is_empty())
+    else {
         bail!(
             "`{}` is not a project pm2-port knows (no registry entry, no ecosystem file of pm2-port's); `pm2-port list` shows the projects",
             dir.display()
         );
     };
-    let names: Vec<String> = entry.apps.iter().map(|a| a.name.clone()).collect();
     let mut dirs = vec![dir.clone()];
     dirs.extend(entry.apps.iter().filter_map(|a| a.cwd.clone()));
-    let in_pm2 = apps_of(&server.apps, &names, &dirs);
+    let ours = |name: &str, cwd: Option<&Path>| {
+        entry.apps.iter().any(|a| a.name == name)
+            && cwd.is_some_and(|c| dirs.iter().any(|d| files::canonical(c) == *d))
+    };
+    let in_pm2: Vec<&App> = server
+        .apps
+        .iter()
+        .filter(|a| ours(&a.name, a.cwd.as_deref()))
+        .collect();
     let report = Report {
         dir: dir.clone(),
         dry_run: args.dry_run,
@@ -115,37 +112,23 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
                 port: Some(a.port),
             })
             .collect(),
-        pm2_deleted: in_pm2
-            .iter()
-            .filter(|a| a.status != "saved")
-            .map(|a| a.name.clone())
-            .collect(),
+        pm2_deleted: in_pm2.iter().map(|a| a.name.clone()).collect(),
     };
     if !args.dry_run {
         let mut registry = loaded.registry.clone();
         if registry.projects.remove(&dir).is_some() || loaded.stale {
             registry::save(&ctx.state, &registry, loaded.keep_broken_as.as_deref())?;
         }
-        for name in &report.pm2_deleted {
-            // An app only in dump.pm2 (deleted from the daemon, never saved since) needs no delete.
-            if in_pm2
-                .iter()
-                .any(|a| &a.name == name && a.status != "deleted")
-            {
-                pm2::cli::delete(name)?;
-            }
+        for app in in_pm2.iter().filter(|a| !a.only_saved()) {
+            pm2::cli::delete(&app.name)?;
         }
-        if !report.pm2_deleted.is_empty() {
-            // `--force`: PM2 skips saving an empty list, which would leave these apps in the dump.
-            pm2::cli::run(&["save", "--force"])?;
-        }
-        for app in in_pm2.iter().filter(|a| a.status == "saved") {
-            warn!(
-                "`{}` is still in PM2's `{}` (no daemon runs, so it cannot be deleted now): `pm2 resurrect` would bring it back; run `pm2 resurrect && pm2 delete {} && pm2 save` to forget it",
-                app.name,
-                ctx.pm2_home.join("dump.pm2").display(),
-                app.name
-            );
+        // The saved list, edited in place: `pm2 save` would also drop the saved apps of a daemon
+        // started afresh and never resurrected.
+        let dump = ctx.pm2_home.join("dump.pm2");
+        if let Some(text) = files::read_text(&dump)?
+            && let Some(new) = pm2::dump_without(&text, ours)?
+        {
+            files::atomic_write(&dump, &new)?;
         }
     }
     if args.json {

@@ -22,12 +22,15 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     let before = apply::live_apps(ctx)?;
     let daemon_ran = before.is_some();
     let live = before.unwrap_or_default();
-    // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too.
+    // Apps removed from the file (an [[apps]] entry deleted) leave PM2 too: those of this
+    // project's directory only (a file edited to name another project's app does not make it ours).
+    let project = plan.file.parent().unwrap_or(&plan.file);
     for gone in plan.old.iter().flat_map(|o| &o.apps) {
         let (Some(name), Some(cwd)) = (&gone.name, &gone.cwd) else {
             continue;
         };
-        if plan.report.apps.iter().any(|a| &a.name == name) {
+        let cwd = &crate::sys::files::canonical(cwd);
+        if plan.report.apps.iter().any(|a| &a.name == name) || !cwd.starts_with(project) {
             continue;
         }
         if apply::find(&live, name, cwd).is_some() {

@@ -39,6 +39,8 @@ pub(super) struct Inputs {
     pub(super) flox: bool,
     /// Read under the lock, after detection.
     pub(super) existing: Option<Existing>,
+    /// buildflowz.toml as it was read, to see under the lock whether it changed meanwhile.
+    pub(super) config_text: Option<String>,
     pub(super) range: PortRange,
 }
 
@@ -81,7 +83,7 @@ fn interactive(req: &Request) -> bool {
 pub(super) fn inputs(req: &Request) -> Result<Inputs> {
     let project = Project::open(&req.dir)?;
     let mut config = project.config()?.unwrap_or_default();
-    match inputs_with(req, project.clone(), config.clone()) {
+    let result = match inputs_with(req, project.clone(), config.clone()) {
         Err(err)
             if interactive(req)
                 && matches!(
@@ -91,10 +93,19 @@ pub(super) fn inputs(req: &Request) -> Result<Inputs> {
         {
             let answer = prompt::ask(&project, !req.dry_run)?;
             answer.apply(&mut config);
-            inputs_with(req, project, config)
+            inputs_with(req, project.clone(), config)
         }
         other => other,
-    }
+    };
+    let mut inputs = result?;
+    inputs.config_text = project.read(crate::config::FILE_NAME)?;
+    Ok(inputs)
+}
+
+/// Whether buildflowz.toml changed since the inputs were gathered (another pm2-port's `--force`
+/// carried settings into it while this one waited for the lock).
+pub(super) fn config_changed(inputs: &Inputs) -> Result<bool> {
+    Ok(inputs.project.read(crate::config::FILE_NAME)? != inputs.config_text)
 }
 
 fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result<Inputs> {
@@ -164,6 +175,7 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
         flox,
         existing: None,
         range,
+        config_text: None,
     })
 }
 
@@ -243,6 +255,26 @@ pub(super) fn carry_note(inputs: &Inputs) -> String {
 /// buildflowz.toml (keys the user set there already win), and into these inputs, so that the new
 /// file keeps them. Returns what to write, or `None` when there is nothing to carry.
 pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::config::Carried>> {
+    // With [[apps]] the file's settings have no single app to go to: say so, keep them in `.bak`.
+    if let Some(existing) = &inputs.existing
+        && let Some(extras) = &existing.extras
+        && existing.owner == read::Owner::Hand
+        && !inputs.config.apps.is_empty()
+        && !(extras.env.is_empty() && extras.pm2.is_empty())
+    {
+        let left = extras
+            .env
+            .keys()
+            .map(|k| format!("env.{k}"))
+            .chain(extras.pm2.keys().map(|k| format!("pm2.{k}")))
+            .map(|k| format!("`{k}` (this project has [[apps]]: set it in their tables)"))
+            .collect();
+        return Ok(Some(crate::config::Carried {
+            text: inputs.config_text.clone().unwrap_or_default(),
+            added: Vec::new(),
+            left,
+        }));
+    }
     let Some((extras, command)) = extras_to_carry(inputs) else {
         return Ok(None);
     };

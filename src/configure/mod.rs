@@ -134,6 +134,20 @@ fn plan(
         .into());
     }
 
+    // An [[apps]] directory that is a project of its own would be two projects in one place.
+    if let Some(app) = inputs
+        .apps
+        .iter()
+        .find(|a| a.cwd != dir && registry.projects.contains_key(&a.cwd))
+    {
+        return Err(RuntimeError::Other(format!(
+            "`{}` is a project of its own (configured with `pm2-port init` there); give it back with `pm2-port release {}`, or take it out of the [[apps]] of `{}`",
+            app.cwd.display(),
+            app.cwd.display(),
+            dir.join(crate::config::FILE_NAME).display()
+        ))
+        .into());
+    }
     let mut notes = Vec::new();
     let mut names: Vec<String> = Vec::new();
     for app in &inputs.apps {
@@ -265,7 +279,7 @@ fn plan(
         if !c.added.is_empty() {
             notes.push(format!(
                 "{verb} {} from the hand-written file into `{}`",
-                c.added.join(", "),
+                some_of(&c.added),
                 toml.display()
             ));
         }
@@ -273,7 +287,7 @@ fn plan(
             notes.push(format!(
                 "not carried into `{}`: {}; they stay in `{}.bak`",
                 toml.display(),
-                c.left.join(", "),
+                some_of(&c.left),
                 file.display()
             ));
         }
@@ -287,6 +301,19 @@ fn plan(
         registry,
         notes,
     })
+}
+
+/// A list for a message: all of it when short, else its first ten and how many more.
+fn some_of(items: &[String]) -> String {
+    const SHOWN: usize = 10;
+    if items.len() <= SHOWN + 2 {
+        return items.join(", ");
+    }
+    format!(
+        "{} and {} more",
+        items[..SHOWN].join(", "),
+        items.len() - SHOWN
+    )
 }
 
 /// Configure the project of `req`: gather, plan, and (outside `--dry-run`) write.
@@ -304,6 +331,9 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     } else {
         Some(registry::lock(&ctx.state)?)
     };
+    if !req.dry_run && inputs::config_changed(&inputs)? {
+        inputs = inputs::inputs(req)?;
+    }
     let file = inputs.project.dir.join(FILE_NAME);
     // Read under the lock: another pm2-port may be writing this very file.
     inputs.existing = inputs::read_existing(&file)?;

@@ -28,7 +28,11 @@ pub fn rails(files: &dyn Files) -> Option<Detection> {
         ));
     }
     let mut detection = Detection::new("rails", Launch::words(&["bin/dev"], &[]));
-    let procfile = files.read("Procfile.dev").ok().flatten().unwrap_or_default();
+    let procfile = files
+        .read("Procfile.dev")
+        .ok()
+        .flatten()
+        .unwrap_or_default();
     if let Some(web) = procfile
         .lines()
         .find_map(|l| l.trim_start().strip_prefix("web:"))

@@ -298,8 +298,21 @@ fn parse_package_json(files: &dyn Files, text: &str) -> Result<PackageJson, Inpu
 
 /// Programs a script may start that are not binaries of `node_modules/.bin`: they run as written.
 const LAUNCHERS: &[&str] = &[
-    "node", "npx", "npm", "pnpm", "pnpx", "yarn", "bun", "bunx", "deno", "tsx", "ts-node",
-    "cross-env", "dotenv", "env", "nodemon",
+    "node",
+    "npx",
+    "npm",
+    "pnpm",
+    "pnpx",
+    "yarn",
+    "bun",
+    "bunx",
+    "deno",
+    "tsx",
+    "ts-node",
+    "cross-env",
+    "dotenv",
+    "env",
+    "nodemon",
 ];
 
 /// The lockfiles, strongest first.
@@ -323,11 +336,7 @@ fn package_manager(files: &dyn Files, pkg: &PackageJson) -> PackageManager {
 }
 
 /// The `packageManager` field, else the lockfile, of the directory `up` (`""`, `"../"`, ...).
-fn own_package_manager(
-    files: &dyn Files,
-    up: &str,
-    field: Option<&str>,
-) -> Option<PackageManager> {
+fn own_package_manager(files: &dyn Files, up: &str, field: Option<&str>) -> Option<PackageManager> {
     field.and_then(PackageManager::from_field).or_else(|| {
         LOCKFILES
             .iter()

@@ -180,7 +180,7 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
                         // With a daemon running, an app only in the dump was deleted from PM2
                         // since the last `pm2 save`; it comes back on `pm2 resurrect` all the same.
                         if daemon_runs {
-                            app.status = "deleted".to_string();
+                            app.status = "dump-only".to_string();
                         }
                         apps.push(app);
                     }
@@ -192,5 +192,16 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
         Ok(None) => {}
         Err(err) => return Err(err),
     }
+    resolve_cwds(&mut apps);
     Ok(apps)
+}
+
+/// Resolve each app's directory: PM2 keeps `pm_cwd` as it was given (`$(pwd)` may hold a
+/// symlink), and pm2-port knows projects by their resolved directories.
+pub fn resolve_cwds(apps: &mut [App]) {
+    for app in apps {
+        if let Some(cwd) = &app.cwd {
+            app.cwd = Some(crate::sys::files::canonical(cwd));
+        }
+    }
 }

@@ -48,9 +48,10 @@ impl App {
     }
 
     /// Whether the app is only in `dump.pm2`, not in a running daemon: `saved` (no daemon runs) or
-    /// `deleted` (deleted from the daemon since the last `pm2 save`).
+    /// `dump-only` (a daemon runs without it: deleted since the last `pm2 save`, or the daemon was
+    /// started afresh and never resurrected).
     pub fn only_saved(&self) -> bool {
-        matches!(self.status.as_str(), "saved" | "deleted")
+        matches!(self.status.as_str(), "saved" | "dump-only")
     }
 
     /// Whether this app runs in the project directory `dir`.
@@ -243,6 +244,29 @@ pub fn json_array_in(text: &str) -> Option<&str> {
         offset += line.len();
     }
     None
+}
+
+/// `dump.pm2`'s text without the apps for which `drop(name, cwd)` holds, every other entry kept as
+/// it was; `None` when nothing is dropped.
+pub fn dump_without(
+    text: &str,
+    drop: impl Fn(&str, Option<&Path>) -> bool,
+) -> Result<Option<String>> {
+    let entries: Vec<Value> =
+        serde_json::from_str(text).context("`dump.pm2` is not a JSON array of apps")?;
+    let before = entries.len();
+    let kept: Vec<Value> = entries
+        .into_iter()
+        .filter(|e| {
+            let name = e.get("name").and_then(Value::as_str).unwrap_or_default();
+            let cwd = e.get("pm_cwd").and_then(Value::as_str).map(Path::new);
+            !drop(name, cwd)
+        })
+        .collect();
+    if kept.len() == before {
+        return Ok(None);
+    }
+    Ok(Some(serde_json::to_string(&kept)?))
 }
 
 /// Parse `$PM2_HOME/dump.pm2`: a JSON array of `pm2_env` objects, saved by `pm2 save`. These apps

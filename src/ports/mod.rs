@@ -131,6 +131,7 @@ impl World {
     /// belong to its running apps' process trees. A listener whose owner cannot be read is taken
     /// to be the project's app when one of its online apps is assigned that port.
     pub fn holder(&self, own: &[PathBuf], port: u16) -> Option<Holder> {
+        let own_dirs = own;
         let own = |dir: Option<&Path>| dir.is_some_and(|d| own.iter().any(|o| o == d));
         if let Some(app) = self
             .apps
@@ -143,10 +144,13 @@ impl World {
                 cwd: app.cwd.clone(),
             });
         }
+        // A reservation is the project's own when it is the project's entry: another project's,
+        // even in one of this project's app directories, is someone else's.
+        let own_project = |dir: &Path| own_dirs.first().is_some_and(|d| d == dir);
         if let Some(r) = self
             .reservations
             .iter()
-            .find(|r| r.port == port && !own(Some(&r.dir)))
+            .find(|r| r.port == port && !own_project(&r.dir))
         {
             return Some(Holder::Project {
                 name: r.name.clone(),
@@ -171,6 +175,7 @@ impl World {
 
     /// The directory of another project that uses the app name `name`, in PM2 or the registry.
     pub fn name_used_elsewhere(&self, name: &str, own: &[PathBuf]) -> Option<PathBuf> {
+        let own_dirs = own;
         let own = |dir: &Path| own.iter().any(|o| o == dir);
         self.apps
             .iter()
@@ -179,7 +184,7 @@ impl World {
             .or_else(|| {
                 self.reservations
                     .iter()
-                    .find(|r| r.name == name && !own(&r.dir))
+                    .find(|r| r.name == name && own_dirs.first() != Some(&r.dir))
                     .map(|r| r.dir.clone())
             })
     }

@@ -36,7 +36,7 @@ fn not_regular(ty: fs::FileType) -> Option<&'static str> {
 /// regular file (after following symlinks) is an error of kind `InvalidInput` that says what it is;
 /// opening never blocks (`O_NONBLOCK`), so a FIFO without a writer cannot hang the caller.
 pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
-    let mut file = match fs::File::options()
+    let file = match fs::File::options()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)
@@ -57,9 +57,51 @@ pub fn read_regular(path: &Path) -> io::Result<Option<Vec<u8>>> {
             format!("it is {what}, not a regular file"),
         ));
     }
-    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0).min(1 << 20));
-    file.read_to_end(&mut bytes)?;
+    if meta.len() > MAX_READ {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "it is {} bytes, over pm2-port's cap of {} MiB for the files it reads",
+                meta.len(),
+                MAX_READ >> 20
+            ),
+        ));
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(meta.len()).unwrap_or(0));
+    // `take`: a file that grows while it is read stops at the cap too.
+    file.take(MAX_READ).read_to_end(&mut bytes)?;
     Ok(Some(bytes))
+}
+
+/// The most pm2-port reads of one file: manifests, ecosystem files, the registry and `dump.pm2`
+/// are kilobytes (a dump of 1000 apps with their environments, a few megabytes).
+pub const MAX_READ: u64 = 64 << 20;
+
+/// The last `max` bytes of the regular file at `path` (a log), lossy UTF-8, starting at a line.
+pub fn tail(path: &Path, max: u64) -> io::Result<String> {
+    use std::io::{Seek, SeekFrom};
+    let mut file = fs::File::options()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if let Some(what) = not_regular(meta.file_type()) {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("it is {what}, not a regular file"),
+        ));
+    }
+    let from = meta.len().saturating_sub(max);
+    file.seek(SeekFrom::Start(from))?;
+    let mut bytes = Vec::new();
+    file.take(max).read_to_end(&mut bytes)?;
+    let text = String::from_utf8_lossy(&bytes).into_owned();
+    Ok(if from > 0 {
+        text.split_once('\n')
+            .map_or(text.clone(), |(_, rest)| rest.to_string())
+    } else {
+        text
+    })
 }
 
 /// [`read_regular`] as text (lossy UTF-8, without a leading byte-order mark, as Node reads it),
@@ -81,6 +123,12 @@ pub fn strip_bom(mut text: String) -> String {
         text.drain(..'\u{feff}'.len_utf8());
     }
     text
+}
+
+/// `path` with symlinks resolved, when it exists; as it is otherwise. PM2 keeps an app's `pm_cwd`
+/// as it was given (`$(pwd)` may hold a symlink), pm2-port compares directories resolved.
+pub fn canonical(path: &Path) -> PathBuf {
+    fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// The prefix of the temporary files that stand for `path` while it is written.

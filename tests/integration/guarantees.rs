@@ -522,7 +522,7 @@ fn an_app_deleted_but_still_saved_shows_as_deleted_and_release_gives_ports_back(
     sb.pm2(["delete", "gone"]);
     let list = sb.run(["list", "--json"]).json();
     assert_eq!(list[0]["name"], "gone");
-    assert_eq!(list[0]["status"], "deleted");
+    assert_eq!(list[0]["status"], "dump-only");
 
     // A configured project that never started keeps its port until it is released.
     let test_app = sb.fixture_as("http-app", "test-app");
@@ -557,4 +557,210 @@ fn an_app_deleted_but_still_saved_shows_as_deleted_and_release_gives_ports_back(
     assert!(!dump.contains("\"web\""), "{dump}");
     let err = sb.run(["release", web.to_str().unwrap()]).fails(1);
     assert!(err.contains("is not a project pm2-port knows"), "{err}");
+}
+
+// What a hostile review of the fixes above found (each failed before its fix).
+
+#[test]
+fn release_keeps_the_saved_apps_of_a_daemon_that_was_never_resurrected() {
+    let sb = Sandbox::new();
+    let dirs: Vec<_> = ["a", "b", "c"]
+        .iter()
+        .map(|n| sb.fixture_as("http-app", n))
+        .collect();
+    for d in &dirs {
+        sb.run(["start", d.to_str().unwrap(), "--json"]).json();
+    }
+    sb.pm2(["kill"]);
+    sb.pm2(["ping"]);
+    let list = sb.run(["list", "--json"]).json();
+    let statuses: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(statuses, ["dump-only", "dump-only", "dump-only"]);
+    let report = sb
+        .run(["release", dirs[0].to_str().unwrap(), "--json"])
+        .json();
+    assert_eq!(report["pm2_deleted"], json!(["a"]));
+    let dump: Vec<Value> =
+        serde_json::from_str(&fs::read_to_string(sb.home.join("dump.pm2")).unwrap()).unwrap();
+    let names: Vec<&str> = dump.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["b", "c"]);
+}
+
+#[test]
+fn a_missing_registry_beside_its_copy_loses_no_project() {
+    let sb = Sandbox::new();
+    for name in ["p-a", "p-b", "p-c"] {
+        let dir = sb.fixture_as("http-app", name);
+        init(&sb, &dir, &["--json"]).json();
+    }
+    // As a kill leaves it between keeping a broken registry aside and writing the new one.
+    fs::remove_file(sb.state.join("registry.json")).unwrap();
+    let d = sb.fixture_as("http-app", "p-d");
+    let report = init(&sb, &d, &["--json"]).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(3));
+    assert_eq!(
+        sb.run(["list", "--json"]).json().as_array().unwrap().len(),
+        4
+    );
+}
+
+#[test]
+fn an_apps_table_over_a_project_of_its_own_is_refused() {
+    let sb = Sandbox::new();
+    let mono = sb.dir("mono");
+    copy_dir(&fixtures().join("http-app"), &mono.join("packages/web"));
+    copy_dir(&fixtures().join("http-app"), &mono.join("packages/api"));
+    init(&sb, &mono.join("packages/web"), &["--json"]).json();
+    fs::write(
+        mono.join("buildflowz.toml"),
+        "[[apps]]\ndir = \"packages/api\"\n[[apps]]\ndir = \"packages/web\"\n",
+    )
+    .unwrap();
+    let err = init(&sb, &mono, &[]).fails(1);
+    assert!(
+        err.contains(&format!(
+            "`{}` is a project of its own",
+            mono.join("packages/web").display()
+        )),
+        "{err}"
+    );
+    assert!(!mono.join("ecosystem.config.cjs").exists());
+}
+
+#[test]
+fn a_file_copied_from_another_project_changes_nothing_of_that_project() {
+    let sb = Sandbox::new();
+    let a = sb.fixture_as("http-app", "a");
+    let started = sb.run(["start", a.to_str().unwrap(), "--json"]).json();
+    assert_eq!(started["apps"][0]["port"], sb.port(0));
+    // A copy of the project (a git worktree, `cp -r`), configured, then its file restored from a.
+    let b = sb.root.path().join("b");
+    copy_dir(&a, &b);
+    init(&sb, &b, &["--force", "--json"]).json();
+    fs::copy(
+        a.join("ecosystem.config.cjs"),
+        b.join("ecosystem.config.cjs"),
+    )
+    .unwrap();
+    let again = init(&sb, &a, &["--json"]).json();
+    assert_eq!(again["apps"][0]["name"], "a");
+    assert_eq!(again["apps"][0]["port"], sb.port(0));
+    assert_eq!(again["changed"], false);
+    // Releasing the copy or starting it leaves a's app alone.
+    sb.run(["release", b.to_str().unwrap()]);
+    let names: Vec<String> = sb
+        .jlist()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["a"]);
+}
+
+#[test]
+fn start_never_deletes_an_app_of_another_directory_named_in_its_file() {
+    let sb = Sandbox::new();
+    let a = sb.fixture_as("http-app", "a");
+    let b = sb.fixture_as("http-app", "b");
+    sb.run(["start", a.to_str().unwrap(), "--json"]).json();
+    sb.run(["start", b.to_str().unwrap(), "--json"]).json();
+    let file = b.join("ecosystem.config.cjs");
+    let text = fs::read_to_string(&file).unwrap();
+    let edited = text.replacen(
+        "  apps: [{",
+        &format!(
+            "  apps: [{{ name: \"a\", cwd: \"{}\", script: \"bash\", args: [\"-c\", \"npm run dev\"], env: {{ PORT: {} }} }}, {{",
+            a.display(),
+            sb.port(5)
+        ),
+        1,
+    );
+    fs::write(&file, edited).unwrap();
+    let out = sb.run(["start", b.to_str().unwrap()]);
+    assert_eq!(out.code(), 0, "{}", out.stderr());
+    assert!(!out.stderr().contains("deleted `a`"), "{}", out.stderr());
+    let names: Vec<String> = sb
+        .jlist()
+        .iter()
+        .map(|x| x["name"].as_str().unwrap().to_string())
+        .collect();
+    assert!(names.contains(&"a".to_string()), "{names:?}");
+}
+
+#[test]
+fn an_app_started_from_a_symlinked_directory_is_the_projects_own() {
+    let sb = Sandbox::new();
+    let real = sb.fixture_as("http-app", "real");
+    let link = sb.root.path().join("link");
+    std::os::unix::fs::symlink(&real, &link).unwrap();
+    let port = sb.port(7);
+    let text = buildflowz(&link, port, |t| t);
+    fs::write(real.join("ecosystem.config.cjs"), text).unwrap();
+    sb.pm2(["start", link.join("ecosystem.config.cjs").to_str().unwrap()]);
+    let report = init(&sb, &link, &["--dry-run", "--json"]).json();
+    assert_eq!(report["apps"][0]["name"], "shop");
+    assert_eq!(report["apps"][0]["port"], port);
+}
+
+#[test]
+fn only_pm2_ports_own_header_makes_a_file_its_own() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let file = dir.join("ecosystem.config.cjs");
+    let text = format!(
+        "// Generated by pm2-portal v2\nmodule.exports = {{ apps: [{{ name: 'x', env: {{ PORT: {}, SECRET: 's' }} }}] }};\n",
+        sb.port(3)
+    );
+    fs::write(&file, &text).unwrap();
+    let err = init(&sb, &dir, &[]).fails(1);
+    assert!(err.contains("was written by hand"), "{err}");
+    assert_eq!(fs::read_to_string(&file).unwrap(), text);
+}
+
+#[test]
+fn carrying_thousands_of_settings_does_not_hang() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("http-app");
+    let env: Vec<String> = (0..10_000).map(|i| format!("K{i}: \"v{i}\"")).collect();
+    fs::write(
+        dir.join("ecosystem.config.cjs"),
+        format!(
+            "module.exports = {{ apps: [{{ name: 'big', script: 'bash', args: ['-c', 'npm run dev'], env: {{ PORT: {}, {} }} }}] }};\n",
+            sb.port(2),
+            env.join(", ")
+        ),
+    )
+    .unwrap();
+    // A hang guard, not a speed test: the quadratic version took over two minutes.
+    let out = run_bounded(
+        &mut sb.cmd(["init", dir.to_str().unwrap(), "--force", "--json"]),
+        60,
+    )
+    .expect("init --force with 10,000 settings hung");
+    let report = Run(out).json();
+    assert_eq!(report["apps"][0]["port"], sb.port(2));
+    let app = &node_require(&dir.join("ecosystem.config.cjs"))["apps"][0];
+    assert_eq!(app["env"].as_object().unwrap().len(), 10_001);
+    assert_eq!(app["env"]["K9999"], "v9999");
+}
+
+#[test]
+fn a_huge_file_is_refused_by_its_size_not_read() {
+    let sb = Sandbox::new();
+    let big = sb.fixture_as("http-app", "big");
+    init(&sb, &big, &["--json"]).json();
+    // Sparse: 3 GiB that take no disk.
+    let f = fs::File::options()
+        .write(true)
+        .open(big.join("ecosystem.config.cjs"))
+        .unwrap();
+    f.set_len(3 << 30).unwrap();
+    let out = run_bounded(&mut sb.cmd(["next"]), 20).expect("`next` hung on a 3 GiB file");
+    assert_eq!(Run(out).stdout(), format!("{}\n", sb.port(1)));
+    let err = init(&sb, &big, &[]).fails(1);
+    assert!(err.contains("over pm2-port's cap of 64 MiB"), "{err}");
 }

@@ -450,24 +450,14 @@ pub fn http_get(host: &str, port: u16) -> Option<String> {
 }
 
 /// Run `c` with its output captured, killing it after `secs`: `None` when it had to be killed (a
-/// hang is a test failure, not a hung suite).
+/// hang is a test failure, not a hung suite). The output is read while it runs, so a chatty child
+/// never blocks on a full pipe.
 pub fn run_bounded(c: &mut Command, secs: u64) -> Option<Output> {
-    let mut child = c
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(secs);
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    match pm2_port::sys::proc::run(c, Duration::from_secs(secs), None) {
+        Ok(out) => Some(out),
+        Err(pm2_port::sys::proc::RunError::TimedOut { .. }) => None,
+        Err(err) => panic!("cannot run {c:?}: {err}"),
     }
-    Some(child.wait_with_output().unwrap())
 }
 
 /// What `node` reads from an ecosystem file: `require(FILE)` as JSON.
