@@ -83,6 +83,8 @@ struct Framework {
     /// The port arguments (`{port}` is the port); empty when the framework reads `PORT`.
     port_args: &'static [&'static str],
     env: &'static [(&'static str, &'static str)],
+    /// The binary run with no subcommand starts the dev server (`vitepress` is `vitepress dev`).
+    bare_is_dev: bool,
 }
 
 const VITE_PORT: &[&str] = &["--port", "{port}", "--strictPort"];
@@ -103,6 +105,7 @@ const fn fw(
         dev_args,
         port_args,
         env: &[],
+        bare_is_dev: false,
     }
 }
 
@@ -183,13 +186,17 @@ static FRAMEWORKS: &[Framework] = &[
         &["start"],
         &[],
     ),
-    fw(
-        "vitepress",
-        &["vitepress"],
-        "vitepress",
-        &["dev"],
-        PORT_FLAG,
-    ),
+    // VitePress passes Vite's server flags on; bare `vitepress` is `vitepress dev`.
+    Framework {
+        bare_is_dev: true,
+        ..fw(
+            "vitepress",
+            &["vitepress"],
+            "vitepress",
+            &["dev"],
+            VITE_PORT,
+        )
+    },
     fw("angular", &["@angular/cli"], "ng", &["serve"], PORT_FLAG),
     fw("ember", &["ember-cli"], "ember", &["serve"], PORT_FLAG),
     fw(
@@ -412,7 +419,10 @@ fn invokes_dev(words: &[String], fw: &Framework) -> bool {
         let rest = &words[i + 1..];
         match fw.dev_args.first() {
             Some(flag) if flag.starts_with('-') => rest.iter().any(|w| w == flag),
-            Some(sub) => rest.first().is_some_and(|w| w == sub),
+            Some(sub) => {
+                rest.first().is_some_and(|w| w == sub)
+                    || (fw.bare_is_dev && rest.first().is_none_or(|w| w.starts_with('-')))
+            }
             None => rest.first().is_none_or(|w| !NOT_DEV.contains(&w.as_str())),
         }
     })

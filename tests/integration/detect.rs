@@ -27,7 +27,7 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("analog", Some("analog"), Some("npm"), "npm run start -- --port {port}"),
     ("ember", Some("ember"), Some("npm"), "npm run start -- --port {port}"),
     ("eleventy", Some("eleventy"), Some("npm"), "npm run serve -- --port={port}"),
-    ("vitepress", Some("vitepress"), Some("npm"), "npm run dev -- --port {port}"),
+    ("vitepress", Some("vitepress"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("parcel", Some("parcel"), Some("npm"), "npm run start -- --port {port}"),
     ("storybook", Some("storybook"), Some("npm"), "npx storybook dev -p {port}"),
     ("expo", Some("expo"), Some("npm"), "npm run start -- --port {port}"),
