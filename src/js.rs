@@ -17,13 +17,7 @@ pub fn literal(text: &str) -> Option<f64> {
 fn unsigned_literal(s: &str) -> Option<f64> {
     let b = s.as_bytes();
     if b.len() > 1 && b[0] == b'0' {
-        let radix = match b[1] {
-            b'x' | b'X' => Some(16),
-            b'o' | b'O' => Some(8),
-            b'b' | b'B' => Some(2),
-            _ => None,
-        };
-        if let Some(radix) = radix {
+        if let Some(radix) = radix_of(b[1]) {
             return radix_digits(&s[2..], radix, true);
         }
         if b[1..].iter().all(u8::is_ascii_digit) {
@@ -44,6 +38,16 @@ fn unsigned_literal(s: &str) -> Option<f64> {
         }
     }
     decimal(s, true)
+}
+
+/// The radix a `0x`, `0o` or `0b` prefix names, by its second character.
+fn radix_of(c: u8) -> Option<u32> {
+    match c {
+        b'x' | b'X' => Some(16),
+        b'o' | b'O' => Some(8),
+        b'b' | b'B' => Some(2),
+        _ => None,
+    }
 }
 
 /// Digits in `radix`, with `_` between digits where `separators` allows.
@@ -129,16 +133,11 @@ pub fn string_to_number(text: &str) -> Option<f64> {
         return Some(0.0);
     }
     let b = s.as_bytes();
-    if b.len() > 2 && b[0] == b'0' {
-        let radix = match b[1] {
-            b'x' | b'X' => Some(16),
-            b'o' | b'O' => Some(8),
-            b'b' | b'B' => Some(2),
-            _ => None,
-        };
-        if let Some(radix) = radix {
-            return radix_digits(&s[2..], radix, false);
-        }
+    if b.len() > 2
+        && b[0] == b'0'
+        && let Some(radix) = radix_of(b[1])
+    {
+        return radix_digits(&s[2..], radix, false);
     }
     let (negative, body) = match b[0] {
         b'-' => (true, &s[1..]),

@@ -452,6 +452,19 @@ impl Drop for Fds {
 #[test]
 fn a_stopped_pm2_daemon_is_given_up_at_the_deadline_and_the_message_says_kill_cont() {
     let sb = Sandbox::new();
+    let daemon = idle_app_and_daemon_pid(&sb);
+    unsafe { libc::kill(daemon, libc::SIGSTOP) };
+    // Resumed even when the run panics: the sandbox's `pm2 kill` would wait on it for ever.
+    let resume = Resume(daemon);
+    let w = next_with_deadline(&sb);
+    drop(resume);
+    let err = assert_timed_out(&sb, &w);
+    assert!(err.contains(&format!("kill -CONT {daemon}")), "{err}");
+    assert_eq!(next(&sb), u64::from(sb.port(1)), "after SIGCONT");
+}
+
+/// Start an app that holds port 0 of the sandbox without listening; PM2's daemon's PID.
+fn idle_app_and_daemon_pid(sb: &Sandbox) -> i32 {
     let dir = sb.fixture("idle-app");
     sb.pm2_with_env(
         [
@@ -462,19 +475,11 @@ fn a_stopped_pm2_daemon_is_given_up_at_the_deadline_and_the_message_says_kill_co
         ],
         &[("PORT", sb.port(0).to_string())],
     );
-    let daemon: i32 = fs::read_to_string(sb.home.join("pm2.pid"))
+    fs::read_to_string(sb.home.join("pm2.pid"))
         .unwrap()
         .trim()
         .parse()
-        .unwrap();
-    unsafe { libc::kill(daemon, libc::SIGSTOP) };
-    // Resumed even when the run panics: the sandbox's `pm2 kill` would wait on it for ever.
-    let resume = Resume(daemon);
-    let w = next_with_deadline(&sb);
-    drop(resume);
-    let err = assert_timed_out(&sb, &w);
-    assert!(err.contains(&format!("kill -CONT {daemon}")), "{err}");
-    assert_eq!(next(&sb), u64::from(sb.port(1)), "after SIGCONT");
+        .unwrap()
 }
 
 /// Sends SIGCONT to a stopped process on drop.
@@ -509,21 +514,7 @@ fn sockaddr(path: &std::path::Path) -> libc::sockaddr_un {
 #[test]
 fn parallel_inits_on_a_stopped_daemon_wait_one_deadline_not_one_each() {
     let sb = Sandbox::new();
-    let idle = sb.fixture("idle-app");
-    sb.pm2_with_env(
-        [
-            "start",
-            idle.join("idle.js").to_str().unwrap(),
-            "--name",
-            "idle",
-        ],
-        &[("PORT", sb.port(0).to_string())],
-    );
-    let daemon: i32 = fs::read_to_string(sb.home.join("pm2.pid"))
-        .unwrap()
-        .trim()
-        .parse()
-        .unwrap();
+    let daemon = idle_app_and_daemon_pid(&sb);
     let dirs: Vec<_> = (0..6)
         .map(|i| sb.fixture_as("http-app", &format!("p{i}")))
         .collect();
