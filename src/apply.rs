@@ -65,6 +65,14 @@ pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Durat
     let online = known.status == "online";
     pm2::cli::reapply(file, &app.name, !online)?;
     if !online {
+        // Re-applying starts it for a moment: return once it is down again.
+        let (closed, _) = world::wait_port(app.port, Duration::from_secs(10), |l| l.is_empty())?;
+        if !closed {
+            warn!(
+                "`{}` is stopped in PM2, but port {} still listens; `pm2-port doctor` shows by whom",
+                app.name, app.port
+            );
+        }
         return Ok(());
     }
     wait_listening(ctx, app, timeout, false)?;
