@@ -1,26 +1,10 @@
 //! Several apps in one project: `[[apps]]` in buildflowz.toml.
 
 use std::fs;
-use std::process::Command;
 
 use serde_json::{Value, json};
 
 use crate::support::*;
-
-fn require(file: &std::path::Path) -> Value {
-    let out = Command::new("node")
-        .arg("-e")
-        .arg("process.stdout.write(JSON.stringify(require(process.argv[1])))")
-        .arg(file)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).unwrap()
-}
 
 #[test]
 fn three_apps_get_one_file_three_ports_and_removing_one_frees_its_port() {
@@ -50,7 +34,7 @@ fn three_apps_get_one_file_three_ports_and_removing_one_frees_its_port() {
 
     let file = dir.join("ecosystem.config.cjs");
     let cwd = |a: &str| dir.join("packages").join(a).to_str().unwrap().to_string();
-    let loaded = require(&file);
+    let loaded = node_require(&file);
     let summary: Vec<Value> = loaded["apps"]
         .as_array()
         .unwrap()
@@ -89,7 +73,7 @@ fn three_apps_get_one_file_three_ports_and_removing_one_frees_its_port() {
         .collect();
     assert_eq!(names, ["web", "admin"]);
     assert_eq!(after["apps"][1]["port"], p(2), "admin keeps its port");
-    assert_eq!(require(&file)["apps"].as_array().unwrap().len(), 2);
+    assert_eq!(node_require(&file)["apps"].as_array().unwrap().len(), 2);
     let registry = sb.registry();
     let entry = &registry["projects"][dir.to_str().unwrap()]["apps"];
     assert_eq!(

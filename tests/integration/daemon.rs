@@ -162,16 +162,7 @@ fn the_socket_client_agrees_with_jlist_on_30_apps_and_restarts_nothing(pm2: Pm2)
 
 fn a_stale_socket_and_a_missing_one_start_no_daemon(pm2: Pm2) {
     let sb = Sandbox::with_pm2(pm2);
-    let dir = sb.fixture("idle-app");
-    sb.pm2_with_env(
-        [
-            "start",
-            dir.join("idle.js").to_str().unwrap(),
-            "--name",
-            "idle",
-        ],
-        &[("PORT", sb.port(0).to_string())],
-    );
+    start_idle_app(&sb);
     sb.pm2(["save"]);
     let app_pid = sb.jlist()[0]["pid"].as_u64().unwrap();
     let daemon_pid: i32 = fs::read_to_string(sb.home.join("pm2.pid"))
@@ -466,8 +457,8 @@ fn a_stopped_pm2_daemon_is_given_up_at_the_deadline_and_the_message_says_kill_co
     assert_eq!(next(&sb), u64::from(sb.port(1)), "after SIGCONT");
 }
 
-/// Start an app that holds port 0 of the sandbox without listening; PM2's daemon's PID.
-fn idle_app_and_daemon_pid(sb: &Sandbox) -> i32 {
+/// Start `idle`, an app that holds port 0 of the sandbox without listening.
+fn start_idle_app(sb: &Sandbox) {
     let dir = sb.fixture("idle-app");
     sb.pm2_with_env(
         [
@@ -478,6 +469,11 @@ fn idle_app_and_daemon_pid(sb: &Sandbox) -> i32 {
         ],
         &[("PORT", sb.port(0).to_string())],
     );
+}
+
+/// [`start_idle_app`], then PM2's daemon's PID.
+fn idle_app_and_daemon_pid(sb: &Sandbox) -> i32 {
+    start_idle_app(sb);
     fs::read_to_string(sb.home.join("pm2.pid"))
         .unwrap()
         .trim()
