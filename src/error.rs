@@ -37,6 +37,15 @@ pub enum RuntimeError {
     )]
     NoDevCommand { dir: PathBuf },
     #[error(
+        "`{dir}` is a workspace root{how}, so nothing would listen on the one port pm2-port gives it. Configure its apps instead: add a table per app to `{dir}/buildflowz.toml` ({example}), or give one command with `--command 'CMD'`"
+    )]
+    FanOut {
+        dir: PathBuf,
+        /// How the root starts its apps, for the message.
+        how: String,
+        example: String,
+    },
+    #[error(
         "the app name `{name}` is already used by `{other}`; PM2 names must be unique on the server: choose another with `--name` or `name` in buildflowz.toml"
     )]
     NameTaken { name: String, other: String },

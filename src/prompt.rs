@@ -59,7 +59,7 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
     let scripts = node::scripts(project)?;
     let workspace = node::workspace_dev_packages(project)?;
     eprintln!(
-        "pm2-port found no dev command in `{}`.",
+        "pm2-port found no single dev command for `{}`.",
         project.dir.display()
     );
     let mut items: Vec<String> = Vec::new();

@@ -88,7 +88,8 @@ pub(super) fn inputs(req: &Request) -> Result<Inputs> {
             if interactive(req)
                 && matches!(
                     err.downcast_ref::<RuntimeError>(),
-                    Some(RuntimeError::NoDevCommand { dir }) if *dir == project.dir
+                    Some(RuntimeError::NoDevCommand { dir } | RuntimeError::FanOut { dir, .. })
+                        if *dir == project.dir
                 ) =>
         {
             let answer = prompt::ask(&project, !req.dry_run)?;

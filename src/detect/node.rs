@@ -475,6 +475,63 @@ pub fn run_script_line(pm: PackageManager, name: &str) -> String {
         .join(" ")
 }
 
+/// Programs and flags by which a script starts the apps of a workspace rather than one server:
+/// task runners, recursive and filtered runs, and runs in another directory.
+const FAN_OUT: &[&str] = &[
+    "turbo",
+    "nx",
+    "lerna",
+    "-r",
+    "--recursive",
+    "--filter",
+    "-F",
+    "--workspace",
+    "--workspaces",
+    "-ws",
+    "-C",
+    "--cwd",
+    "--dir",
+    "--prefix",
+];
+
+/// Whether the script `cmd` fans out to the workspace's apps (inside quoted arguments too, as in
+/// `concurrently "pnpm -C app run dev"`).
+fn fans_out(cmd: &str) -> bool {
+    shlex::split(cmd)
+        .unwrap_or_default()
+        .iter()
+        .flat_map(|w| w.split_whitespace())
+        .any(|w| FAN_OUT.contains(&w))
+}
+
+/// At the root of a workspace whose packages have dev servers of their own, a script that fans
+/// out to them (or no script at all) starts no server on the port pm2-port would give: say so,
+/// naming the apps and the ways out, instead of guessing.
+fn fan_out(files: &dyn Files, script: Option<&(String, String)>) -> Result<()> {
+    if script.is_some_and(|(_, cmd)| !fans_out(cmd)) {
+        return Ok(());
+    }
+    let apps = workspace_dev_packages(files)?;
+    if apps.is_empty() {
+        return Ok(());
+    }
+    let how = match script {
+        Some((name, cmd)) => format!(" whose `{name}` script (`{cmd}`) starts its apps"),
+        None => " with no dev script of its own".to_string(),
+    };
+    Err(crate::error::RuntimeError::FanOut {
+        dir: files.dir().to_path_buf(),
+        how: format!("{how} ({}), each on a port of its own", apps.join(", ")),
+        example: apps
+            .iter()
+            .take(2)
+            .map(|a| format!("`[[apps]]` `dir = \"{a}\"`"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
+    .into())
+}
+
 /// The directories (relative) of the workspace's packages that have a `dev` script: npm, yarn and
 /// bun `workspaces` in package.json, pnpm's `pnpm-workspace.yaml`. Patterns are literal
 /// directories or `DIR/*`.
@@ -559,6 +616,7 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
         .or(candidates.first())
         .copied();
 
+    fan_out(files, script)?;
     let mut detection = match (script, framework) {
         (Some((name, cmd)), _) => from_script(pm, framework, name, cmd),
         (None, Some(fw)) if !fw.bin.is_empty() => {

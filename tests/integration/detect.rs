@@ -178,3 +178,30 @@ fn command_flag_skips_detection() {
     assert_eq!(app["cwd"], dir, "{app}");
     assert_eq!(app["port"], sb.port(0), "{app}");
 }
+
+#[test]
+fn a_workspace_root_that_fans_out_names_its_apps_and_the_ways_out() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("detect/pnpm-workspace-member");
+    let err = sb.run(["init", dir.to_str().unwrap(), "--yes"]).fails(1);
+    assert_eq!(
+        err,
+        format!(
+            "error: `{d}` is a workspace root whose `dev` script (`turbo run dev`) starts its apps (apps/web), each on a port of its own, so nothing would listen on the one port pm2-port gives it. Configure its apps instead: add a table per app to `{d}/buildflowz.toml` (`[[apps]]` `dir = \"apps/web\"`), or give one command with `--command 'CMD'`\n",
+            d = dir.display()
+        )
+    );
+    assert!(!dir.join("ecosystem.config.cjs").exists());
+    // The way out it names works.
+    std::fs::write(
+        dir.join("buildflowz.toml"),
+        "[[apps]]\ndir = \"apps/web\"\n",
+    )
+    .unwrap();
+    let report = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    assert_eq!(report["apps"][0]["name"], "web");
+    assert_eq!(
+        report["apps"][0]["command"],
+        format!("pnpm run dev --port {} --strictPort", sb.port(0))
+    );
+}
