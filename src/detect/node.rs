@@ -244,8 +244,10 @@ static FRAMEWORKS: &[Framework] = &[
     ),
 ];
 
-/// Scripts that may run the dev server, in order of preference.
-const SCRIPTS: &[&str] = &["dev", "serve", "develop", "start:dev", "start"];
+/// The scripts that may start the dev server, in order. `serve` comes last: it usually serves a
+/// production build (`docusaurus serve`, `gatsby serve`, `http-server build`), unless it runs the
+/// framework's dev command (`vue-cli-service serve`), which wins whatever the order.
+const SCRIPTS: &[&str] = &["dev", "develop", "start:dev", "start", "serve"];
 
 /// Subcommands after a bare-binary dev server that mean something else (`vite build`).
 const NOT_DEV: &[&str] = &[

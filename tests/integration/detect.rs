@@ -62,6 +62,8 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     // A package of a workspace: the package manager is the workspace root's.
     ("pnpm-workspace-member/apps/web", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
     ("bun-workspace-script/packages/site", Some("astro"), Some("bun"), "TZ=UTC bunx astro dev --port {port}"),
+    // `serve` runs a production build here: `start` is the dev server.
+    ("serve-build", Some("express"), Some("npm"), "npm run start"),
     ("toml-command", None, None, "pnpm dev"),
 ];
 
