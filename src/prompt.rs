@@ -57,7 +57,7 @@ fn cancelled() -> anyhow::Error {
 pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
     let theme = theme();
     let scripts = node::scripts(project)?;
-    let workspace = node::workspace_dev_packages(project)?;
+    let workspace = node::workspace::apps(project)?;
     eprintln!(
         "pm2-port found no single dev command for `{}`.",
         project.dir.display()

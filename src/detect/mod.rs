@@ -4,14 +4,16 @@
 //! Detection reads files through [`Files`] and never writes, spawns only `cargo metadata` (through
 //! [`Files::cargo_metadata`]), and is otherwise a pure function of what it reads.
 
+#[cfg(test)]
+pub mod memory;
 mod native;
 pub mod node;
 mod python;
 pub mod shell;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Result, bail};
 
 pub use node::PackageManager;
 
@@ -26,6 +28,70 @@ pub trait Files {
     fn cargo_metadata(&self) -> Result<cargo_metadata::Metadata>;
     /// The project's absolute directory (for messages).
     fn dir(&self) -> &Path;
+}
+
+/// The files of a subdirectory of a project, for a script that hands off to it (`yarn --cwd
+/// website start`).
+pub struct Sub<'a> {
+    parent: &'a dyn Files,
+    prefix: String,
+    dir: PathBuf,
+}
+
+impl<'a> Sub<'a> {
+    pub fn new(parent: &'a dyn Files, sub: &str) -> Sub<'a> {
+        Sub {
+            parent,
+            prefix: format!("{sub}/"),
+            dir: parent.dir().join(sub),
+        }
+    }
+}
+
+impl Files for Sub<'_> {
+    fn read(&self, rel: &str) -> Result<Option<String>> {
+        self.parent.read(&format!("{}{rel}", self.prefix))
+    }
+
+    fn exists(&self, rel: &str) -> bool {
+        self.parent.exists(&format!("{}{rel}", self.prefix))
+    }
+
+    fn list(&self, rel: &str) -> Vec<String> {
+        self.parent.list(&format!("{}{rel}", self.prefix))
+    }
+
+    fn cargo_metadata(&self) -> Result<cargo_metadata::Metadata> {
+        bail!(
+            "`{}`: a Rust project in a subdirectory is not read",
+            self.dir.display()
+        )
+    }
+
+    fn dir(&self) -> &Path {
+        &self.dir
+    }
+}
+
+/// Whether the project is a Hugo site: `hugo.toml`/`.yaml`/`.yml`/`.json` at its root or in
+/// `config/_default/`, or a `config.toml` with a `baseURL` (Hugo before 0.110).
+pub fn hugo_config(files: &dyn Files) -> Result<bool> {
+    for dir in ["", "config/_default/"] {
+        if ["toml", "yaml", "yml", "json"]
+            .iter()
+            .any(|ext| files.exists(&format!("{dir}hugo.{ext}")))
+        {
+            return Ok(true);
+        }
+        if let Some(config) = files.read(&format!("{dir}config.toml"))?
+            && config
+                .lines()
+                .any(|l| l.trim_start().to_ascii_lowercase().starts_with("baseurl"))
+        {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// How the dev server is started, before a port is known.
@@ -114,6 +180,13 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
         return Ok(Some(d));
     }
     if let Some(d) = native::hugo(files)? {
+        // A site that runs Hugo through its package.json scripts (or the npm package that
+        // ships Hugo) is started the way its scripts say.
+        if let Some(node) = node::detect(files)?
+            && node.framework == Some("hugo")
+        {
+            return Ok(Some(node));
+        }
         return Ok(Some(d));
     }
     if let Some(d) = node::detect(files)? {

@@ -52,14 +52,7 @@ pub fn rails(files: &dyn Files) -> Option<Detection> {
 }
 
 pub fn hugo(files: &dyn Files) -> Result<Option<Detection>> {
-    let mut found = ["hugo.toml", "hugo.yaml", "hugo.json"]
-        .iter()
-        .any(|f| files.exists(f));
-    if !found && let Some(config) = files.read("config.toml")? {
-        found = config
-            .lines()
-            .any(|l| l.trim_start().to_ascii_lowercase().starts_with("baseurl"));
-    }
+    let found = super::hugo_config(files)?;
     Ok(found.then(|| {
         Detection::new(
             "hugo",

@@ -29,7 +29,7 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("eleventy", Some("eleventy"), Some("npm"), "npm run serve -- --port={port}"),
     ("vitepress", Some("vitepress"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("parcel", Some("parcel"), Some("npm"), "npm run start -- --port {port}"),
-    ("storybook", Some("storybook"), Some("npm"), "npx storybook dev -p {port}"),
+    ("storybook", Some("storybook"), Some("npm"), "npx storybook dev -p {port} --ci --exact-port"),
     ("expo", Some("expo"), Some("npm"), "npm run start -- --port {port}"),
     ("redwood", Some("redwood"), Some("yarn"), "yarn rw dev --fwd=--port={port}"),
     ("wrangler", Some("wrangler"), Some("npm"), "npm run dev -- --port {port}"),
