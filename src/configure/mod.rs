@@ -202,7 +202,8 @@ fn plan(
             ));
         }
 
-        let command = app.detection.launch.command_line(choice.port);
+        let host = crate::detect::LOOPBACK;
+        let command = app.detection.launch.command_line_on(choice.port, host);
         let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
         let mut take = |key: &str, default: bool| {
             pm2_opts
@@ -218,7 +219,7 @@ fn plan(
             None => env.push((k.to_string(), v)),
         };
         for (k, v) in &app.detection.env {
-            push(k, Value::from(*v));
+            push(k, Value::from(v.replace("{host}", host)));
         }
         for (k, v) in inputs.config.env.iter().chain(&app.env) {
             push(k, v.clone());

@@ -94,12 +94,17 @@ pub fn hugo_config(files: &dyn Files) -> Result<bool> {
     Ok(false)
 }
 
+/// The address a dev server listens on unless buildflowz.toml says `host`: the tunnel reaches
+/// `localhost`, and a dev server on every interface of a server publishes unfinished code.
+pub const LOOPBACK: &str = "127.0.0.1";
+
 /// How the dev server is started, before a port is known.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launch {
     /// A command line given by the user, run exactly as written; the port reaches it through `PORT`.
     Shell(String),
-    /// Words of a command, then the port arguments; `{port}` in any of them stands for the port.
+    /// Words of a command, then the port arguments; `{port}` in any of them stands for the port,
+    /// `{host}` for the address to listen on.
     /// `separator` puts `--` before the port arguments (npm needs it to forward flags to a
     /// script).
     Words {
@@ -118,8 +123,13 @@ impl Launch {
         }
     }
 
-    /// The shell command line that runs the dev server on `port`.
+    /// The shell command line that runs the dev server on `port`, on loopback.
     pub fn command_line(&self, port: u16) -> String {
+        self.command_line_on(port, LOOPBACK)
+    }
+
+    /// The shell command line that runs the dev server on `host`:`port`.
+    pub fn command_line_on(&self, port: u16, host: &str) -> String {
         match self {
             Launch::Shell(line) => line.clone(),
             Launch::Words {
@@ -128,7 +138,9 @@ impl Launch {
                 separator,
             } => {
                 let port = port.to_string();
-                let word = |w: &String| shell::quote_word(&w.replace("{port}", &port));
+                let word = |w: &String| {
+                    shell::quote_word(&w.replace("{port}", &port).replace("{host}", host))
+                };
                 let mut out: Vec<String> = words.iter().map(word).collect();
                 if !port_args.is_empty() && *separator {
                     out.push("--".to_string());

@@ -207,8 +207,8 @@ fn extras_of(app: &Value) -> Option<Extras> {
 
 /// Whether two command lines start the same dev server, whatever port flags they pass: both in
 /// the `$PORT` form of [`portable_command`], compared without `--port $PORT`, `-p $PORT`,
-/// `--port=$PORT`, `--strictPort` and a trailing `--` (BuildFlowz passed flags that pm2-port
-/// leaves to `PORT`, and the other way round).
+/// `--port=$PORT`, `--strictPort`, `--ci`, `--exact-port`, `-H 127.0.0.1` and a trailing `--`
+/// (BuildFlowz passed flags that pm2-port leaves to `PORT`, and the other way round).
 pub fn same_command(a: &str, b: &str) -> bool {
     fn core(line: &str) -> Vec<&str> {
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -220,7 +220,16 @@ pub fn same_command(a: &str, b: &str) -> bool {
                 i += 2;
                 continue;
             }
-            if w.ends_with("=$PORT") && w.starts_with('-') || w == "--strictPort" {
+            // The host pm2-port passes by default, and Storybook's companions of the port flag.
+            if matches!(w, "-H" | "--host" | "--hostname")
+                && words.get(i + 1) == Some(&crate::detect::LOOPBACK)
+            {
+                i += 2;
+                continue;
+            }
+            if w.ends_with("=$PORT") && w.starts_with('-')
+                || matches!(w, "--strictPort" | "--ci" | "--exact-port")
+            {
                 i += 1;
                 continue;
             }

@@ -8,7 +8,7 @@ use crate::support::*;
 /// (fixture, framework, package manager, command with `{port}` for the allocated port).
 #[rustfmt::skip]
 const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
-    ("next", Some("next"), Some("pnpm"), "pnpm run dev"),
+    ("next", Some("next"), Some("pnpm"), "pnpm run dev -H 127.0.0.1"),
     ("vite", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("sveltekit", Some("sveltekit"), Some("yarn"), "yarn dev --port {port} --strictPort"),
     ("astro", Some("astro"), Some("bun"), "bun run dev --port {port}"),
@@ -57,7 +57,7 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("no-lockfile", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("flox", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
     ("script-port", Some("vite"), Some("npm"), "npx vite --port {port} --host --strictPort"),
-    ("next-script-port", Some("next"), Some("pnpm"), "pnpm exec next dev -p {port}"),
+    ("next-script-port", Some("next"), Some("pnpm"), "pnpm exec next dev -p {port} -H 127.0.0.1"),
     ("env-port", Some("express"), Some("npm"), "NODE_ENV=development PORT={port} node server.js"),
     // A package of a workspace: the package manager is the workspace root's.
     ("pnpm-workspace-member/apps/web", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
@@ -206,4 +206,44 @@ fn a_workspace_root_that_fans_out_names_its_apps_and_the_ways_out() {
         report["apps"][0]["command"],
         format!("pnpm run dev --port {} --strictPort", sb.port(0))
     );
+}
+
+/// Loopback by default (issue 11, point 11): a framework that listens on every interface unless
+/// told otherwise gets `127.0.0.1`, as a flag (Next's `-H`) or as the `HOST` it reads (Nuxt,
+/// Create React App, Vue CLI); what `node` reads back from the written file.
+#[test]
+fn frameworks_that_listen_everywhere_are_given_loopback() {
+    for (fixture, want_args, want_env) in [
+        (
+            "next",
+            "pnpm run dev -H 127.0.0.1",
+            serde_json::json!({"PORT": 0}),
+        ),
+        (
+            "nuxt",
+            "npm run dev",
+            serde_json::json!({"HOST": "127.0.0.1", "PORT": 0}),
+        ),
+        (
+            "cra",
+            "npm run start",
+            serde_json::json!({"BROWSER": "none", "HOST": "127.0.0.1", "PORT": 0}),
+        ),
+        (
+            "vue-cli",
+            "npm run serve",
+            serde_json::json!({"HOST": "127.0.0.1", "PORT": 0}),
+        ),
+    ] {
+        let sb = Sandbox::new();
+        let dir = sb.fixture(&format!("detect/{fixture}"));
+        let out = sb.run(["init", dir.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "{fixture}: {}", out.stderr());
+        let port = sb.port(0);
+        let app = &node_require(&dir.join("ecosystem.config.cjs"))["apps"][0];
+        let mut want_env = want_env;
+        want_env["PORT"] = Value::from(port);
+        assert_eq!(app["env"], want_env, "{fixture}: {app}");
+        assert_eq!(app["args"][1], want_args, "{fixture}: {app}");
+    }
 }

@@ -270,12 +270,20 @@ impl<'a> Package<'a> {
         words.iter().map(|w| w.to_string()).collect()
     }
 
-    /// The framework's port arguments and the flags that go with them, for its version.
-    fn port_args(&self, fw: &Framework) -> Vec<String> {
+    /// The framework's port arguments and the flags that go with them, for its version; then the
+    /// host arguments, unless `words` (the command that runs the server) sets the host itself.
+    fn port_args(&self, fw: &Framework, words: &[String]) -> Vec<String> {
         let major = self.major(fw);
+        let sets_host = words.iter().any(|w| {
+            ["-H", "--host", "--hostname"]
+                .iter()
+                .any(|f| w == f || w.starts_with(&format!("{f}=")))
+        });
+        let host: &[&str] = if sets_host { &[] } else { fw.host_args };
         fw.port_args
             .iter()
             .copied()
+            .chain(host.iter().copied())
             .chain(
                 fw.flags
                     .iter()
@@ -433,7 +441,7 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
                         package_manager: Some(pkg.pm),
                         launch: Launch::Words {
                             words,
-                            port_args: pkg.port_args(fw),
+                            port_args: pkg.port_args(fw, &[]),
                             separator: false,
                         },
                         env: Vec::new(),
@@ -599,7 +607,7 @@ fn from_script(
         let strict: Vec<String> = framework
             .filter(|fw| invokes(fw))
             .map(|fw| {
-                pkg.port_args(fw)
+                pkg.port_args(fw, &words)
                     .into_iter()
                     .filter(|a| !a.contains("{port}") && a != "--port" && a != "-p")
                     .filter(|a| !out.contains(a))
@@ -619,20 +627,26 @@ fn from_script(
         return detection;
     }
 
-    match framework {
-        Some(fw)
-            if !fw.port_args.is_empty()
+    let target_words = target.as_ref().map_or(&[][..], |t| &t.words[..]);
+    match framework.map(|fw| (fw, pkg.port_args(fw, target_words))) {
+        Some((fw, args))
+            if !args.is_empty()
                 && invokes(fw)
                 && target.as_ref().is_some_and(|t| t.takes_appended) =>
         {
             if let Launch::Words { port_args, .. } = &mut detection.launch {
-                *port_args = pkg.port_args(fw);
+                *port_args = args;
             }
         }
-        Some(fw) if !fw.port_args.is_empty() => detection.notes.push(format!(
+        Some((fw, _)) if !fw.port_args.is_empty() => detection.notes.push(format!(
             "script `{name}` (`{cmd}`) does not run `{}` as its last command, so pm2-port cannot pass it the port flag {}: the app gets only PORT; set `command` in buildflowz.toml if it ignores it",
             [fw.bin].iter().chain(fw.dev_args).copied().collect::<Vec<_>>().join(" "),
             fw.port_args.join(" ").replace("{port}", "N"),
+        )),
+        Some((fw, args)) if !args.is_empty() => detection.notes.push(format!(
+            "script `{name}` (`{cmd}`) does not run `{}` as its last command, so pm2-port cannot pass it {}: it may listen on every interface; `pm2-port doctor` reports it if so",
+            [fw.bin].iter().chain(fw.dev_args).copied().collect::<Vec<_>>().join(" "),
+            args.join(" ").replace("{host}", crate::detect::LOOPBACK),
         )),
         _ => {}
     }
@@ -679,7 +693,14 @@ mod tests {
                 ),
             ],
         );
-        assert_eq!(d, (Some("next"), "pnpm".into(), "pnpm run dev".into()));
+        assert_eq!(
+            d,
+            (
+                Some("next"),
+                "pnpm".into(),
+                "pnpm run dev -H 127.0.0.1".into()
+            )
+        );
     }
 
     #[test]
@@ -972,7 +993,7 @@ mod tests {
         let d = detect(&files).unwrap().unwrap();
         assert_eq!(
             d.launch.command_line(4000),
-            "pnpm exec next dev --turbopack --port 4000"
+            "pnpm exec next dev --turbopack --port 4000 -H 127.0.0.1"
         );
         assert!(
             d.notes[0].contains("other commands do not run"),

@@ -23,6 +23,11 @@ pub struct Framework {
     /// (`--exact-port` from Storybook 8): they make a taken port an error and keep the server
     /// from prompting or opening a browser under PM2.
     pub flags: &'static [(&'static str, u64)],
+    /// The arguments that make the dev server listen on `{host}` (loopback unless buildflowz.toml
+    /// says `host`), for a server that listens on every interface by default (`next dev -H`).
+    pub host_args: &'static [&'static str],
+    /// Environment the framework wants; `{host}` stands for the address to listen on (`HOST` for
+    /// Nuxt, Create React App and Vue CLI, which read it).
     pub env: &'static [(&'static str, &'static str)],
     /// The binary run with no subcommand starts the dev server (`vitepress` is `vitepress dev`).
     pub bare_is_dev: bool,
@@ -54,6 +59,7 @@ const fn fw(
         dev_args,
         port_args,
         flags: &[],
+        host_args: &[],
         env: &[],
         bare_is_dev: false,
         needs_use: false,
@@ -136,6 +142,7 @@ pub static FRAMEWORKS: &[Framework] = &[
     Framework {
         bin_aliases: &["nuxi"],
         configs: &["nuxt.config"],
+        env: &[("HOST", "{host}")],
         ..fw(
             "nuxt",
             &["nuxt", "nuxt3", "nuxt-nightly"],
@@ -146,6 +153,7 @@ pub static FRAMEWORKS: &[Framework] = &[
     },
     Framework {
         configs: &["next.config"],
+        host_args: &["-H", "{host}"],
         ..fw("next", &["next"], "next", &["dev"], &[])
     },
     Framework {
@@ -181,15 +189,18 @@ pub static FRAMEWORKS: &[Framework] = &[
         &["--port={port}"],
     ),
     fw("expo", &["expo"], "expo", &["start"], PORT_FLAG),
-    fw(
-        "vue-cli",
-        &["@vue/cli-service"],
-        "vue-cli-service",
-        &["serve"],
-        &[],
-    ),
     Framework {
-        env: &[("BROWSER", "none")],
+        env: &[("HOST", "{host}")],
+        ..fw(
+            "vue-cli",
+            &["@vue/cli-service"],
+            "vue-cli-service",
+            &["serve"],
+            &[],
+        )
+    },
+    Framework {
+        env: &[("BROWSER", "none"), ("HOST", "{host}")],
         ..fw("cra", &["react-scripts"], "react-scripts", &["start"], &[])
     },
     fw("parcel", &["parcel"], "parcel", &[], PORT_FLAG),
