@@ -210,6 +210,10 @@ impl<'a> Package<'a> {
     }
 
     fn is_present(&self, fw: &Framework) -> bool {
+        let (low, high) = fw.majors;
+        if !(low..=high).contains(&self.major(fw).unwrap_or(u64::MAX)) {
+            return false;
+        }
         let own = self.own_dependency(fw).is_some();
         let hoisted = self.has_config(fw) && self.root_dependency(fw).is_some();
         match fw.id {
@@ -846,6 +850,34 @@ mod tests {
             d,
             (Some("hugo"), "npm".into(), "npm run dev -- -p 4000".into())
         );
+    }
+
+    #[test]
+    fn solid_start_2_runs_vite() {
+        let files = |version: &str| {
+            format!(
+                r#"{{"scripts":{{"dev":"vite dev"}},"dependencies":{{"@solidjs/start":"{version}","vite":"7"}}}}"#
+            )
+        };
+        let v2 = files("^2.0.0-alpha.1");
+        let d = detected(
+            "/r",
+            &[("/r/package-lock.json", ""), ("/r/package.json", &v2)],
+        );
+        assert_eq!(
+            d,
+            (
+                Some("solid-start"),
+                "npm".into(),
+                "npm run dev -- --port 4000 --strictPort".into()
+            )
+        );
+        let v1 = r#"{"scripts":{"dev":"vinxi dev"},"dependencies":{"@solidjs/start":"^1.1.0"}}"#;
+        let d = detected(
+            "/r",
+            &[("/r/package-lock.json", ""), ("/r/package.json", v1)],
+        );
+        assert_eq!(d.2, "npm run dev -- --port 4000");
     }
 
     #[test]

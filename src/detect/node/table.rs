@@ -34,6 +34,12 @@ pub struct Framework {
     /// Only a script that runs the binary, or a config file, makes the dependency count: the
     /// dependency alone is often a peer of another tool (Vite under Storybook or Vitest).
     pub needs_use: bool,
+    /// The major versions of the framework this row is for (SolidStart 1 runs `vinxi dev`, 2 runs
+    /// `vite dev`); a version that cannot be read counts as the newest.
+    pub majors: (u64, u64),
+    /// How the framework is recognised beyond its dependencies, for the README (the rule is in
+    /// `Package::is_present`).
+    pub doc: &'static str,
     /// A program installed on its own (Hugo): a script runs it from `PATH` unless one of `deps`
     /// (an npm package that ships it) is installed.
     pub system: bool,
@@ -63,6 +69,8 @@ const fn fw(
         env: &[],
         bare_is_dev: false,
         needs_use: false,
+        majors: (0, u64::MAX),
+        doc: "",
         system: false,
     }
 }
@@ -73,6 +81,7 @@ pub static FRAMEWORKS: &[Framework] = &[
     // that runs `hugo server`, or by the npm package that ships Hugo (see `is_present`).
     Framework {
         system: true,
+        doc: "or a Hugo config (`hugo.toml`, `config/_default/hugo.*`, ...) and a script that runs `hugo server`",
         ..fw(
             "hugo",
             &["hugo-bin", "hugo-extended"],
@@ -99,13 +108,26 @@ pub static FRAMEWORKS: &[Framework] = &[
         &["--mode", "ssr"],
         VITE_PORT,
     ),
-    fw(
-        "solid-start",
-        &["@solidjs/start"],
-        "vinxi",
-        &["dev"],
-        PORT_FLAG,
-    ),
+    Framework {
+        majors: (2, u64::MAX),
+        ..fw(
+            "solid-start",
+            &["@solidjs/start"],
+            "vite",
+            &["dev"],
+            VITE_PORT,
+        )
+    },
+    Framework {
+        majors: (0, 1),
+        ..fw(
+            "solid-start",
+            &["@solidjs/start"],
+            "vinxi",
+            &["dev"],
+            PORT_FLAG,
+        )
+    },
     fw(
         "tanstack-start",
         &["@tanstack/react-start", "@tanstack/solid-start"],
@@ -114,14 +136,20 @@ pub static FRAMEWORKS: &[Framework] = &[
         VITE_PORT,
     ),
     // remix-vite and remix share the dependency; `is_present` picks one by `vite.config.*`.
-    fw(
-        "remix-vite",
-        &["@remix-run/dev"],
-        "remix",
-        &["vite:dev"],
-        VITE_PORT,
-    ),
-    fw("remix", &["@remix-run/dev"], "remix", &["dev"], &[]),
+    Framework {
+        doc: "with `vite.config.*`",
+        ..fw(
+            "remix-vite",
+            &["@remix-run/dev"],
+            "remix",
+            &["vite:dev"],
+            VITE_PORT,
+        )
+    },
+    Framework {
+        doc: "without `vite.config.*`",
+        ..fw("remix", &["@remix-run/dev"], "remix", &["dev"], &[])
+    },
     fw(
         "react-router",
         &["@react-router/dev"],
@@ -179,7 +207,10 @@ pub static FRAMEWORKS: &[Framework] = &[
             VITE_PORT,
         )
     },
-    fw("angular", &["@angular/cli"], "ng", &["serve"], PORT_FLAG),
+    Framework {
+        doc: "or `angular.json`",
+        ..fw("angular", &["@angular/cli"], "ng", &["serve"], PORT_FLAG)
+    },
     fw("ember", &["ember-cli"], "ember", &["serve"], PORT_FLAG),
     fw(
         "eleventy",
@@ -211,7 +242,10 @@ pub static FRAMEWORKS: &[Framework] = &[
     },
     // Cloudflare Workers: chosen by `wrangler.toml`/`wrangler.json(c)` or a `wrangler dev`
     // script, see `is_present`.
-    fw("wrangler", &["wrangler"], "wrangler", &["dev"], PORT_FLAG),
+    Framework {
+        doc: "with `wrangler.toml`/`wrangler.json(c)` or a script that runs `wrangler dev`",
+        ..fw("wrangler", &["wrangler"], "wrangler", &["dev"], PORT_FLAG)
+    },
     // Servers that read PORT by convention: run their script, PORT does the rest.
     fw(
         "nestjs",
@@ -228,6 +262,7 @@ pub static FRAMEWORKS: &[Framework] = &[
     // prompt for another port, no browser; `--exact-port` (Storybook 8+): fail on a taken port.
     Framework {
         flags: &[("--ci", 0), ("--exact-port", 8)],
+        doc: "when nothing above matches",
         ..fw(
             "storybook",
             &["storybook", "@storybook/cli"],
@@ -347,6 +382,33 @@ mod tests {
         assert!(!invokes_dev(&words("eleventy"), by_id("eleventy")));
     }
 
+    /// The README's frameworks table is this table (`PM2_PORT_BLESS=1 cargo test` rewrites it).
+    #[test]
+    fn the_readme_table_is_generated() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- frameworks:begin -->\n", "<!-- frameworks:end -->");
+        let from = readme
+            .find(start)
+            .expect("README has the frameworks markers")
+            + start.len();
+        let to = readme.find(end).unwrap();
+        let table = markdown();
+        if std::env::var_os("PM2_PORT_BLESS").is_some() {
+            std::fs::write(
+                &path,
+                format!("{}{table}{}", &readme[..from], &readme[to..]),
+            )
+            .unwrap();
+            return;
+        }
+        assert_eq!(
+            readme[from..to],
+            table,
+            "README's frameworks table is out of date: run `PM2_PORT_BLESS=1 cargo test --lib the_readme_table`"
+        );
+    }
+
     #[test]
     fn majors() {
         assert_eq!(major("^7.6.17"), Some(7));
@@ -356,4 +418,92 @@ mod tests {
         assert_eq!(major("workspace:^8.0.0"), None);
         assert_eq!(major("catalog:"), None);
     }
+}
+
+/// The README's table of the Node frameworks, generated from [`FRAMEWORKS`] (a test keeps the
+/// README equal to it).
+pub fn markdown() -> String {
+    let code = |s: &str| format!("`{s}`");
+    let list = |items: &[&str]| items.iter().map(|i| code(i)).collect::<Vec<_>>().join(", ");
+    let mut out = String::from(
+        "| id | recognised by | dev command | port | listens on | notes |\n|---|---|---|---|---|---|\n",
+    );
+    for fw in FRAMEWORKS {
+        let mut by = list(fw.deps);
+        if !fw.doc.is_empty() {
+            by.push_str(&format!(" {}", fw.doc));
+        }
+        if !fw.configs.is_empty() {
+            by.push_str(&format!(
+                "; {} with the dependency at the workspace root",
+                list(
+                    &fw.configs
+                        .iter()
+                        .map(|c| format!("{c}.*"))
+                        .collect::<Vec<_>>()
+                        .iter()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                )
+            ));
+        }
+        let dev = if fw.bin.is_empty() {
+            "its `dev`/`start` script".to_string()
+        } else {
+            code(
+                &[fw.bin]
+                    .iter()
+                    .chain(fw.dev_args)
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            )
+        };
+        let mut port = if fw.port_args.is_empty() {
+            "`PORT`".to_string()
+        } else {
+            code(&fw.port_args.join(" ").replace("{port}", "N"))
+        };
+        for (flag, since) in fw.flags {
+            port.push_str(&match since {
+                0 => format!(" {}", code(flag)),
+                v => format!(" {} ({v}+)", code(flag)),
+            });
+        }
+        let host_env = fw.env.iter().find(|(_, v)| v.contains("{host}"));
+        let host = match (fw.host_args, host_env) {
+            ([], None) if fw.bin.is_empty() => "what the app's code says".to_string(),
+            ([], None) => "its default".to_string(),
+            ([], Some((k, _))) => format!("`{k}=127.0.0.1`"),
+            (args, _) => code(&args.join(" ").replace("{host}", "127.0.0.1")),
+        };
+        let mut notes = Vec::new();
+        if fw.majors != (0, u64::MAX) {
+            notes.push(match fw.majors {
+                (0, high) => format!("versions up to {high}.x"),
+                (low, _) => format!("versions {low}.x and later"),
+            });
+        }
+        if fw.needs_use {
+            notes.push("only with its config file or a script that runs it".to_string());
+        }
+        if fw.bare_is_dev {
+            notes.push(format!("a bare `{}` is the dev server", fw.bin));
+        }
+        if fw.system {
+            notes.push("from `PATH` unless the npm package is installed".to_string());
+        }
+        notes.extend(
+            fw.env
+                .iter()
+                .filter(|(_, v)| !v.contains("{host}"))
+                .map(|(k, v)| format!("`{k}={v}`")),
+        );
+        out.push_str(&format!(
+            "| `{}` | {by} | {dev} | {port} | {host} | {} |\n",
+            fw.id,
+            notes.join("; ")
+        ));
+    }
+    out
 }
