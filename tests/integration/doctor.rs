@@ -51,7 +51,7 @@ fn healthy_then_conflict_and_drift_then_fixed() {
     let q = sb.port(7);
     fs::write(
         blog.join("buildflowz.toml"),
-        format!("command = \"PORT={q} node server.js\"\n"),
+        format!("command = \"HOST=127.0.0.1 PORT={q} node server.js\"\n"),
     )
     .unwrap();
     let assigned =
