@@ -50,9 +50,9 @@ pub enum Command {
         after_help = "Examples:\n  pm2-port list\n  pm2-port list --json | jq '.[] | select(.conflicts != [])'"
     )]
     List(ListArgs),
-    /// Find conflicts, drift, orphans and files that disagree with PM2; `--fix` repairs what is safe.
+    /// Find conflicts, drift, orphans, files that disagree with PM2 and apps open beyond loopback; `--fix` repairs what is safe.
     #[command(
-        after_help = "Exit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
+        after_help = "An app listening beyond loopback (0.0.0.0, ::, a LAN or public address) is `exposed`, unless `host` in its buildflowz.toml asks for that address (`host = \"0.0.0.0\"`: any).\n\nExit status: 0 when healthy (after --fix: when nothing is left), 1 otherwise.\n\nExamples:\n  pm2-port doctor\n  pm2-port doctor --fix --json"
     )]
     Doctor(DoctorArgs),
     /// Give a project's ports back: forget it in the registry and delete its apps from PM2.

@@ -3,6 +3,7 @@
 //! Unknown keys are errors, since a typo must not pass silently; every error names the file, line
 //! and column.
 
+use std::net::{IpAddr, Ipv4Addr};
 use std::path::Path;
 
 use serde::{Deserialize, Deserializer};
@@ -32,6 +33,9 @@ pub struct ProjectConfig {
     pub range: Option<PortRange>,
     /// Force the flox wrapper on or off; default: on when `.flox/env/manifest.toml` exists.
     pub flox: Option<bool>,
+    /// The address the apps' dev servers listen on, for every app; see [`ProjectConfig::host_for`].
+    #[serde(default, deserialize_with = "de_host")]
+    pub host: Option<IpAddr>,
     /// Extra environment for the app.
     #[serde(default, deserialize_with = "de_env")]
     pub env: Map<String, Value>,
@@ -57,6 +61,9 @@ pub struct AppConfig {
     /// Preferred port.
     #[serde(default, deserialize_with = "de_port")]
     pub port: Option<u16>,
+    /// The address this app's dev server listens on, over the top-level `host`.
+    #[serde(default, deserialize_with = "de_host")]
+    pub host: Option<IpAddr>,
     /// Extra environment, over the project's `[env]`.
     #[serde(default, deserialize_with = "de_env")]
     pub env: Map<String, Value>,
@@ -80,6 +87,15 @@ fn de_port<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u16>, D::Error> {
             "port {n} is out of bounds; a port is 1 to 65535"
         ))),
     }
+}
+
+fn de_host<'de, D: Deserializer<'de>>(d: D) -> Result<Option<IpAddr>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse().map(Some).map_err(|_| {
+        serde::de::Error::custom(format!(
+            "`host = {s:?}` is not an IP address; write one, like \"127.0.0.1\" (this machine only, the default) or \"0.0.0.0\" (every address: other machines reach the app)"
+        ))
+    })
 }
 
 fn de_range<'de, D: Deserializer<'de>>(d: D) -> Result<Option<PortRange>, D::Error> {
@@ -167,6 +183,43 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
         )));
     }
     Ok(map)
+}
+
+/// The address an app's dev server listens on when `host` is not set: loopback, which the SSH
+/// tunnel reaches and other machines do not.
+pub const DEFAULT_HOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+impl ProjectConfig {
+    /// The address the user asked the dev server of `app` (one of [`ProjectConfig::apps`], or
+    /// `None` for the single app of a project without `[[apps]]`) to listen on: the app's `host`,
+    /// else the top-level one. `None` when neither is set: pass [`DEFAULT_HOST`] to frameworks
+    /// that take a host. A `host` that is not loopback (`"0.0.0.0"` above all) opts the app out
+    /// of loopback on purpose, and `doctor` takes it as the acknowledgement of the exposure.
+    pub fn host_for(&self, app: Option<&AppConfig>) -> Option<IpAddr> {
+        app.and_then(|a| a.host).or(self.host)
+    }
+
+    /// The `[[apps]]` table of the PM2 app `name` working in `cwd`: the one named `name`, else
+    /// the first unnamed one whose `dir` is `cwd` (a name taken from the directory may have been
+    /// made unique on the server, `web-mono`; `dir_of` resolves a table's `dir`, relative to the
+    /// project, to the directory PM2 sees). `None` without `[[apps]]` or when no table matches.
+    pub fn app_for(
+        &self,
+        name: &str,
+        cwd: &Path,
+        dir_of: impl Fn(&str) -> Option<std::path::PathBuf>,
+    ) -> Option<&AppConfig> {
+        self.apps
+            .iter()
+            .find(|a| a.name.as_deref() == Some(name))
+            .or_else(|| {
+                // A table with a `name` of its own is another app, whatever its `dir`.
+                self.apps.iter().find(|a| {
+                    a.name.is_none()
+                        && dir_of(a.dir.as_deref().unwrap_or(".")).is_some_and(|d| d == cwd)
+                })
+            })
+    }
 }
 
 /// Parse the text of `buildflowz.toml` at `path` (the path is for messages only).
@@ -327,6 +380,81 @@ max_memory_restart = "1G"
             "{e}"
         );
         assert!(err("[[apps]]\nnmae = \"a\"\n").contains("unknown field `nmae`"));
+    }
+
+    #[test]
+    fn host_is_an_ip_address_at_the_top_and_in_apps() {
+        let c = parse(Path::new("b.toml"), "host = \"0.0.0.0\"\n").unwrap();
+        assert_eq!(c.host, Some("0.0.0.0".parse().unwrap()));
+        assert_eq!(c.host_for(None), c.host);
+        assert_eq!(
+            parse(Path::new("b.toml"), "name = \"a\"\n")
+                .unwrap()
+                .host_for(None),
+            None
+        );
+        assert_eq!(DEFAULT_HOST.to_string(), "127.0.0.1");
+
+        let text = "host = \"::\"\n\n[[apps]]\ndir = \"packages/web\"\n\n[[apps]]\nname = \"api\"\ndir = \"packages/api\"\nhost = \"127.0.0.1\"\n\n[[apps]]\nname = \"worker\"\ndir = \"packages/web\"\nhost = \"10.0.0.5\"\n";
+        let c = parse(Path::new("b.toml"), text).unwrap();
+        let dir_of = |d: &str| Some(Path::new("/p").join(d));
+        let host = |name: &str, cwd: &str| {
+            let app = c.app_for(name, Path::new(cwd), dir_of);
+            c.host_for(app).map(|h| h.to_string())
+        };
+        // By name, then (an app renamed to be unique on the server) by directory.
+        assert_eq!(host("api", "/p/packages/api").as_deref(), Some("127.0.0.1"));
+        assert_eq!(
+            host("worker", "/p/packages/web").as_deref(),
+            Some("10.0.0.5")
+        );
+        assert_eq!(host("web-p", "/p/packages/web").as_deref(), Some("::"));
+        assert_eq!(
+            c.app_for("web-p", Path::new("/p/packages/web"), dir_of)
+                .unwrap()
+                .name,
+            None
+        );
+        // No table matches: the top level's.
+        assert!(
+            c.app_for("other", Path::new("/elsewhere"), dir_of)
+                .is_none()
+        );
+        assert_eq!(host("other", "/elsewhere").as_deref(), Some("::"));
+    }
+
+    #[test]
+    fn a_host_that_is_not_an_ip_address_names_file_line_and_value() {
+        let e = err("name = \"a\"\nhost = \"localhost\"\n");
+        assert_eq!(
+            e,
+            "`/p/buildflowz.toml`:2:8: `host = \"localhost\"` is not an IP address; write one, like \"127.0.0.1\" (this machine only, the default) or \"0.0.0.0\" (every address: other machines reach the app)"
+        );
+        let e = err("[[apps]]\ndir = \"web\"\nhost = \"0.0.0.0:3000\"\n");
+        assert!(
+            e.starts_with(
+                "`/p/buildflowz.toml`:3:8: `host = \"0.0.0.0:3000\"` is not an IP address"
+            ),
+            "{e}"
+        );
+        for bad in [
+            "\"[::1]\"",
+            "\" 127.0.0.1\"",
+            "\"\"",
+            "\"256.0.0.1\"",
+            "\"fe80::1%eth0\"",
+        ] {
+            let e = err(&format!("host = {bad}\n"));
+            assert!(e.contains("is not an IP address"), "{bad}: {e}");
+        }
+        let e = err("host = 127\n");
+        assert!(
+            e.starts_with(
+                "`/p/buildflowz.toml`:1:8: invalid type: integer `127`, expected a string"
+            ),
+            "{e}"
+        );
+        assert!(err("[[apps]]\nhots = \"::1\"\n").contains("unknown field `hots`"));
     }
 
     #[test]

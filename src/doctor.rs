@@ -1,7 +1,8 @@
-//! `doctor`'s diagnosis: conflicts, drift, orphans and files that disagree with PM2, as a pure
-//! function of the gathered world, and the fixes that are safe to make.
+//! `doctor`'s diagnosis: conflicts, drift, orphans, files that disagree with PM2 and apps open to
+//! other machines, as a pure function of the gathered world, and the fixes that are safe to make.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
 use std::path::PathBuf;
 
 use serde::Serialize;
@@ -38,6 +39,28 @@ pub enum Finding {
         file_port: u16,
         file: PathBuf,
     },
+    /// A pm2-port app listens on its port at an address other machines reach (`0.0.0.0`, `::`,
+    /// a LAN or public address), and its buildflowz.toml does not ask for it.
+    Exposed {
+        app: String,
+        port: u16,
+        /// The non-loopback addresses, sorted.
+        addresses: Vec<IpAddr>,
+        /// The buildflowz.toml where `host` would acknowledge it.
+        config: PathBuf,
+    },
+}
+
+/// The `host` each app's buildflowz.toml sets (its `[[apps]]` table's, else the top level's), by
+/// PM2 app name and working directory; apps without one are absent.
+pub type Hosts = HashMap<(String, PathBuf), IpAddr>;
+
+/// Whether `host`, set in buildflowz.toml, asks for a listener on `addr`: an unspecified `host`
+/// (`0.0.0.0` or `::`, every address) covers any address, a concrete one itself; a loopback
+/// `host` covers nothing beyond loopback.
+pub fn acknowledged(host: IpAddr, addr: IpAddr) -> bool {
+    let (host, addr) = (crate::ports::unmapped(host), crate::ports::unmapped(addr));
+    !crate::ports::is_loopback(host) && (host.is_unspecified() || host == addr)
 }
 
 pub fn diagnose(
@@ -45,6 +68,7 @@ pub fn diagnose(
     rows: &[Row],
     files: &HashMap<PathBuf, Existing>,
     procs: &Processes,
+    hosts: &Hosts,
 ) -> Vec<Finding> {
     let mut findings = Vec::new();
 
@@ -148,6 +172,42 @@ pub fn diagnose(
             });
         }
     }
+
+    for app in &world.apps {
+        let (Some(port), Some(pid), Some(cwd), "online") =
+            (app.port, app.pid, app.cwd.as_ref(), app.status.as_str())
+        else {
+            continue;
+        };
+        let project = crate::inventory::project_of(world, &app.name, cwd);
+        if !managed(files, Some(&project), &app.name) {
+            continue;
+        }
+        let host = hosts.get(&(app.name.clone(), cwd.clone())).copied();
+        let mut addresses: Vec<IpAddr> = world
+            .listeners
+            .iter()
+            .filter(|l| l.port == port && !crate::ports::is_loopback(l.addr))
+            .filter(|l| procs.held_by(l, &[pid].into()) || procs.held_by_daemon(l))
+            .filter(|l| !host.is_some_and(|h| acknowledged(h, l.addr)))
+            .map(|l| l.addr)
+            .collect();
+        addresses.sort();
+        addresses.dedup();
+        if addresses.is_empty() {
+            continue;
+        }
+        let finding = Finding::Exposed {
+            app: app.name.clone(),
+            port,
+            addresses,
+            config: project.join(crate::config::FILE_NAME),
+        };
+        // Instances of one app share its socket.
+        if !findings.contains(&finding) {
+            findings.push(finding);
+        }
+    }
     findings
 }
 
@@ -179,7 +239,7 @@ pub enum Fix {
 
 /// Whether the app `name` of project `dir` is pm2-port's to change: the project's file is
 /// pm2-port's and names it.
-fn managed(files: &HashMap<PathBuf, Existing>, dir: Option<&PathBuf>, name: &str) -> bool {
+pub fn managed(files: &HashMap<PathBuf, Existing>, dir: Option<&PathBuf>, name: &str) -> bool {
     dir.and_then(|d| files.get(d)).is_some_and(|f| {
         f.owner == Owner::Pm2Port && f.apps.iter().any(|a| a.name.as_deref() == Some(name))
     })
@@ -284,7 +344,8 @@ pub fn plan_fixes(
                     });
                 }
             }
-            Finding::NotListening { .. } | Finding::Orphan { .. } => {}
+            // Which address to listen on is the user's choice (`host`), never made for them.
+            Finding::NotListening { .. } | Finding::Orphan { .. } | Finding::Exposed { .. } => {}
         }
     }
     fixes
@@ -329,6 +390,13 @@ pub fn advice(finding: &Finding) -> String {
             "PM2 runs `{app}` on {pm2_port} but `{}` says {file_port}: `pm2-port start` applies the file",
             file.display()
         ),
+        Finding::Exposed {
+            app, port, config, ..
+        } => format!(
+            "other machines can reach `{app}` on port {port}, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `{}`, or the address its code gives `listen`), then `pm2-port start {}`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file",
+            config.display(),
+            config.parent().unwrap_or(config).display()
+        ),
     }
 }
 
@@ -359,6 +427,24 @@ pub fn describe(finding: &Finding) -> String {
             file_port,
             ..
         } => format!("mismatch: `{app}` runs on {pm2_port} in PM2, its file says {file_port}"),
+        Finding::Exposed {
+            app,
+            port,
+            addresses,
+            ..
+        } => format!(
+            "exposed: `{app}` listens on {} (port {port}), beyond loopback",
+            and_list(addresses)
+        ),
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn and_list(items: &[impl std::fmt::Display]) -> String {
+    let items: Vec<String> = items.iter().map(ToString::to_string).collect();
+    match items.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} and {last}", rest.join(", ")),
+        _ => items.concat(),
     }
 }
 
@@ -387,7 +473,7 @@ mod tests {
 
     fn listener(port: u16, inode: u64) -> Listener {
         Listener {
-            addr: "::".parse().unwrap(),
+            addr: "::1".parse().unwrap(),
             port,
             inode,
         }
@@ -419,7 +505,7 @@ mod tests {
         files.insert(PathBuf::from("/shop"), ours("shop", 3000));
         files.insert(PathBuf::from("/blog"), ours("blog", 3001));
         let rows = rows(&world, &files);
-        let findings = diagnose(&world, &rows, &files, &procs);
+        let findings = diagnose(&world, &rows, &files, &procs, &Hosts::new());
         assert_eq!(
             findings,
             vec![
@@ -454,6 +540,135 @@ mod tests {
     }
 
     #[test]
+    fn an_app_listening_beyond_loopback_is_exposed_unless_its_host_asks_for_it() {
+        let at = |addr: &str, port: u16, inode: u64| Listener {
+            addr: addr.parse().unwrap(),
+            port,
+            inode,
+        };
+        let world = World {
+            apps: vec![
+                app("web", "/web", 3000, 10),
+                app("api", "/api", 3001, 20),
+                app("local", "/local", 3002, 30),
+                // Not pm2-port's: PM2's business.
+                app("prod", "/prod", 3003, 40),
+            ],
+            listeners: vec![
+                at("0.0.0.0", 3000, 1),
+                at("::", 3000, 2),
+                at("::1", 3000, 3),
+                at("192.168.1.20", 3001, 4),
+                at("127.0.0.1", 3002, 5),
+                at("::ffff:127.0.0.1", 3002, 6),
+                at("::1", 3002, 7),
+                at("0.0.0.0", 3003, 8),
+                // The app's other ports are not its port.
+                at("0.0.0.0", 9229, 9),
+            ],
+            ..World::default()
+        };
+        let procs = Processes {
+            owners: [
+                (1, 11),
+                (2, 11),
+                (3, 11),
+                (4, 21),
+                (5, 30),
+                (6, 30),
+                (7, 30),
+            ]
+            .into_iter()
+            .chain([(8, 40), (9, 11)])
+            .collect(),
+            parents: [(11, 10), (21, 20)].into(),
+            ..Processes::default()
+        };
+        let mut files = HashMap::new();
+        for (name, port) in [("web", 3000), ("api", 3001), ("local", 3002)] {
+            files.insert(PathBuf::from(format!("/{name}")), ours(name, port));
+        }
+        let rows = rows(&world, &files);
+        let exposed = |hosts: &[(&str, &str)]| {
+            let hosts: Hosts = hosts
+                .iter()
+                .map(|(name, h)| {
+                    (
+                        (name.to_string(), PathBuf::from(format!("/{name}"))),
+                        h.parse().unwrap(),
+                    )
+                })
+                .collect();
+            diagnose(&world, &rows, &files, &procs, &hosts)
+        };
+        let web = |addresses: &[&str]| Finding::Exposed {
+            app: "web".into(),
+            port: 3000,
+            addresses: addresses.iter().map(|a| a.parse().unwrap()).collect(),
+            config: "/web/buildflowz.toml".into(),
+        };
+        let api = Finding::Exposed {
+            app: "api".into(),
+            port: 3001,
+            addresses: vec!["192.168.1.20".parse().unwrap()],
+            config: "/api/buildflowz.toml".into(),
+        };
+        assert_eq!(exposed(&[]), vec![web(&["0.0.0.0", "::"]), api.clone()]);
+        // A loopback host acknowledges nothing; an unspecified one every address; a concrete one
+        // itself only.
+        assert_eq!(
+            exposed(&[("web", "127.0.0.1"), ("api", "::1")]),
+            vec![web(&["0.0.0.0", "::"]), api.clone()]
+        );
+        assert_eq!(exposed(&[("web", "0.0.0.0"), ("api", "::")]), vec![]);
+        assert_eq!(exposed(&[("web", "::")]), vec![api.clone()]);
+        assert_eq!(
+            exposed(&[("web", "10.0.0.5"), ("api", "192.168.1.20")]),
+            vec![web(&["0.0.0.0", "::"])]
+        );
+        assert_eq!(
+            exposed(&[("api", "::ffff:192.168.1.20")]),
+            vec![web(&["0.0.0.0", "::"])]
+        );
+        assert_eq!(
+            plan_fixes(&exposed(&[]), &world, &rows, &files, &procs),
+            vec![]
+        );
+
+        let json = serde_json::to_value(web(&["0.0.0.0"])).unwrap();
+        assert_eq!(
+            json,
+            serde_json::json!({"kind": "exposed", "app": "web", "port": 3000,
+                               "addresses": ["0.0.0.0"], "config": "/web/buildflowz.toml"})
+        );
+        assert_eq!(
+            describe(&web(&["0.0.0.0", "::"])),
+            "exposed: `web` listens on 0.0.0.0 and :: (port 3000), beyond loopback"
+        );
+        assert_eq!(
+            advice(&api),
+            "other machines can reach `api` on port 3001, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `/api/buildflowz.toml`, or the address its code gives `listen`), then `pm2-port start /api`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file"
+        );
+        assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");
+        assert_eq!(and_list(&["a"]), "a");
+    }
+
+    #[test]
+    fn acknowledgement() {
+        let ack = |h: &str, a: &str| acknowledged(h.parse().unwrap(), a.parse().unwrap());
+        assert!(ack("0.0.0.0", "0.0.0.0"));
+        assert!(ack("0.0.0.0", "::"));
+        assert!(ack("::", "203.0.113.7"));
+        assert!(ack("10.0.0.5", "10.0.0.5"));
+        assert!(ack("10.0.0.5", "::ffff:10.0.0.5"));
+        assert!(!ack("10.0.0.5", "0.0.0.0"));
+        assert!(!ack("10.0.0.5", "10.0.0.6"));
+        assert!(!ack("127.0.0.1", "0.0.0.0"));
+        assert!(!ack("::1", "::"));
+        assert!(!ack("::ffff:127.0.0.1", "0.0.0.0"));
+    }
+
+    #[test]
     fn orphans_and_mismatches() {
         let mut stopped = app("web", "/web", 3002, 40);
         stopped.status = "stopped".into();
@@ -472,7 +687,7 @@ mod tests {
         let mut files = HashMap::new();
         files.insert(PathBuf::from("/web"), ours("web", 3003));
         let rows = rows(&world, &files);
-        let findings = diagnose(&world, &rows, &files, &procs);
+        let findings = diagnose(&world, &rows, &files, &procs, &Hosts::new());
         assert_eq!(
             findings,
             vec![

@@ -1,5 +1,7 @@
 //! `pm2-port doctor`: find conflicts and drift on the whole server; `--fix` repairs what is safe.
 
+use std::collections::HashMap;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Result;
@@ -7,12 +9,16 @@ use serde::Serialize;
 
 use crate::apply;
 use crate::cli::DoctorArgs;
+use crate::config::ProjectConfig;
 use crate::configure::{self, Request};
-use crate::doctor::{self, Finding, Fix};
+use crate::doctor::{self, Finding, Fix, Hosts};
+use crate::ecosystem::read::Existing;
 use crate::error::Exit;
 use crate::inventory;
 use crate::pm2;
+use crate::ports::World;
 use crate::procs::Processes;
+use crate::project::Project;
 use crate::world::{self, Context};
 
 #[derive(Serialize)]
@@ -34,15 +40,50 @@ struct Report {
     remaining: Option<Vec<Finding>>,
 }
 
-/// Gather everything and diagnose.
-fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>)> {
+/// The `host` that the buildflowz.toml of every online pm2-port app sets, and a warning for each
+/// of those files that cannot be read: doctor looks at the whole server, so one project's broken
+/// file does not stop it; that project's apps are examined as if the file set no `host`.
+fn read_hosts(world: &World, files: &HashMap<PathBuf, Existing>) -> (Hosts, Vec<String>) {
+    let mut hosts = Hosts::new();
+    let mut warnings = Vec::new();
+    let mut configs: HashMap<PathBuf, Option<ProjectConfig>> = HashMap::new();
+    for app in world.apps.iter().filter(|a| a.status == "online") {
+        let Some(cwd) = &app.cwd else { continue };
+        let dir = inventory::project_of(world, &app.name, cwd);
+        if !doctor::managed(files, Some(&dir), &app.name) {
+            continue;
+        }
+        let config = configs.entry(dir.clone()).or_insert_with(|| {
+            match Project::open(&dir).and_then(|p| p.config()) {
+                Ok(config) => config,
+                Err(err) => {
+                    warnings.push(format!(
+                        "{err:#} (doctor examines the apps of `{}` as if it set no `host`)",
+                        dir.display()
+                    ));
+                    None
+                }
+            }
+        });
+        let Some(config) = config else { continue };
+        let entry = config.app_for(&app.name, cwd, |d| std::fs::canonicalize(dir.join(d)).ok());
+        if let Some(host) = config.host_for(entry) {
+            hosts.insert((app.name.clone(), cwd.clone()), host);
+        }
+    }
+    (hosts, warnings)
+}
+
+/// Gather everything and diagnose; also the warnings about files that could not be read.
+fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>, Vec<String>)> {
     let (world, _) = world::gather(ctx, &[])?;
     let files = inventory::read_files(&world);
     let rows = inventory::rows(&world, &files);
     let procs = Processes::read(&world.listeners, &ctx.pm2_home).with_commands();
-    let findings = doctor::diagnose(&world, &rows, &files, &procs);
+    let (hosts, warnings) = read_hosts(&world, &files);
+    let findings = doctor::diagnose(&world, &rows, &files, &procs, &hosts);
     let fixes = doctor::plan_fixes(&findings, &world, &rows, &files, &procs);
-    Ok((findings, fixes))
+    Ok((findings, fixes, warnings))
 }
 
 fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
@@ -89,7 +130,10 @@ fn describe_fix(fix: &Fix) -> String {
 pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     let DoctorArgs { json, fix, timeout } = *args;
     let ctx = &if fix { ctx.driving_pm2() } else { ctx.clone() };
-    let (findings, fixes) = examine(ctx)?;
+    let (findings, fixes, warnings) = examine(ctx)?;
+    for w in &warnings {
+        warn!("{w}");
+    }
     let mut report = Report {
         healthy: findings.is_empty(),
         findings,
@@ -112,7 +156,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
                 },
             })
             .collect();
-        let (remaining, _) = examine(ctx)?;
+        let (remaining, _, _) = examine(ctx)?;
         report.healthy = remaining.is_empty();
         report.fixes = Some(done);
         report.remaining = Some(remaining);
@@ -132,7 +176,7 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
 
 fn print_human(report: &Report) -> Result<()> {
     if report.findings.is_empty() {
-        outln!("healthy: no conflicts, drift, orphans or mismatches")?;
+        outln!("healthy: no conflicts, drift, orphans, mismatches or exposed apps")?;
         return Ok(());
     }
     outln!("found {} problem(s):", report.findings.len())?;

@@ -5,6 +5,7 @@ pub mod sockdiag;
 
 use std::collections::HashSet;
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
@@ -64,6 +65,24 @@ const BROWSER_BLOCKED: &[u16] = &[
 /// Whether browsers refuse to load pages from `port` (Chromium's and Firefox's unsafe ports).
 pub fn browser_blocked(port: u16) -> bool {
     BROWSER_BLOCKED.contains(&port)
+}
+
+/// `addr` with an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`) written as the IPv4 address it
+/// stands for: an IPv6 socket bound there takes exactly that IPv4 address's connections.
+pub fn unmapped(addr: IpAddr) -> IpAddr {
+    match addr {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(addr, IpAddr::V4),
+        v4 => v4,
+    }
+}
+
+/// Whether a socket bound to `addr` takes connections from this machine only: `127.0.0.0/8`,
+/// `::1`, and IPv4-mapped loopback (`::ffff:127.0.0.1`, which only loopback traffic reaches).
+/// Everything else is reachable from other machines, firewall aside: the unspecified addresses
+/// (`0.0.0.0`, `::`, every interface), private and link-local addresses, and the IPv4-compatible
+/// `::127.0.0.1`, which the kernel does not route to loopback.
+pub fn is_loopback(addr: IpAddr) -> bool {
+    unmapped(addr).is_loopback()
 }
 
 /// Who holds a port.
@@ -349,6 +368,48 @@ mod tests {
         start: 3000,
         end: 3003,
     };
+
+    #[test]
+    fn loopback_is_127_slash_8_and_colon_colon_1_mapped_or_not() {
+        let loopback = |a: &str| is_loopback(a.parse().unwrap());
+        for a in [
+            "127.0.0.1",
+            "127.0.0.2",
+            "127.255.255.254",
+            "::1",
+            "::ffff:127.0.0.1",
+            "::ffff:127.1.2.3",
+        ] {
+            assert!(loopback(a), "{a}");
+        }
+        for a in [
+            "0.0.0.0",
+            "::",
+            "::ffff:0.0.0.0",
+            "10.0.0.5",
+            "192.168.1.20",
+            "203.0.113.7",
+            "128.0.0.1",
+            "126.255.255.255",
+            "169.254.1.1",
+            "fe80::1",
+            "fd00::1",
+            "2001:db8::1",
+            "::ffff:10.0.0.5",
+            "::127.0.0.1",
+            "::2",
+        ] {
+            assert!(!loopback(a), "{a}");
+        }
+        assert_eq!(
+            unmapped("::ffff:10.0.0.5".parse().unwrap()),
+            "10.0.0.5".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            unmapped("::1".parse().unwrap()),
+            "::1".parse::<IpAddr>().unwrap()
+        );
+    }
 
     #[test]
     fn range_parses_and_rejects() {

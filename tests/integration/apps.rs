@@ -90,6 +90,14 @@ fn three_apps_get_one_file_three_ports_and_removing_one_frees_its_port() {
 fn start_brings_up_every_app_of_the_project() {
     let sb = Sandbox::new();
     let dir = sb.fixture("monorepo");
+    // On loopback, or doctor reports them exposed.
+    let toml = dir.join("buildflowz.toml");
+    let text = fs::read_to_string(&toml).unwrap();
+    fs::write(
+        &toml,
+        text.replace("[env]\n", "[env]\nHOST = \"127.0.0.1\"\n"),
+    )
+    .unwrap();
     let out = sb.run(["start", dir.to_str().unwrap()]);
     assert_eq!(out.code(), 0, "{}", out.stderr());
     let p = |i| sb.port(i);

@@ -1,4 +1,5 @@
-//! `doctor`: healthy servers, conflicts, drift, orphans, and working without a daemon.
+//! `doctor`: healthy servers, conflicts, drift, orphans, exposed apps, and working without a
+//! daemon.
 
 use std::fs;
 
@@ -51,7 +52,7 @@ fn healthy_then_conflict_and_drift_then_fixed() {
     let q = sb.port(7);
     fs::write(
         blog.join("buildflowz.toml"),
-        format!("command = \"PORT={q} node server.js\"\n"),
+        format!("command = \"HOST=127.0.0.1 PORT={q} node server.js\"\n"),
     )
     .unwrap();
     let assigned =
@@ -188,5 +189,226 @@ fn a_cluster_mode_app_whose_socket_pm2_holds_is_healthy() {
             .unwrap()
             .iter()
             .all(|r| r["conflicts"] == json!([]))
+    );
+}
+
+/// What `doctor` prints for one exposed app, advice included.
+fn exposed_report(app: &str, address: &str, port: u16, dir: &std::path::Path) -> String {
+    let config = dir.join("buildflowz.toml");
+    format!(
+        "found 1 problem(s):\n  exposed: `{app}` listens on {address} (port {port}), beyond loopback\nleft for you:\n  other machines can reach `{app}` on port {port}, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `{}`, or the address its code gives `listen`), then `pm2-port start {}`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file\n",
+        config.display(),
+        dir.display()
+    )
+}
+
+/// PM2's view of its apps that a pm2-port command must not change: name, pid, status, restarts.
+fn pm2_state(sb: &Sandbox) -> Vec<Value> {
+    sb.jlist()
+        .iter()
+        .map(|a| {
+            json!([
+                a["name"],
+                a["pid"],
+                a["pm2_env"]["status"],
+                a["pm2_env"]["restart_time"],
+                a["pm2_env"]["env"]["PORT"]
+            ])
+        })
+        .collect()
+}
+
+#[test]
+fn an_app_on_every_address_is_exposed_until_it_binds_loopback_or_host_says_so() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "web");
+    let toml = dir.join("buildflowz.toml");
+    let config = toml.to_str().unwrap();
+    // The app's own code picks the address, whatever pm2-port passes.
+    fs::write(&toml, "command = \"HOST=0.0.0.0 node server.js\"\n").unwrap();
+    let port = sb.port(0);
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    let exposed = json!({"kind": "exposed", "app": "web", "port": port, "addresses": ["0.0.0.0"],
+                         "config": config});
+    assert_eq!(
+        doctor(&sb, &[]),
+        (1, json!({"healthy": false, "findings": [exposed]}))
+    );
+    let human = sb.run(["doctor"]);
+    assert_eq!(human.code(), 1, "{}", human.stderr());
+    assert_eq!(human.stdout(), exposed_report("web", "0.0.0.0", port, &dir));
+
+    // --fix leaves the address to the user: PM2 is not touched.
+    let before = pm2_state(&sb);
+    let (code, report) = doctor(&sb, &["--fix"]);
+    assert_eq!(code, 1, "{report}");
+    assert_eq!(report["fixes"], json!([]));
+    assert_eq!(report["remaining"], json!([exposed]));
+    assert_eq!(pm2_state(&sb), before);
+
+    // `host` acknowledges the exposure: an unspecified address any address, a loopback one none.
+    for (host, code) in [
+        ("0.0.0.0", 0),
+        ("::", 0),
+        ("127.0.0.1", 1),
+        ("192.0.2.1", 1),
+    ] {
+        fs::write(
+            &toml,
+            format!("command = \"HOST=0.0.0.0 node server.js\"\nhost = \"{host}\"\n"),
+        )
+        .unwrap();
+        let (got, report) = doctor(&sb, &[]);
+        assert_eq!(got, code, "host = {host}: {report}");
+        let findings = if code == 0 {
+            json!([])
+        } else {
+            json!([exposed])
+        };
+        assert_eq!(report["findings"], findings, "host = {host}");
+    }
+    let last = sb.run(["doctor"]);
+    assert_eq!(
+        (last.code(), last.stderr().as_str()),
+        (1, ""),
+        "{}",
+        last.stdout()
+    );
+
+    // The same app bound to loopback: nothing to report.
+    fs::write(&toml, "command = \"HOST=127.0.0.1 node server.js\"\n").unwrap();
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    assert_eq!(
+        http_get("127.0.0.1", port).unwrap(),
+        format!("hello from http-app on {port}\n")
+    );
+    assert_eq!(
+        doctor(&sb, &[]),
+        (0, json!({"healthy": true, "findings": []}))
+    );
+    assert_eq!(
+        sb.run(["doctor"]).stdout(),
+        "healthy: no conflicts, drift, orphans, mismatches or exposed apps\n"
+    );
+}
+
+#[test]
+fn apps_of_a_monorepo_are_exposed_each_and_host_in_their_table_acknowledges_one() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("monorepo");
+    let toml = dir.join("buildflowz.toml");
+    let apps = "[[apps]]\ndir = \"packages/web\"\n\n[[apps]]\nname = \"mono-api\"\ndir = \"packages/api\"\nHOST_LINE\n[[apps]]\ndir = \"packages/admin\"\n";
+    // The servers listen on `::` (Node's every address, IPv4 and IPv6), as their code says.
+    let write = |top: &str, api_host: &str| {
+        fs::write(
+            &toml,
+            format!(
+                "{top}[env]\nHOST = \"::\"\n\n{}",
+                apps.replace("HOST_LINE", api_host)
+            ),
+        )
+        .unwrap()
+    };
+    write("", "");
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    let exposed = |app: &str, i: u16| {
+        json!({"kind": "exposed", "app": app, "port": sb.port(i), "addresses": ["::"],
+               "config": toml.to_str().unwrap()})
+    };
+    let (code, report) = doctor(&sb, &[]);
+    assert_eq!(code, 1, "{report}");
+    let mut findings = report["findings"].as_array().unwrap().clone();
+    findings.sort_by_key(|f| f["port"].as_u64());
+    assert_eq!(
+        findings,
+        [
+            exposed("web", 0),
+            exposed("mono-api", 1),
+            exposed("admin", 2)
+        ]
+    );
+
+    // In mono-api's table (found by its name), then on top for every app (web and admin found by
+    // their directories).
+    write("", "host = \"0.0.0.0\"\n");
+    let (code, report) = doctor(&sb, &[]);
+    assert_eq!(code, 1, "{report}");
+    let mut findings = report["findings"].as_array().unwrap().clone();
+    findings.sort_by_key(|f| f["port"].as_u64());
+    assert_eq!(findings, [exposed("web", 0), exposed("admin", 2)]);
+    write("host = \"::\"\n", "host = \"127.0.0.1\"\n");
+    assert_eq!(
+        doctor(&sb, &[]),
+        (
+            1,
+            json!({"healthy": false, "findings": [exposed("mono-api", 1)]})
+        )
+    );
+    write("host = \"::\"\n", "");
+    assert_eq!(
+        doctor(&sb, &[]),
+        (0, json!({"healthy": true, "findings": []}))
+    );
+}
+
+#[test]
+fn a_host_that_is_not_an_address_is_refused_and_doctor_says_so() {
+    let sb = Sandbox::new();
+    sb.start_foreign_app("other", sb.port(5));
+    let dir = sb.fixture_as("http-app", "web");
+    let toml = dir.join("buildflowz.toml");
+    let state = || {
+        (
+            pm2_state(&sb),
+            fs::read(sb.home.join("dump.pm2")).ok(),
+            fs::read(sb.state.join("registry.json")).ok(),
+        )
+    };
+    let before = state();
+    fs::write(
+        &toml,
+        "command = \"HOST=0.0.0.0 node server.js\"\nhost = \"everywhere\"\n",
+    )
+    .unwrap();
+    let err = sb.run(["start", dir.to_str().unwrap()]).fails(2);
+    assert_eq!(
+        err,
+        format!(
+            "error: `{}`:2:8: `host = \"everywhere\"` is not an IP address; write one, like \"127.0.0.1\" (this machine only, the default) or \"0.0.0.0\" (every address: other machines reach the app)\n",
+            toml.display()
+        )
+    );
+    assert!(!dir.join("ecosystem.config.cjs").exists());
+    assert_eq!(state(), before, "PM2 or the registry changed");
+
+    // A project configured before its file went bad: doctor goes on, warns, and takes no `host`.
+    fs::write(
+        &toml,
+        "command = \"HOST=0.0.0.0 node server.js\"\nhost = \"0.0.0.0\"\n",
+    )
+    .unwrap();
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    assert_eq!(
+        doctor(&sb, &[]),
+        (0, json!({"healthy": true, "findings": []}))
+    );
+    fs::write(
+        &toml,
+        "command = \"HOST=0.0.0.0 node server.js\"\nhost = \"0.0.0.0/0\"\n",
+    )
+    .unwrap();
+    let out = sb.run(["doctor"]);
+    assert_eq!(out.code(), 1, "{}", out.stderr());
+    assert_eq!(
+        out.stdout(),
+        exposed_report("web", "0.0.0.0", sb.port(0), &dir)
+    );
+    assert_eq!(
+        out.stderr(),
+        format!(
+            "warning: `{}`:2:8: `host = \"0.0.0.0/0\"` is not an IP address; write one, like \"127.0.0.1\" (this machine only, the default) or \"0.0.0.0\" (every address: other machines reach the app) (doctor examines the apps of `{}` as if it set no `host`)\n",
+            toml.display(),
+            dir.display()
+        )
     );
 }
