@@ -29,6 +29,9 @@ pub(super) struct AppInput {
     pub(super) preferred: Option<u16>,
     /// The app's own `[env]` (over the project's).
     pub(super) env: serde_json::Map<String, Value>,
+    /// The address its dev server is told to listen on: `host` in `[[apps]]` or buildflowz.toml,
+    /// else loopback.
+    pub(super) host: std::net::IpAddr,
 }
 
 /// The project's side of what was gathered.
@@ -120,6 +123,7 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
             detection: detect_in(&project, command)?,
             preferred: config.port,
             env: serde_json::Map::new(),
+            host: config.host_for(None).unwrap_or(crate::config::DEFAULT_HOST),
         }]
     } else {
         let toml = project.dir.join(crate::config::FILE_NAME);
@@ -155,6 +159,9 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
                 cwd: sub.dir,
                 preferred: app.port,
                 env: app.env.clone(),
+                host: config
+                    .host_for(Some(app))
+                    .unwrap_or(crate::config::DEFAULT_HOST),
             });
         }
         apps

@@ -202,7 +202,7 @@ fn plan(
             ));
         }
 
-        let host = crate::detect::LOOPBACK;
+        let host = &app.host.to_string();
         let command = app.detection.launch.command_line_on(choice.port, host);
         let mut pm2_opts: Vec<(String, Value)> = inputs.config.pm2.clone().into_iter().collect();
         let mut take = |key: &str, default: bool| {

@@ -247,3 +247,21 @@ fn frameworks_that_listen_everywhere_are_given_loopback() {
         assert_eq!(app["args"][1], want_args, "{fixture}: {app}");
     }
 }
+
+/// `host` in buildflowz.toml opts out of loopback: the framework is given that address instead.
+#[test]
+fn host_in_buildflowz_toml_is_passed_instead_of_loopback() {
+    let sb = Sandbox::new();
+    let next = sb.fixture("detect/next");
+    std::fs::write(next.join("buildflowz.toml"), "host = \"0.0.0.0\"\n").unwrap();
+    let nuxt = sb.fixture("detect/nuxt");
+    std::fs::write(nuxt.join("buildflowz.toml"), "host = \"::\"\n").unwrap();
+    for dir in [&next, &nuxt] {
+        let out = sb.run(["init", dir.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "{}", out.stderr());
+    }
+    let app = &node_require(&next.join("ecosystem.config.cjs"))["apps"][0];
+    assert_eq!(app["args"][1], "pnpm run dev -H 0.0.0.0", "{app}");
+    let app = &node_require(&nuxt.join("ecosystem.config.cjs"))["apps"][0];
+    assert_eq!(app["env"]["HOST"], "::", "{app}");
+}
