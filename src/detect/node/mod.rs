@@ -2,7 +2,7 @@
 //! ([`table`]); the workspace around a package ([`workspace`]); what its scripts say ([`script`]).
 
 mod script;
-mod table;
+pub mod table;
 pub mod workspace;
 
 use std::collections::BTreeMap;

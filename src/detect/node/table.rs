@@ -340,86 +340,6 @@ pub fn major(spec: &str) -> Option<u64> {
     digits.parse().ok()
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn words(s: &str) -> Vec<String> {
-        shlex::split(s).unwrap()
-    }
-
-    pub fn by_id(id: &str) -> &'static Framework {
-        FRAMEWORKS.iter().find(|f| f.id == id).unwrap()
-    }
-
-    #[test]
-    fn dev_invocations() {
-        assert!(invokes_dev(&words("next dev --turbo"), by_id("next")));
-        assert!(!invokes_dev(&words("next start"), by_id("next")));
-        assert!(invokes_dev(&words("vite"), by_id("vite")));
-        assert!(invokes_dev(&words("vite --host"), by_id("vite")));
-        assert!(!invokes_dev(&words("vite build"), by_id("vite")));
-        assert!(invokes_dev(&words("nuxi dev"), by_id("nuxt")));
-        assert!(invokes_dev(&words("vitepress"), by_id("vitepress")));
-        assert!(invokes_dev(
-            &words("vitepress dev docs"),
-            by_id("vitepress")
-        ));
-        assert!(!invokes_dev(
-            &words("vitepress build docs"),
-            by_id("vitepress")
-        ));
-        assert!(invokes_dev(&words("hugo server -D"), by_id("hugo")));
-        assert!(!invokes_dev(&words("hugo --minify"), by_id("hugo")));
-        assert!(invokes_dev(
-            &words("npx @11ty/eleventy --serve"),
-            by_id("eleventy")
-        ));
-        assert!(invokes_dev(
-            &words("eleventy --serve --quiet"),
-            by_id("eleventy")
-        ));
-        assert!(!invokes_dev(&words("eleventy"), by_id("eleventy")));
-    }
-
-    /// The README's frameworks table is this table (`PM2_PORT_BLESS=1 cargo test` rewrites it).
-    #[test]
-    fn the_readme_table_is_generated() {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
-        let readme = std::fs::read_to_string(&path).unwrap();
-        let (start, end) = ("<!-- frameworks:begin -->\n", "<!-- frameworks:end -->");
-        let from = readme
-            .find(start)
-            .expect("README has the frameworks markers")
-            + start.len();
-        let to = readme.find(end).unwrap();
-        let table = markdown();
-        if std::env::var_os("PM2_PORT_BLESS").is_some() {
-            std::fs::write(
-                &path,
-                format!("{}{table}{}", &readme[..from], &readme[to..]),
-            )
-            .unwrap();
-            return;
-        }
-        assert_eq!(
-            readme[from..to],
-            table,
-            "README's frameworks table is out of date: run `PM2_PORT_BLESS=1 cargo test --lib the_readme_table`"
-        );
-    }
-
-    #[test]
-    fn majors() {
-        assert_eq!(major("^7.6.17"), Some(7));
-        assert_eq!(major(">=8"), Some(8));
-        assert_eq!(major("~10.0.0-alpha.1"), Some(10));
-        assert_eq!(major("latest"), None);
-        assert_eq!(major("workspace:^8.0.0"), None);
-        assert_eq!(major("catalog:"), None);
-    }
-}
-
 /// The README's table of the Node frameworks, generated from [`FRAMEWORKS`] (a test keeps the
 /// README equal to it).
 pub fn markdown() -> String {
@@ -506,4 +426,84 @@ pub fn markdown() -> String {
         ));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        shlex::split(s).unwrap()
+    }
+
+    pub fn by_id(id: &str) -> &'static Framework {
+        FRAMEWORKS.iter().find(|f| f.id == id).unwrap()
+    }
+
+    #[test]
+    fn dev_invocations() {
+        assert!(invokes_dev(&words("next dev --turbo"), by_id("next")));
+        assert!(!invokes_dev(&words("next start"), by_id("next")));
+        assert!(invokes_dev(&words("vite"), by_id("vite")));
+        assert!(invokes_dev(&words("vite --host"), by_id("vite")));
+        assert!(!invokes_dev(&words("vite build"), by_id("vite")));
+        assert!(invokes_dev(&words("nuxi dev"), by_id("nuxt")));
+        assert!(invokes_dev(&words("vitepress"), by_id("vitepress")));
+        assert!(invokes_dev(
+            &words("vitepress dev docs"),
+            by_id("vitepress")
+        ));
+        assert!(!invokes_dev(
+            &words("vitepress build docs"),
+            by_id("vitepress")
+        ));
+        assert!(invokes_dev(&words("hugo server -D"), by_id("hugo")));
+        assert!(!invokes_dev(&words("hugo --minify"), by_id("hugo")));
+        assert!(invokes_dev(
+            &words("npx @11ty/eleventy --serve"),
+            by_id("eleventy")
+        ));
+        assert!(invokes_dev(
+            &words("eleventy --serve --quiet"),
+            by_id("eleventy")
+        ));
+        assert!(!invokes_dev(&words("eleventy"), by_id("eleventy")));
+    }
+
+    /// The README's frameworks table is this table (`PM2_PORT_BLESS=1 cargo test` rewrites it).
+    #[test]
+    fn the_readme_table_is_generated() {
+        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md");
+        let readme = std::fs::read_to_string(&path).unwrap();
+        let (start, end) = ("<!-- frameworks:begin -->\n", "<!-- frameworks:end -->");
+        let from = readme
+            .find(start)
+            .expect("README has the frameworks markers")
+            + start.len();
+        let to = readme.find(end).unwrap();
+        let table = markdown();
+        if std::env::var_os("PM2_PORT_BLESS").is_some() {
+            std::fs::write(
+                &path,
+                format!("{}{table}{}", &readme[..from], &readme[to..]),
+            )
+            .unwrap();
+            return;
+        }
+        assert_eq!(
+            readme[from..to],
+            table,
+            "README's frameworks table is out of date: run `PM2_PORT_BLESS=1 cargo test --lib the_readme_table`"
+        );
+    }
+
+    #[test]
+    fn majors() {
+        assert_eq!(major("^7.6.17"), Some(7));
+        assert_eq!(major(">=8"), Some(8));
+        assert_eq!(major("~10.0.0-alpha.1"), Some(10));
+        assert_eq!(major("latest"), None);
+        assert_eq!(major("workspace:^8.0.0"), None);
+        assert_eq!(major("catalog:"), None);
+    }
 }
