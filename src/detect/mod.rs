@@ -10,6 +10,7 @@ mod native;
 pub mod node;
 mod python;
 pub mod shell;
+mod source;
 
 use std::path::{Path, PathBuf};
 
@@ -182,6 +183,20 @@ impl Detection {
 /// Backends with their own dev server (Laravel, Rails, Django) come before `package.json`, which
 /// they usually also have for their assets; Hugo comes before it for the same reason.
 pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
+    let Some(mut detection) = detect_command(files)? else {
+        return Ok(None);
+    };
+    // A server whose code fixes its port ignores PORT: say so now rather than at `start`.
+    if let Some(fw) = detection.framework
+        && source::SERVERS.contains(&fw)
+        && let Some(note) = source::literal_port_note(files, fw)?
+    {
+        detection.notes.push(note);
+    }
+    Ok(Some(detection))
+}
+
+fn detect_command(files: &dyn Files) -> Result<Option<Detection>> {
     if let Some(d) = native::laravel(files) {
         return Ok(Some(d));
     }

@@ -265,3 +265,50 @@ fn host_in_buildflowz_toml_is_passed_instead_of_loopback() {
     let app = &node_require(&nuxt.join("ecosystem.config.cjs"))["apps"][0];
     assert_eq!(app["env"]["HOST"], "::", "{app}");
 }
+
+/// A server whose code fixes its port (issue 11, point 10): `init` says where, and still writes
+/// the file (the user may fix the code next).
+#[test]
+fn a_port_written_in_the_code_is_named_at_init() {
+    let sb = Sandbox::new();
+    let nest = sb.fixture("detect/nestjs");
+    std::fs::create_dir_all(nest.join("src")).unwrap();
+    std::fs::write(
+        nest.join("src/main.ts"),
+        "async function bootstrap() {\n  const app = await NestFactory.create(AppModule);\n  await app.listen(3000);\n}\n",
+    )
+    .unwrap();
+    let go = sb.fixture("detect/go");
+    std::fs::write(
+        go.join("main.go"),
+        "package main\n\nimport \"net/http\"\n\nfunc main() {\n\thttp.ListenAndServe(\"0.0.0.0:8080\", nil)\n}\n",
+    )
+    .unwrap();
+    for (dir, want) in [
+        (
+            &nest,
+            "note: `src/main.ts` line 3 listens on port 3000 whatever PORT says (`await app.listen(3000);`): read the port from `process.env.PORT`, or the app will not be on its allocated port (`start` reports it as drift)\n",
+        ),
+        (
+            &go,
+            "note: `main.go` line 6 listens on port 8080 whatever PORT says (`http.ListenAndServe(\"0.0.0.0:8080\", nil)`): read the port from `os.Getenv(\"PORT\")`, or the app will not be on its allocated port (`start` reports it as drift)\n",
+        ),
+    ] {
+        let out = sb.run(["init", dir.to_str().unwrap()]);
+        assert_eq!(out.code(), 0, "{}", out.stderr());
+        assert!(out.stderr().contains(want), "{}", out.stderr());
+        assert!(dir.join("ecosystem.config.cjs").exists());
+    }
+    // Reading PORT: no note.
+    std::fs::write(
+        nest.join("src/main.ts"),
+        "await app.listen(process.env.PORT ?? 3000);\n",
+    )
+    .unwrap();
+    let out = sb.run(["init", nest.to_str().unwrap(), "--dry-run"]);
+    assert!(
+        !out.stderr().contains("whatever PORT says"),
+        "{}",
+        out.stderr()
+    );
+}
