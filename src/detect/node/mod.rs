@@ -410,14 +410,23 @@ fn fan_out(files: &dyn Files, script: Option<&(String, String)>) -> Result<()> {
 }
 
 pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
+    detect_within(files, 0)
+}
+
+/// How many hand-offs (`yarn --cwd DIR start`) are followed.
+const MAX_HAND_OFFS: usize = 3;
+
+fn detect_within(files: &dyn Files, hand_offs: usize) -> Result<Option<Detection>> {
     let Some(pkg) = Package::load(files)? else {
         return Ok(None);
     };
     let framework = FRAMEWORKS.iter().find(|fw| pkg.is_present(fw));
     let mut detection = match pkg.choose(framework) {
         Choice::Script(s) => match script::hand_off(&s.1) {
-            Some(dir) if files.exists(&format!("{dir}/package.json")) => {
-                return hand_off(&pkg, s, &dir);
+            Some(dir)
+                if hand_offs < MAX_HAND_OFFS && files.exists(&format!("{dir}/package.json")) =>
+            {
+                return hand_off(&pkg, s, &dir, hand_offs + 1);
             }
             _ => {
                 if script::fans_out(&s.1) {
@@ -465,10 +474,15 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
 /// A root script that runs a script in one subdirectory (`yarn --cwd website start`): the
 /// subdirectory's framework decides how the port is given; flags appended to the root's script
 /// reach it through yarn, pnpm and bun (npm would take them as its own options).
-fn hand_off(pkg: &Package, script: &(String, String), dir: &str) -> Result<Option<Detection>> {
+fn hand_off(
+    pkg: &Package,
+    script: &(String, String),
+    dir: &str,
+    hand_offs: usize,
+) -> Result<Option<Detection>> {
     let (name, cmd) = script;
     let sub = Sub::new(pkg.files, dir);
-    let inner = detect(&sub)?;
+    let inner = detect_within(&sub, hand_offs)?;
     let mut detection = Detection {
         framework: None,
         package_manager: Some(pkg.pm),
@@ -897,6 +911,29 @@ mod tests {
             ],
         );
         assert_eq!(d, (Some("docusaurus"), "yarn".into(), "yarn start".into()));
+    }
+
+    #[test]
+    fn hand_offs_stay_below_the_package_and_end() {
+        for script in [
+            "yarn --cwd . start",
+            "yarn --cwd .. start",
+            "yarn --cwd ../r start",
+            "yarn --cwd /r start",
+            "yarn --cwd a/../.. start",
+        ] {
+            let json = format!(r#"{{"scripts":{{"start":"{script}"}}}}"#);
+            let d = detected("/r", &[("/r/yarn.lock", ""), ("/r/package.json", &json)]);
+            assert_eq!(d, (None, "yarn".into(), "yarn start".into()), "{script}");
+        }
+        // A chain of hand-offs is followed a few steps, then run as it is.
+        let json = r#"{"scripts":{"start":"yarn --cwd a start"}}"#;
+        let files: Vec<(String, &str)> = (0..6)
+            .map(|i| (format!("/r/{}package.json", "a/".repeat(i)), json))
+            .chain([("/r/yarn.lock".to_string(), "")])
+            .collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(p, c)| (p.as_str(), *c)).collect();
+        assert_eq!(detected("/r", &files).2, "yarn start");
     }
 
     #[test]

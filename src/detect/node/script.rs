@@ -158,7 +158,16 @@ pub fn hand_off(cmd: &str) -> Option<String> {
             })
     });
     let dir = dirs.next()?;
-    dirs.next().is_none().then(|| {
+    // Only a directory below the package: never itself, a parent or an absolute path.
+    let below = std::path::Path::new(&dir).components().all(|c| {
+        matches!(
+            c,
+            std::path::Component::Normal(_) | std::path::Component::CurDir
+        )
+    }) && std::path::Path::new(&dir)
+        .components()
+        .any(|c| matches!(c, std::path::Component::Normal(_)));
+    (dirs.next().is_none() && below).then(|| {
         dir.trim_start_matches("./")
             .trim_end_matches('/')
             .to_string()

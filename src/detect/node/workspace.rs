@@ -173,7 +173,9 @@ pub fn apps(files: &dyn Files) -> Result<Vec<String>> {
             if !declared && own_package_manager(files, &format!("{dir}/"), None).is_none() {
                 continue;
             }
-            if has_app_script(files, &dir)? || (nx && nx_target(files, &dir)?.is_some()) {
+            if has_app_script(files, &dir)?
+                || (nx && nx_target(files, &dir).ok().flatten().is_some())
+            {
                 dirs.push(dir);
             }
         }
@@ -181,8 +183,10 @@ pub fn apps(files: &dyn Files) -> Result<Vec<String>> {
     Ok(dirs)
 }
 
+/// Whether the package in `dir` has an app script; a package.json that cannot be read (a FIFO,
+/// not UTF-8) is not an app, rather than an error about a directory the user did not name.
 fn has_app_script(files: &dyn Files, dir: &str) -> Result<bool> {
-    let Some(text) = files.read(&format!("{dir}/package.json"))? else {
+    let Some(text) = files.read(&format!("{dir}/package.json")).ok().flatten() else {
         return Ok(false);
     };
     Ok(serde_json::from_str::<Value>(&text).ok().is_some_and(|v| {
