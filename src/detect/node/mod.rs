@@ -867,6 +867,23 @@ mod tests {
     }
 
     #[test]
+    fn a_wrangler_dev_script_is_wrangler_before_its_config_exists() {
+        let pkg = r#"{"scripts":{"dev":"wrangler dev src/index.ts"},"devDependencies":{"wrangler":"^4"}}"#;
+        let d = detected(
+            "/r",
+            &[("/r/package-lock.json", ""), ("/r/package.json", pkg)],
+        );
+        assert_eq!(
+            d,
+            (
+                Some("wrangler"),
+                "npm".into(),
+                "npm run dev -- --port 4000".into()
+            )
+        );
+    }
+
+    #[test]
     fn solid_start_2_runs_vite() {
         let files = |version: &str| {
             format!(
