@@ -131,6 +131,85 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
     Ok(None)
 }
 
+/// In-memory [`Files`] for the detectors' unit tests.
+#[cfg(test)]
+pub(crate) mod mem {
+    use std::collections::BTreeMap;
+    use std::path::{Component, Path, PathBuf};
+
+    use anyhow::{Result, bail};
+
+    use super::Files;
+
+    /// A project directory and files around it, by absolute path.
+    pub struct MemFiles {
+        dir: PathBuf,
+        files: BTreeMap<PathBuf, String>,
+    }
+
+    impl MemFiles {
+        /// The project in `dir` (absolute) with `files` given relative to it (`../uv.lock`).
+        pub fn new(dir: &str, files: &[(&str, &str)]) -> MemFiles {
+            let dir = PathBuf::from(dir);
+            let files = files
+                .iter()
+                .map(|(rel, text)| (normalize(&dir.join(rel)), text.to_string()))
+                .collect();
+            MemFiles { dir, files }
+        }
+
+        fn path(&self, rel: &str) -> PathBuf {
+            normalize(&self.dir.join(rel))
+        }
+    }
+
+    fn normalize(path: &Path) -> PathBuf {
+        let mut out = PathBuf::new();
+        for c in path.components() {
+            match c {
+                Component::ParentDir => {
+                    out.pop();
+                }
+                Component::CurDir => {}
+                c => out.push(c),
+            }
+        }
+        out
+    }
+
+    impl Files for MemFiles {
+        fn read(&self, rel: &str) -> Result<Option<String>> {
+            Ok(self.files.get(&self.path(rel)).cloned())
+        }
+
+        fn exists(&self, rel: &str) -> bool {
+            let path = self.path(rel);
+            self.files.keys().any(|f| f.starts_with(&path))
+        }
+
+        fn list(&self, rel: &str) -> Vec<String> {
+            let path = self.path(rel);
+            let mut names: Vec<String> = self
+                .files
+                .keys()
+                .filter_map(|f| f.strip_prefix(&path).ok()?.components().next())
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .filter(|n| !n.is_empty())
+                .collect();
+            names.dedup();
+            names
+        }
+
+        fn cargo_metadata(&self) -> Result<cargo_metadata::Metadata> {
+            bail!("no cargo in memory")
+        }
+
+        fn dir(&self) -> &Path {
+            &self.dir
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -37,7 +37,7 @@ pub fn django(files: &dyn Files) -> Result<Option<Detection>> {
     let py = python(files);
     Ok(Some(Detection::new(
         "django",
-        Launch::words(&[&py, "manage.py", "runserver"], &["0.0.0.0:{port}"]),
+        Launch::words(&[&py, "manage.py", "runserver"], &["127.0.0.1:{port}"]),
     )))
 }
 
@@ -141,6 +141,39 @@ fn requirement_name(req: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::detect::mem::MemFiles;
+
+    /// The command line on port 3003 of what `detector` finds in `files`.
+    fn line(
+        detector: fn(&dyn Files) -> Result<Option<Detection>>,
+        dir: &str,
+        files: &[(&str, &str)],
+    ) -> String {
+        let files = MemFiles::new(dir, files);
+        detector(&files)
+            .unwrap()
+            .expect("detected")
+            .launch
+            .command_line(3003)
+    }
+
+    const MANAGE: &str = "from django.core.management import execute_from_command_line\n";
+
+    #[test]
+    fn django_binds_loopback() {
+        assert_eq!(
+            line(django, "/srv/site", &[("manage.py", MANAGE)]),
+            "python3 manage.py runserver 127.0.0.1:3003"
+        );
+        assert_eq!(
+            line(
+                django,
+                "/srv/site",
+                &[("manage.py", MANAGE), (".venv/bin/python", "")]
+            ),
+            ".venv/bin/python manage.py runserver 127.0.0.1:3003"
+        );
+    }
 
     #[test]
     fn requirement_names() {
