@@ -9,21 +9,54 @@ use super::{Detection, Files, Launch};
 use crate::config::line_col;
 use crate::error::InputError;
 
-/// The directory of the project's virtualenv executables (`.venv/bin/`), or `""` for `PATH`.
-fn venv_bin(files: &dyn Files) -> &'static str {
-    if files.exists(".venv/bin/python") {
-        ".venv/bin/"
-    } else if files.exists("venv/bin/python") {
-        "venv/bin/"
-    } else {
-        ""
+/// What runs the project's Python programs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Runner {
+    /// `uv run`: a `uv.lock` in the project's directory or an ancestor up to its workspace root
+    /// (`lock` is its relative path); it wins over a virtualenv, which uv manages itself.
+    Uv { lock: String },
+    /// The project's virtualenv (`.venv/bin/` or `venv/bin/`).
+    Venv(&'static str),
+    /// The tools on `PATH` (`python3`).
+    Path,
+}
+
+impl Runner {
+    fn of(files: &dyn Files) -> Runner {
+        if let Some(lock) = super::workspace_dirs(files)
+            .into_iter()
+            .map(|up| format!("{up}uv.lock"))
+            .find(|lock| files.exists(lock))
+        {
+            return Runner::Uv { lock };
+        }
+        if files.exists(".venv/bin/python") {
+            Runner::Venv(".venv/bin/")
+        } else if files.exists("venv/bin/python") {
+            Runner::Venv("venv/bin/")
+        } else {
+            Runner::Path
+        }
+    }
+
+    /// The words that run `program` (`python`, `uvicorn`, `flask`, ...).
+    fn words(&self, program: &str) -> Vec<String> {
+        match self {
+            Runner::Uv { .. } => vec!["uv".into(), "run".into(), program.into()],
+            Runner::Venv(bin) => vec![format!("{bin}{program}")],
+            Runner::Path if program == "python" => vec!["python3".into()],
+            Runner::Path => vec![program.into()],
+        }
     }
 }
 
-fn python(files: &dyn Files) -> String {
-    match venv_bin(files) {
-        "" => "python3".to_string(),
-        bin => format!("{bin}python"),
+/// `words` (the program's, then its arguments) and the port arguments.
+fn launch(mut words: Vec<String>, args: &[&str], port_args: &[&str]) -> Launch {
+    words.extend(args.iter().map(|a| a.to_string()));
+    Launch::Words {
+        words,
+        port_args: port_args.iter().map(|a| a.to_string()).collect(),
+        separator: false,
     }
 }
 
@@ -34,16 +67,20 @@ pub fn django(files: &dyn Files) -> Result<Option<Detection>> {
     if !manage.contains("django") && !dependencies(files)?.contains("django") {
         return Ok(None);
     }
-    let py = python(files);
+    let runner = Runner::of(files);
     Ok(Some(Detection::new(
         "django",
-        Launch::words(&[&py, "manage.py", "runserver"], &["127.0.0.1:{port}"]),
+        launch(
+            runner.words("python"),
+            &["manage.py", "runserver"],
+            &["127.0.0.1:{port}"],
+        ),
     )))
 }
 
 pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
     let deps = dependencies(files)?;
-    let bin = venv_bin(files);
+    let runner = Runner::of(files);
     if deps.contains("fastapi") {
         let Some(module) = [
             ("main.py", "main"),
@@ -56,17 +93,19 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
         .map(|(_, module)| format!("{module}:app")) else {
             return Ok(None);
         };
-        let uvicorn = format!("{bin}uvicorn");
         return Ok(Some(Detection::new(
             "fastapi",
-            Launch::words(&[&uvicorn, &module, "--reload"], &["--port", "{port}"]),
+            launch(
+                runner.words("uvicorn"),
+                &[&module, "--reload"],
+                &["--port", "{port}"],
+            ),
         )));
     }
     if deps.contains("flask") {
-        let flask = format!("{bin}flask");
         return Ok(Some(Detection::new(
             "flask",
-            Launch::words(&[&flask, "run"], &["--port", "{port}"]),
+            launch(runner.words("flask"), &["run"], &["--port", "{port}"]),
         )));
     }
     Ok(None)
@@ -172,6 +211,53 @@ mod tests {
                 &[("manage.py", MANAGE), (".venv/bin/python", "")]
             ),
             ".venv/bin/python manage.py runserver 127.0.0.1:3003"
+        );
+    }
+
+    #[test]
+    fn uv_lock_here_or_up_to_the_workspace_root_runs_through_uv() {
+        // Its own lock wins over its virtualenv.
+        assert_eq!(
+            line(
+                django,
+                "/srv/site",
+                &[
+                    ("manage.py", MANAGE),
+                    ("uv.lock", ""),
+                    (".venv/bin/python", "")
+                ]
+            ),
+            "uv run python manage.py runserver 127.0.0.1:3003"
+        );
+        // A workspace member: the lock is at the repository's root.
+        let member = [
+            (
+                "pyproject.toml",
+                "[project]\nname = \"api\"\ndependencies = [\"fastapi\"]\n",
+            ),
+            ("app/main.py", "app = FastAPI()\n"),
+            ("../../uv.lock", ""),
+            ("../../.git/HEAD", ""),
+        ];
+        assert_eq!(
+            line(detect, "/srv/repo/services/api", &member),
+            "uv run uvicorn app.main:app --reload --port 3003"
+        );
+        // Not above the repository's root.
+        let mut outside = member.to_vec();
+        outside[3] = ("../.git/HEAD", "");
+        assert_eq!(
+            line(detect, "/srv/repo/services/api", &outside),
+            "uvicorn app.main:app --reload --port 3003"
+        );
+        let flask = [
+            ("requirements.txt", "flask\n"),
+            ("app.py", ""),
+            ("../uv.lock", ""),
+        ];
+        assert_eq!(
+            line(detect, "/srv/repo/web", &flask),
+            "uv run flask run --port 3003"
         );
     }
 
