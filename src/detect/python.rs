@@ -4,6 +4,7 @@
 use std::collections::BTreeSet;
 
 use anyhow::Result;
+use toml_edit::DocumentMut;
 
 use super::{Detection, Files, Launch};
 use crate::config::line_col;
@@ -17,12 +18,15 @@ enum Runner {
     Uv { lock: String },
     /// The project's virtualenv (`.venv/bin/` or `venv/bin/`).
     Venv(&'static str),
+    /// `poetry run`: a Poetry project (`poetry.lock`, or `[tool.poetry]` in pyproject.toml)
+    /// without uv and without a virtualenv in the project.
+    Poetry,
     /// The tools on `PATH` (`python3`).
     Path,
 }
 
 impl Runner {
-    fn of(files: &dyn Files) -> Runner {
+    fn of(files: &dyn Files, pyproject: Option<&DocumentMut>) -> Runner {
         if let Some(lock) = super::workspace_dirs(files)
             .into_iter()
             .map(|up| format!("{up}uv.lock"))
@@ -34,6 +38,10 @@ impl Runner {
             Runner::Venv(".venv/bin/")
         } else if files.exists("venv/bin/python") {
             Runner::Venv("venv/bin/")
+        } else if files.exists("poetry.lock")
+            || pyproject.is_some_and(|doc| doc.get("tool").and_then(|t| t.get("poetry")).is_some())
+        {
+            Runner::Poetry
         } else {
             Runner::Path
         }
@@ -43,6 +51,7 @@ impl Runner {
     fn words(&self, program: &str) -> Vec<String> {
         match self {
             Runner::Uv { .. } => vec!["uv".into(), "run".into(), program.into()],
+            Runner::Poetry => vec!["poetry".into(), "run".into(), program.into()],
             Runner::Venv(bin) => vec![format!("{bin}{program}")],
             Runner::Path if program == "python" => vec!["python3".into()],
             Runner::Path => vec![program.into()],
@@ -64,10 +73,11 @@ pub fn django(files: &dyn Files) -> Result<Option<Detection>> {
     let Some(manage) = files.read("manage.py")? else {
         return Ok(None);
     };
-    if !manage.contains("django") && !dependencies(files)?.contains("django") {
+    let pyproject = pyproject(files)?;
+    if !manage.contains("django") && !dependencies(files, pyproject.as_ref())?.contains("django") {
         return Ok(None);
     }
-    let runner = Runner::of(files);
+    let runner = Runner::of(files, pyproject.as_ref());
     Ok(Some(Detection::new(
         "django",
         launch(
@@ -79,8 +89,9 @@ pub fn django(files: &dyn Files) -> Result<Option<Detection>> {
 }
 
 pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
-    let deps = dependencies(files)?;
-    let runner = Runner::of(files);
+    let pyproject = pyproject(files)?;
+    let deps = dependencies(files, pyproject.as_ref())?;
+    let runner = Runner::of(files, pyproject.as_ref());
     if deps.contains("fastapi") {
         let Some(module) = [
             ("main.py", "main"),
@@ -111,8 +122,27 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
     Ok(None)
 }
 
+/// pyproject.toml, parsed.
+fn pyproject(files: &dyn Files) -> Result<Option<DocumentMut>> {
+    let Some(text) = files.read("pyproject.toml")? else {
+        return Ok(None);
+    };
+    let doc = text.parse().map_err(|err: toml_edit::TomlError| {
+        let (line, column) = err
+            .span()
+            .map_or((1, 1), |span| line_col(&text, span.start));
+        InputError::Manifest {
+            path: files.dir().join("pyproject.toml"),
+            line,
+            column,
+            message: err.message().trim().to_string(),
+        }
+    })?;
+    Ok(Some(doc))
+}
+
 /// Normalised names of the dependencies in requirements.txt and pyproject.toml.
-fn dependencies(files: &dyn Files) -> Result<BTreeSet<String>> {
+fn dependencies(files: &dyn Files, pyproject: Option<&DocumentMut>) -> Result<BTreeSet<String>> {
     let mut deps = BTreeSet::new();
     if let Some(text) = files.read("requirements.txt")? {
         deps.extend(
@@ -122,18 +152,7 @@ fn dependencies(files: &dyn Files) -> Result<BTreeSet<String>> {
                 .filter_map(requirement_name),
         );
     }
-    if let Some(text) = files.read("pyproject.toml")? {
-        let doc: toml_edit::DocumentMut = text.parse().map_err(|err: toml_edit::TomlError| {
-            let (line, column) = err
-                .span()
-                .map_or((1, 1), |span| line_col(&text, span.start));
-            InputError::Manifest {
-                path: files.dir().join("pyproject.toml"),
-                line,
-                column,
-                message: err.message().trim().to_string(),
-            }
-        })?;
+    if let Some(doc) = pyproject {
         let strings = |item: Option<&toml_edit::Item>| -> Vec<String> {
             item.and_then(|i| i.as_array())
                 .map(|a| {
@@ -258,6 +277,62 @@ mod tests {
         assert_eq!(
             line(detect, "/srv/repo/web", &flask),
             "uv run flask run --port 3003"
+        );
+    }
+
+    #[test]
+    fn poetry_projects_run_through_poetry_unless_the_venv_is_in_the_project() {
+        let poetry = "[tool.poetry.dependencies]\npython = \"^3.12\"\nfastapi = \"^0.110\"\n";
+        let main = ("main.py", "app = FastAPI()\n");
+        assert_eq!(
+            line(detect, "/srv/api", &[("pyproject.toml", poetry), main]),
+            "poetry run uvicorn main:app --reload --port 3003"
+        );
+        // Poetry 2: [project] and poetry.lock.
+        let pep621 = "[project]\nname = \"api\"\ndependencies = [\"fastapi\"]\n";
+        assert_eq!(
+            line(
+                detect,
+                "/srv/api",
+                &[("pyproject.toml", pep621), ("poetry.lock", ""), main]
+            ),
+            "poetry run uvicorn main:app --reload --port 3003"
+        );
+        // In-project virtualenv (`virtualenvs.in-project`): its binaries.
+        assert_eq!(
+            line(
+                detect,
+                "/srv/api",
+                &[
+                    ("pyproject.toml", poetry),
+                    ("poetry.lock", ""),
+                    (".venv/bin/python", ""),
+                    main
+                ]
+            ),
+            ".venv/bin/uvicorn main:app --reload --port 3003"
+        );
+        // uv first.
+        assert_eq!(
+            line(
+                detect,
+                "/srv/api",
+                &[
+                    ("pyproject.toml", poetry),
+                    ("poetry.lock", ""),
+                    ("uv.lock", ""),
+                    main
+                ]
+            ),
+            "uv run uvicorn main:app --reload --port 3003"
+        );
+        assert_eq!(
+            line(
+                django,
+                "/srv/site",
+                &[("manage.py", MANAGE), ("poetry.lock", "")]
+            ),
+            "poetry run python manage.py runserver 127.0.0.1:3003"
         );
     }
 
