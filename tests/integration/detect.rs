@@ -43,6 +43,8 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     // uv.lock wins over .venv; a workspace member finds the lock at the workspace root.
     ("django-uv", Some("django"), None, "uv run python manage.py runserver 127.0.0.1:{port}"),
     ("uv-workspace/api", Some("fastapi"), None, "uv run uvicorn app.main:app --reload --port {port}"),
+    // fastapi-cli reads `[tool.fastapi]`'s entrypoint.
+    ("fastapi-cli", Some("fastapi"), None, "fastapi dev --port {port}"),
     ("poetry", Some("fastapi"), None, "poetry run uvicorn main:app --reload --port {port}"),
     ("flask", Some("flask"), None, "flask run --port {port}"),
     ("fastapi", Some("fastapi"), None, "uvicorn main:app --reload --port {port}"),
