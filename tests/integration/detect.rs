@@ -47,6 +47,13 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("fastapi-cli", Some("fastapi"), None, "fastapi dev --port {port}"),
     ("poetry", Some("fastapi"), None, "poetry run uvicorn main:app --reload --port {port}"),
     ("flask", Some("flask"), None, "flask run --port {port}"),
+    // Flask through a `-r` include; an app flask does not find by itself.
+    ("flask-include", Some("flask"), None, "flask run --port {port}"),
+    ("flask-module", Some("flask"), None, "FLASK_APP=flasky.py flask run --port {port}"),
+    ("flask-factory", Some("flask"), None, "flask --app blog run --port {port}"),
+    ("flask-factory-old", Some("flask"), None, "FLASK_APP=blog flask run --port {port}"),
+    // .flaskenv without python-dotenv: flask would not read it.
+    ("flask-flaskenv", Some("flask"), None, "FLASK_APP=blog.py flask run --port {port}"),
     ("fastapi", Some("fastapi"), None, "uvicorn main:app --reload --port {port}"),
     ("fastapi-venv", Some("fastapi"), None, "venv/bin/uvicorn app.main:app --reload --port {port}"),
     ("rails", Some("rails"), None, "bin/rails server"),
