@@ -154,6 +154,14 @@ pub fn rust_from_metadata(metadata: &Metadata, dir_name: &str) -> Option<Detecti
     Some(detection)
 }
 
+/// Directories of a Go module that hold no command of the project: the go tool ignores `vendor`,
+/// `testdata` and names starting with `.` or `_`; `examples` show how to use a library and often
+/// need arguments of their own.
+const GO_NOT_APPS: &[&str] = &["vendor", "testdata", "cmd", "examples", "example"];
+
+/// Go: `go run .` when the module root is a main package; else a main package under `cmd/`; else
+/// one in another direct subdirectory (`app/`). Among several: the one named like the directory,
+/// else `server`, `web`, `api`, `app`, else the first by name.
 pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
     if !files.exists("go.mod") {
         return Ok(None);
@@ -187,31 +195,141 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut cmds = Vec::new();
-    let mut names = files.list("cmd");
-    names.sort();
-    for name in names {
-        if main_in(&format!("cmd/{name}"))? {
-            cmds.push(name);
+    let mains_under = |parent: &str| -> Result<Vec<String>> {
+        let mut names = files.list(parent);
+        names.sort();
+        let mut mains = Vec::new();
+        for name in names {
+            if name.starts_with(['.', '_'])
+                || (parent.is_empty() && GO_NOT_APPS.contains(&name.as_str()))
+            {
+                continue;
+            }
+            let dir = if parent.is_empty() {
+                name.clone()
+            } else {
+                format!("{parent}/{name}")
+            };
+            if main_in(&dir)? {
+                mains.push(dir);
+            }
         }
-    }
+        Ok(mains)
+    };
+    let mut mains = mains_under("cmd")?;
+    let place = if mains.is_empty() {
+        mains = mains_under("")?;
+        "in the module's directories"
+    } else {
+        "under cmd/"
+    };
+    let base = |dir: &str| dir.rsplit('/').next().unwrap_or(dir).to_string();
     let preferred = ["server", "web", "api", "app"];
-    let Some(pick) = cmds
+    let Some(pick) = mains
         .iter()
-        .find(|c| **c == dir_name)
-        .or_else(|| cmds.iter().find(|c| preferred.contains(&c.as_str())))
-        .or(cmds.first())
+        .find(|d| base(d) == dir_name)
+        .or_else(|| mains.iter().find(|d| preferred.contains(&base(d).as_str())))
+        .or(mains.first())
         .cloned()
     else {
         return Ok(None);
     };
-    let target = format!("./cmd/{pick}");
+    let target = format!("./{pick}");
     let mut detection = Detection::new("go", Launch::words(&["go", "run", &target], &[]));
-    if cmds.len() > 1 {
+    if mains.len() > 1 {
         detection.notes.push(format!(
-            "chose `{target}` among {} commands under cmd/; set `command` in buildflowz.toml to run another",
-            cmds.len()
+            "chose `{target}` among {} commands {place}; set `command` in buildflowz.toml to run another",
+            mains.len()
         ));
     }
     Ok(Some(detection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::mem::MemFiles;
+
+    fn go_line(dir: &str, files: &[(&str, &str)]) -> Option<String> {
+        go(&MemFiles::new(dir, files))
+            .unwrap()
+            .map(|d| d.launch.command_line(3003))
+    }
+
+    const MAIN: &str = "package main\n\nfunc main() {}\n";
+    const LIB: &str = "package domain\n";
+
+    #[test]
+    fn go_main_packages_in_subdirectories() {
+        let module = ("go.mod", "module example.com/shop\n");
+        // The root first, then cmd/, then the other directories.
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[module, ("main.go", MAIN), ("cmd/tool/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run .")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[module, ("cmd/tool/main.go", MAIN), ("app/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run ./cmd/tool")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[
+                    module,
+                    ("app/main.go", MAIN),
+                    ("domain/article.go", LIB),
+                    ("internal/main_test.go", MAIN),
+                ]
+            )
+            .as_deref(),
+            Some("go run ./app")
+        );
+        // Named like the directory, then the usual server names.
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[
+                    module,
+                    ("api/main.go", MAIN),
+                    ("seed/main.go", MAIN),
+                    ("shop/main.go", MAIN)
+                ]
+            )
+            .as_deref(),
+            Some("go run ./shop")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/x",
+                &[module, ("seed/main.go", MAIN), ("web/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run ./web")
+        );
+        // Not vendored, test, hidden or example code.
+        assert_eq!(
+            go_line(
+                "/srv/lib",
+                &[
+                    module,
+                    ("lib.go", "package lib\n"),
+                    ("vendor/x/main.go", MAIN),
+                    ("testdata/main.go", MAIN),
+                    (".github/main.go", MAIN),
+                    ("_tools/main.go", MAIN),
+                    ("examples/base/main.go", MAIN),
+                    ("example/main.go", MAIN),
+                ]
+            ),
+            None
+        );
+    }
 }

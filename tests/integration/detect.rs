@@ -65,6 +65,8 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("rust-default-run", Some("rust"), None, "cargo run"),
     ("go", Some("go"), None, "go run ."),
     ("go-cmd", Some("go"), None, "go run ./cmd/server"),
+    // A main package in a directory other than cmd/.
+    ("go-subdir", Some("go"), None, "go run ./app"),
     ("pm-field", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
     ("bun-text-lock", Some("vite"), Some("bun"), "bun run dev --port {port} --strictPort"),
     ("no-lockfile", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),
