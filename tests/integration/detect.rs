@@ -58,6 +58,8 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("fastapi-venv", Some("fastapi"), None, "venv/bin/uvicorn app.main:app --reload --port {port}"),
     ("rails", Some("rails"), None, "bin/rails server"),
     ("rails-bin-dev", Some("rails"), None, "bin/dev"),
+    // Procfile.dev pins the web port: bin/dev would not take PORT.
+    ("rails-procfile-port", Some("rails"), None, "bin/rails server -p {port}"),
     ("laravel", Some("laravel"), None, "php artisan serve --port={port}"),
     ("hugo", Some("hugo"), None, "hugo server -p {port}"),
     ("rust", Some("rust"), None, "cargo run"),
