@@ -1,5 +1,6 @@
-//! Python projects: Django (`manage.py`), FastAPI and Flask (requirements.txt, pyproject.toml),
-//! run from the project's virtualenv when it has one.
+//! Python projects: Django (`manage.py`), FastAPI and Flask (requirements.txt and its includes,
+//! pyproject.toml), run through `uv run` in a uv project, else from the project's virtualenv, else
+//! through `poetry run` in a Poetry project.
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -144,12 +145,11 @@ fn flask(files: &dyn Files, deps: &Deps, runner: &Runner) -> Result<Detection> {
 }
 
 /// `FLASK_APP` as `.env` or else `.flaskenv` sets it (Flask gives `.env` precedence): the file and
-/// the value.
+/// the value. A `.env` that cannot be read is passed over: it is often a secret manager's FIFO.
 fn flask_app_in_env_files(files: &dyn Files) -> Result<Option<(&'static str, String)>> {
-    for file in [".env", ".flaskenv"] {
-        if let Some(text) = files.read(file)?
-            && let Some(app) = dotenv_value(&text, "FLASK_APP")
-        {
+    let env = files.read(".env").ok().flatten();
+    for (file, text) in [(".env", env), (".flaskenv", files.read(".flaskenv")?)] {
+        if let Some(app) = text.and_then(|t| dotenv_value(&t, "FLASK_APP")) {
             return Ok(Some((file, app)));
         }
     }
@@ -974,6 +974,19 @@ mod tests {
             "FLASK_APP='blog:create_app('\\''dev'\\'')' flask run --port 3003"
         );
         assert!(d.notes[0].contains("python-dotenv"), "{:?}", d.notes);
+        // `.env` comes before `.flaskenv`, as in flask.
+        let files = MemFiles::new(
+            "/srv/blog",
+            &[
+                ("requirements.txt", "flask\n"),
+                (".env", "SECRET=x\nFLASK_APP=local.py\n"),
+                (flaskenv, "FLASK_APP=blog.py\n"),
+            ],
+        );
+        assert_eq!(
+            detect(&files).unwrap().unwrap().launch.command_line(3003),
+            "FLASK_APP=local.py flask run --port 3003"
+        );
     }
 
     #[test]
