@@ -14,30 +14,36 @@ pub struct MemFiles {
 }
 
 impl MemFiles {
-    /// `dir` is the project's directory; `files` are `(absolute path, contents)`.
+    /// `dir` is the project's directory (absolute); `files` are `(path, contents)`, each path
+    /// absolute or relative to `dir` (`../uv.lock`).
     pub fn new(dir: &str, files: &[(&str, &str)]) -> MemFiles {
+        let dir = PathBuf::from(dir);
         MemFiles {
-            dir: PathBuf::from(dir),
             files: files
                 .iter()
-                .map(|(p, c)| (PathBuf::from(p), c.to_string()))
+                .map(|(p, c)| (normalize(&dir.join(p)), c.to_string()))
                 .collect(),
+            dir,
         }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
-        let mut out = PathBuf::new();
-        for part in self.dir.join(rel).components() {
-            match part {
-                Component::ParentDir => {
-                    out.pop();
-                }
-                Component::CurDir => {}
-                other => out.push(other),
-            }
-        }
-        out
+        normalize(&self.dir.join(rel))
     }
+}
+
+fn normalize(path: &Path) -> PathBuf {
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::ParentDir => {
+                out.pop();
+            }
+            Component::CurDir => {}
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 impl Files for MemFiles {

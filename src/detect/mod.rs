@@ -153,6 +153,37 @@ impl Launch {
     }
 }
 
+/// How many directories above a project its workspace root is looked for.
+const MAX_WORKSPACE_DEPTH: usize = 6;
+
+/// The project's directory and its ancestors up to the root of its repository, nearest first, as
+/// prefixes of relative paths (`""`, `"../"`, `"../../"`, ...). The walk of the workspace search
+/// (README "Workspaces"): at most [`MAX_WORKSPACE_DEPTH`] directories up, never the home directory
+/// or `/`, and none above the directory that holds `.git` (the project's own, when it has one).
+pub(crate) fn workspace_dirs(files: &dyn Files) -> Vec<String> {
+    let mut out = vec![String::new()];
+    if files.exists(".git") {
+        return out;
+    }
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let mut ancestors = files.dir().ancestors().skip(1);
+    for depth in 1..=MAX_WORKSPACE_DEPTH {
+        let Some(dir) = ancestors.next() else {
+            break;
+        };
+        if home.as_deref() == Some(dir) || dir.parent().is_none() {
+            break;
+        }
+        let up = "../".repeat(depth);
+        let root = files.exists(&format!("{up}.git"));
+        out.push(up);
+        if root {
+            break;
+        }
+    }
+    out
+}
+
 /// What detection found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
@@ -234,6 +265,17 @@ fn detect_command(files: &dyn Files) -> Result<Option<Detection>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn workspace_dirs_stop_at_the_repository_root() {
+        let files = memory::MemFiles::new("/srv/repo/apps/api", &[("../../.git/HEAD", "")]);
+        assert_eq!(workspace_dirs(&files), ["", "../", "../../"]);
+        let files = memory::MemFiles::new("/srv/repo", &[(".git/HEAD", "")]);
+        assert_eq!(workspace_dirs(&files), [""]);
+        // No repository: up to, not including, `/`.
+        let files = memory::MemFiles::new("/srv/a/b", &[]);
+        assert_eq!(workspace_dirs(&files), ["", "../", "../../"]);
+    }
 
     #[test]
     fn npm_separator_only_with_port_args() {

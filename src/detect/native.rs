@@ -17,6 +17,8 @@ pub fn laravel(files: &dyn Files) -> Option<Detection> {
 /// Rails: `bin/dev` when the app has one (Rails 7+ with jsbundling, cssbundling or
 /// tailwindcss-rails: it runs the CSS and JS watchers beside the server, and foreman gives the
 /// first process of `Procfile.dev` the port in `PORT`), else `bin/rails server`, which reads `PORT`.
+/// When `Procfile.dev`'s `web:` line pins a port (`-p 3000`), `bin/dev` would serve there whatever
+/// `PORT` says: then `bin/rails server -p PORT`, with a note on the watchers left out.
 pub fn rails(files: &dyn Files) -> Option<Detection> {
     if !(files.exists("Gemfile") && files.exists("bin/rails")) {
         return None;
@@ -27,28 +29,59 @@ pub fn rails(files: &dyn Files) -> Option<Detection> {
             Launch::words(&["bin/rails", "server"], &[]),
         ));
     }
-    let mut detection = Detection::new("rails", Launch::words(&["bin/dev"], &[]));
     let procfile = files
         .read("Procfile.dev")
         .ok()
         .flatten()
         .unwrap_or_default();
-    if let Some(web) = procfile
+    let processes: Vec<(&str, &str)> = procfile
         .lines()
-        .find_map(|l| l.trim_start().strip_prefix("web:"))
-    {
-        let words: Vec<&str> = web.split_whitespace().collect();
-        if let Some(port) = words
-            .windows(2)
-            .find(|w| matches!(w[0], "-p" | "--port") && w[1].parse::<u16>().is_ok())
-            .map(|w| w[1])
-        {
-            detection.notes.push(format!(
-                "Procfile.dev runs the web server on port {port} whatever PORT says: write `-p $PORT` there (or drop `-p {port}`) so that `bin/dev` uses the allocated port"
-            ));
-        }
-    }
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, command)| (name.trim(), command.trim()))
+        .collect();
+    let pinned = processes
+        .iter()
+        .find(|(name, _)| *name == "web")
+        .and_then(|(_, command)| pinned_port(command));
+    let Some(port) = pinned else {
+        return Some(Detection::new("rails", Launch::words(&["bin/dev"], &[])));
+    };
+    let mut detection = Detection::new(
+        "rails",
+        Launch::words(&["bin/rails", "server"], &["-p", "{port}"]),
+    );
+    let others: Vec<&str> = processes
+        .iter()
+        .map(|(name, _)| *name)
+        .filter(|name| *name != "web")
+        .collect();
+    let left_out = if others.is_empty() {
+        String::new()
+    } else {
+        format!(
+            ": the other processes of Procfile.dev ({}) do not run",
+            others.join(", ")
+        )
+    };
+    detection.notes.push(format!(
+        "Procfile.dev runs the web server on port {port} whatever PORT says, so pm2-port runs `bin/rails server` on the allocated port instead of `bin/dev`{left_out}; to get `bin/dev` back, write `-p $PORT` in Procfile.dev's web line (or drop `-p {port}`: Rails reads PORT) and run `pm2-port init` again"
+    ));
     Some(detection)
+}
+
+/// The port a command line pins: `-p 3000`, `-p3000`, `--port 3000`, `--port=3000`.
+fn pinned_port(command: &str) -> Option<u16> {
+    let words: Vec<&str> = command.split_whitespace().collect();
+    words.iter().enumerate().find_map(|(i, w)| {
+        let value = match *w {
+            "-p" | "--port" => words.get(i + 1).copied(),
+            w => w
+                .strip_prefix("--port=")
+                .or_else(|| w.strip_prefix("-p").filter(|v| !v.is_empty())),
+        };
+        value.and_then(|v| v.parse().ok())
+    })
 }
 
 pub fn hugo(files: &dyn Files) -> Result<Option<Detection>> {
@@ -147,6 +180,14 @@ pub fn rust_from_metadata(metadata: &Metadata, dir_name: &str) -> Option<Detecti
     Some(detection)
 }
 
+/// Directories of a Go module that hold no command of the project: the go tool ignores `vendor`,
+/// `testdata` and names starting with `.` or `_`; `examples` show how to use a library and often
+/// need arguments of their own.
+const GO_NOT_APPS: &[&str] = &["vendor", "testdata", "cmd", "examples", "example"];
+
+/// Go: `go run .` when the module root is a main package; else a main package under `cmd/`; else
+/// one in another direct subdirectory (`app/`). Among several: the one named like the directory,
+/// else `server`, `web`, `api`, `app`, else the first by name.
 pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
     if !files.exists("go.mod") {
         return Ok(None);
@@ -180,31 +221,183 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let mut cmds = Vec::new();
-    let mut names = files.list("cmd");
-    names.sort();
-    for name in names {
-        if main_in(&format!("cmd/{name}"))? {
-            cmds.push(name);
+    let mains_under = |parent: &str| -> Result<Vec<String>> {
+        let mut names = files.list(parent);
+        names.sort();
+        let mut mains = Vec::new();
+        for name in names {
+            if name.starts_with(['.', '_'])
+                || (parent.is_empty() && GO_NOT_APPS.contains(&name.as_str()))
+            {
+                continue;
+            }
+            let dir = if parent.is_empty() {
+                name.clone()
+            } else {
+                format!("{parent}/{name}")
+            };
+            if main_in(&dir)? {
+                mains.push(dir);
+            }
         }
-    }
+        Ok(mains)
+    };
+    let mut mains = mains_under("cmd")?;
+    let place = if mains.is_empty() {
+        mains = mains_under("")?;
+        "in the module's directories"
+    } else {
+        "under cmd/"
+    };
+    let base = |dir: &str| dir.rsplit('/').next().unwrap_or(dir).to_string();
     let preferred = ["server", "web", "api", "app"];
-    let Some(pick) = cmds
+    let Some(pick) = mains
         .iter()
-        .find(|c| **c == dir_name)
-        .or_else(|| cmds.iter().find(|c| preferred.contains(&c.as_str())))
-        .or(cmds.first())
+        .find(|d| base(d) == dir_name)
+        .or_else(|| mains.iter().find(|d| preferred.contains(&base(d).as_str())))
+        .or(mains.first())
         .cloned()
     else {
         return Ok(None);
     };
-    let target = format!("./cmd/{pick}");
+    let target = format!("./{pick}");
     let mut detection = Detection::new("go", Launch::words(&["go", "run", &target], &[]));
-    if cmds.len() > 1 {
+    if mains.len() > 1 {
         detection.notes.push(format!(
-            "chose `{target}` among {} commands under cmd/; set `command` in buildflowz.toml to run another",
-            cmds.len()
+            "chose `{target}` among {} commands {place}; set `command` in buildflowz.toml to run another",
+            mains.len()
         ));
     }
     Ok(Some(detection))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::memory::MemFiles;
+
+    fn go_line(dir: &str, files: &[(&str, &str)]) -> Option<String> {
+        go(&MemFiles::new(dir, files))
+            .unwrap()
+            .map(|d| d.launch.command_line(3003))
+    }
+
+    const MAIN: &str = "package main\n\nfunc main() {}\n";
+    const LIB: &str = "package domain\n";
+
+    fn rails_line(files: &[(&str, &str)]) -> (String, Vec<String>) {
+        let mut all = vec![
+            ("Gemfile", "gem \"rails\"\n"),
+            ("bin/rails", ""),
+            ("bin/dev", ""),
+        ];
+        all.extend_from_slice(files);
+        let d = rails(&MemFiles::new("/srv/casa", &all)).unwrap();
+        (d.launch.command_line(3003), d.notes)
+    }
+
+    #[test]
+    fn rails_with_a_pinned_procfile_port_runs_rails_server() {
+        let procfile = "web: bin/rails server -p 3000 -b 0.0.0.0\njs: npm run build -- --watch\ntw: bin/rails tailwindcss:watch\n";
+        let (line, notes) = rails_line(&[("Procfile.dev", procfile)]);
+        assert_eq!(line, "bin/rails server -p 3003");
+        assert!(
+            notes[0].contains("(js, tw) do not run") && notes[0].contains("`-p $PORT`"),
+            "{notes:?}"
+        );
+        for web in [
+            "web: bin/rails s --port=4000",
+            "web: bundle exec puma -p4000",
+        ] {
+            assert_eq!(
+                rails_line(&[("Procfile.dev", web)]).0,
+                "bin/rails server -p 3003",
+                "{web}"
+            );
+        }
+        // PORT reaches the server: bin/dev, which also runs the watchers.
+        for web in [
+            "web: bin/rails server -p $PORT",
+            "web: bin/rails server",
+            "# web: x -p 3000\nweb: bin/rails s",
+        ] {
+            let (line, notes) = rails_line(&[("Procfile.dev", web)]);
+            assert_eq!((line.as_str(), notes.len()), ("bin/dev", 0), "{web}");
+        }
+        assert_eq!(rails_line(&[]).0, "bin/dev");
+    }
+
+    #[test]
+    fn go_main_packages_in_subdirectories() {
+        let module = ("go.mod", "module example.com/shop\n");
+        // The root first, then cmd/, then the other directories.
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[module, ("main.go", MAIN), ("cmd/tool/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run .")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[module, ("cmd/tool/main.go", MAIN), ("app/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run ./cmd/tool")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[
+                    module,
+                    ("app/main.go", MAIN),
+                    ("domain/article.go", LIB),
+                    ("internal/main_test.go", MAIN),
+                ]
+            )
+            .as_deref(),
+            Some("go run ./app")
+        );
+        // Named like the directory, then the usual server names.
+        assert_eq!(
+            go_line(
+                "/srv/shop",
+                &[
+                    module,
+                    ("api/main.go", MAIN),
+                    ("seed/main.go", MAIN),
+                    ("shop/main.go", MAIN)
+                ]
+            )
+            .as_deref(),
+            Some("go run ./shop")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/x",
+                &[module, ("seed/main.go", MAIN), ("web/main.go", MAIN)]
+            )
+            .as_deref(),
+            Some("go run ./web")
+        );
+        // Not vendored, test, hidden or example code.
+        assert_eq!(
+            go_line(
+                "/srv/lib",
+                &[
+                    module,
+                    ("lib.go", "package lib\n"),
+                    ("vendor/x/main.go", MAIN),
+                    ("testdata/main.go", MAIN),
+                    (".github/main.go", MAIN),
+                    ("_tools/main.go", MAIN),
+                    ("examples/base/main.go", MAIN),
+                    ("example/main.go", MAIN),
+                ]
+            ),
+            None
+        );
+    }
 }

@@ -38,13 +38,28 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("fastify", Some("fastify"), Some("pnpm"), "pnpm run dev"),
     ("nestjs", Some("nestjs"), Some("npm"), "npm run start:dev"),
     ("koa", Some("koa"), Some("npm"), "npm run dev"),
-    ("django", Some("django"), None, "python3 manage.py runserver 0.0.0.0:{port}"),
-    ("django-venv", Some("django"), None, ".venv/bin/python manage.py runserver 0.0.0.0:{port}"),
+    ("django", Some("django"), None, "python3 manage.py runserver 127.0.0.1:{port}"),
+    ("django-venv", Some("django"), None, ".venv/bin/python manage.py runserver 127.0.0.1:{port}"),
+    // uv.lock wins over .venv; a workspace member finds the lock at the workspace root.
+    ("django-uv", Some("django"), None, "uv run python manage.py runserver 127.0.0.1:{port}"),
+    ("uv-workspace/api", Some("fastapi"), None, "uv run uvicorn app.main:app --reload --port {port}"),
+    // fastapi-cli reads `[tool.fastapi]`'s entrypoint.
+    ("fastapi-cli", Some("fastapi"), None, "fastapi dev --port {port}"),
+    ("poetry", Some("fastapi"), None, "poetry run uvicorn main:app --reload --port {port}"),
     ("flask", Some("flask"), None, "flask run --port {port}"),
+    // Flask through a `-r` include; an app flask does not find by itself.
+    ("flask-include", Some("flask"), None, "flask run --port {port}"),
+    ("flask-module", Some("flask"), None, "FLASK_APP=flasky.py flask run --port {port}"),
+    ("flask-factory", Some("flask"), None, "flask --app blog run --port {port}"),
+    ("flask-factory-old", Some("flask"), None, "FLASK_APP=blog flask run --port {port}"),
+    // .flaskenv without python-dotenv: flask would not read it.
+    ("flask-flaskenv", Some("flask"), None, "FLASK_APP=blog.py flask run --port {port}"),
     ("fastapi", Some("fastapi"), None, "uvicorn main:app --reload --port {port}"),
     ("fastapi-venv", Some("fastapi"), None, "venv/bin/uvicorn app.main:app --reload --port {port}"),
     ("rails", Some("rails"), None, "bin/rails server"),
     ("rails-bin-dev", Some("rails"), None, "bin/dev"),
+    // Procfile.dev pins the web port: bin/dev would not take PORT.
+    ("rails-procfile-port", Some("rails"), None, "bin/rails server -p {port}"),
     ("laravel", Some("laravel"), None, "php artisan serve --port={port}"),
     ("hugo", Some("hugo"), None, "hugo server -p {port}"),
     ("rust", Some("rust"), None, "cargo run"),
@@ -52,6 +67,8 @@ const CASES: &[(&str, Option<&str>, Option<&str>, &str)] = &[
     ("rust-default-run", Some("rust"), None, "cargo run"),
     ("go", Some("go"), None, "go run ."),
     ("go-cmd", Some("go"), None, "go run ./cmd/server"),
+    // A main package in a directory other than cmd/.
+    ("go-subdir", Some("go"), None, "go run ./app"),
     ("pm-field", Some("vite"), Some("pnpm"), "pnpm run dev --port {port} --strictPort"),
     ("bun-text-lock", Some("vite"), Some("bun"), "bun run dev --port {port} --strictPort"),
     ("no-lockfile", Some("vite"), Some("npm"), "npm run dev -- --port {port} --strictPort"),

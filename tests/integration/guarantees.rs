@@ -386,6 +386,24 @@ fn a_fifo_anywhere_pm2_port_reads_is_refused_without_hanging() {
 }
 
 #[test]
+fn a_fifo_dotenv_of_a_flask_project_is_passed_over_without_hanging() {
+    // A secret manager may serve `.env` as a FIFO; Flask detection only looks there for FLASK_APP.
+    let sb = Sandbox::new();
+    let project = sb.fixture("detect/flask-flaskenv");
+    mkfifo(&project.join(".env"));
+    let out = run_bounded(
+        &mut sb.cmd(["init", project.to_str().unwrap(), "--dry-run", "--json"]),
+        15,
+    )
+    .expect("`pm2-port init` hung on a FIFO .env");
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        report["apps"][0]["command"],
+        format!("FLASK_APP=blog.py flask run --port {}", sb.port(0))
+    );
+}
+
+#[test]
 fn values_that_would_not_survive_node_are_refused_or_read_as_node_does() {
     let sb = Sandbox::new();
     let dir = sb.fixture("http-app");

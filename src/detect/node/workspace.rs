@@ -8,9 +8,6 @@ use serde_json::Value;
 use super::{LOCKFILES, PackageManager};
 use crate::detect::Files;
 
-/// How many directories up a workspace root is looked for.
-const MAX_WORKSPACE_DEPTH: usize = 6;
-
 /// The root of the workspace a package belongs to.
 pub struct WorkspaceRoot {
     /// The way up from the package: `"../"`, `"../../"`, ...
@@ -57,32 +54,22 @@ pub fn own_package_manager(
     })
 }
 
-/// The nearest ancestor with a `pnpm-workspace.yaml` or a package.json with `workspaces`, looked
-/// for up to the repository's root (the directory with `.git`) or the home directory.
+/// The nearest ancestor with a `pnpm-workspace.yaml` or a package.json with `workspaces`, along
+/// the walk of [`crate::detect::workspace_dirs`] (up to the repository's root).
 pub fn workspace_root(files: &dyn Files) -> Option<WorkspaceRoot> {
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let mut ancestors = files.dir().ancestors().skip(1);
-    for depth in 1..=MAX_WORKSPACE_DEPTH {
-        let dir = ancestors.next()?;
-        if home.as_deref() == Some(dir) || dir.parent().is_none() {
-            return None;
-        }
-        let up = "../".repeat(depth);
-        let pnpm = files.exists(&format!("{up}pnpm-workspace.yaml"));
-        let json: Option<Value> = files
-            .read(&format!("{up}package.json"))
-            .ok()
-            .flatten()
-            .and_then(|t| serde_json::from_str(&t).ok());
-        let workspaces = json.as_ref().is_some_and(|v| v.get("workspaces").is_some());
-        if pnpm || workspaces {
-            return Some(WorkspaceRoot { up, json, pnpm });
-        }
-        if files.exists(&format!("{up}.git")) {
-            return None;
-        }
-    }
-    None
+    crate::detect::workspace_dirs(files)
+        .into_iter()
+        .skip(1)
+        .find_map(|up| {
+            let pnpm = files.exists(&format!("{up}pnpm-workspace.yaml"));
+            let json: Option<Value> = files
+                .read(&format!("{up}package.json"))
+                .ok()
+                .flatten()
+                .and_then(|t| serde_json::from_str(&t).ok());
+            let workspaces = json.as_ref().is_some_and(|v| v.get("workspaces").is_some());
+            (pnpm || workspaces).then_some(WorkspaceRoot { up, json, pnpm })
+        })
 }
 
 /// Yarn 2 or later ("berry"): its `packageManager` field says so, or a `.yarnrc.yml` sits in the
