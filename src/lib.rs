@@ -56,7 +56,9 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
             if output::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
             }
-            eprintln!("error: {err:#}");
+            // Paths, names and script text come from files and the server: no escape sequence
+            // or line break of theirs reaches the terminal.
+            eprintln!("error: {}", text::escape(&format!("{err:#}")));
             ExitCode::from(error::exit_code(&err))
         }
     }

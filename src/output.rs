@@ -50,7 +50,8 @@ macro_rules! out {
 macro_rules! note {
     ($($arg:tt)*) => {
         if $crate::output::level() >= $crate::output::NORMAL {
-            eprintln!("note: {}", format_args!($($arg)*));
+            // Names and script text come from files: no escape sequence reaches the terminal.
+            eprintln!("note: {}", $crate::text::escape(&format!($($arg)*)));
         }
     };
 }

@@ -71,6 +71,8 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
             answers.push(Some(Answer::Command(node::run_script_line(*pm, name))));
         }
     }
+    // At a root that holds several apps, offering them is the answer to start from.
+    let default = if workspace.is_empty() { 0 } else { items.len() };
     if !workspace.is_empty() {
         items.push(format!(
             "each workspace package with a dev script as its own app ({})",
@@ -84,7 +86,7 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
     let choice = Select::with_theme(theme.as_ref())
         .with_prompt("How is this project's dev server started?")
         .items(&items)
-        .default(0)
+        .default(default)
         .interact_opt()
         .context("cannot read the answer from the terminal")?
         .ok_or_else(cancelled)?;

@@ -152,6 +152,14 @@ fn plan(
     let mut names: Vec<String> = Vec::new();
     for app in &inputs.apps {
         notes.extend(app.detection.notes.iter().cloned());
+        if app.host != crate::config::DEFAULT_HOST && !app.detection.takes_host() {
+            notes.push(format!(
+                "`host = \"{}\"` in buildflowz.toml is not passed to `{}`: pm2-port knows no way to give {} an address; it listens where its own configuration or code says",
+                app.host,
+                app.cwd.display(),
+                app.detection.framework.unwrap_or("this command"),
+            ));
+        }
         let name = names::choose_name(app, &inputs, &own, world, &mut notes)?;
         if names.contains(&name) {
             return Err(InputError::Usage(format!(
@@ -444,9 +452,9 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
         };
         outln!(
             "  {}  http://localhost:{}{moved}  {}{what}",
-            app.name,
+            crate::text::escape(&app.name),
             app.port,
-            app.command
+            crate::text::escape(&app.command)
         )?;
     }
     if plan.old.is_none() && !plan.report.dry_run {

@@ -139,8 +139,18 @@ impl Launch {
                 separator,
             } => {
                 let port = port.to_string();
+                // An IPv6 address before `:{port}` is written in brackets (`[::1]:3000`).
+                let addr = if host.contains(':') {
+                    format!("[{host}]:{port}")
+                } else {
+                    format!("{host}:{port}")
+                };
                 let word = |w: &String| {
-                    shell::quote_word(&w.replace("{port}", &port).replace("{host}", host))
+                    shell::quote_word(
+                        &w.replace("{host}:{port}", &addr)
+                            .replace("{port}", &port)
+                            .replace("{host}", host),
+                    )
                 };
                 let mut out: Vec<String> = words.iter().map(word).collect();
                 if !port_args.is_empty() && *separator {
@@ -198,6 +208,17 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Whether the command or the environment tells the server which address to listen on.
+    pub fn takes_host(&self) -> bool {
+        let launch = match &self.launch {
+            Launch::Shell(_) => false,
+            Launch::Words {
+                words, port_args, ..
+            } => words.iter().chain(port_args).any(|w| w.contains("{host}")),
+        };
+        launch || self.env.iter().any(|(_, v)| v.contains("{host}"))
+    }
+
     fn new(framework: &'static str, launch: Launch) -> Detection {
         Detection {
             framework: Some(framework),
@@ -240,15 +261,28 @@ fn detect_command(files: &dyn Files) -> Result<Option<Detection>> {
     if let Some(d) = native::hugo(files)? {
         // A site that runs Hugo through its package.json scripts (or the npm package that
         // ships Hugo) is started the way its scripts say.
-        if let Some(node) = node::detect(files)?
+        if let Ok(Some(node)) = node::detect(files)
             && node.framework == Some("hugo")
         {
             return Ok(Some(node));
         }
         return Ok(Some(d));
     }
-    if let Some(d) = node::detect(files)? {
-        return Ok(Some(d));
+    // A root that holds several apps is only an error when nothing else here is an app: a Python
+    // or Go project keeps a package.json for its tooling beside a front-end of its own.
+    let mut fan_out = None;
+    match node::detect(files) {
+        Ok(Some(d)) => return Ok(Some(d)),
+        Ok(None) => {}
+        Err(err)
+            if matches!(
+                err.downcast_ref::<crate::error::RuntimeError>(),
+                Some(crate::error::RuntimeError::FanOut { .. })
+            ) =>
+        {
+            fan_out = Some(err);
+        }
+        Err(err) => return Err(err),
     }
     if let Some(d) = python::detect(files)? {
         return Ok(Some(d));
@@ -259,7 +293,10 @@ fn detect_command(files: &dyn Files) -> Result<Option<Detection>> {
     if let Some(d) = native::go(files)? {
         return Ok(Some(d));
     }
-    Ok(None)
+    match fan_out {
+        Some(err) => Err(err),
+        None => Ok(None),
+    }
 }
 
 #[cfg(test)]
@@ -277,6 +314,38 @@ mod tests {
         assert_eq!(workspace_dirs(&files), ["", "../", "../../"]);
     }
 
+    /// A Python, Go or Hugo project with a package.json for its tooling and a front-end of its
+    /// own in a subdirectory is that project, not a root of several apps.
+    #[test]
+    fn a_tooling_package_json_beside_a_front_end_does_not_hide_the_project() {
+        let tooling =
+            r#"{"devDependencies":{"prettier":"3","husky":"9"},"scripts":{"prepare":"husky"}}"#;
+        let front: &[(&str, &str)] = &[
+            ("/p/package.json", tooling),
+            ("/p/package-lock.json", ""),
+            ("/p/frontend/package.json", r#"{"scripts":{"dev":"vite"}}"#),
+            ("/p/frontend/package-lock.json", ""),
+        ];
+        let with = |extra: &[(&'static str, &'static str)]| {
+            let mut all = front.to_vec();
+            all.extend_from_slice(extra);
+            let files = memory::MemFiles::new("/p", &all);
+            detect(&files).unwrap().map(|d| d.launch.command_line(4000))
+        };
+        assert_eq!(
+            with(&[("/p/requirements.txt", "fastapi\n"), ("/p/main.py", "")]).as_deref(),
+            Some("uvicorn main:app --reload --port 4000")
+        );
+        assert_eq!(
+            with(&[("/p/hugo.toml", "")]).as_deref(),
+            Some("hugo server -p 4000")
+        );
+        // Nothing else: the root's apps are offered.
+        let files = memory::MemFiles::new("/p", front);
+        let err = detect(&files).unwrap_err().to_string();
+        assert!(err.contains("(frontend)"), "{err}");
+    }
+
     #[test]
     fn npm_separator_only_with_port_args() {
         let mut l = Launch::words(&["npm", "run", "dev"], &["--port", "{port}"]);
@@ -290,6 +359,19 @@ mod tests {
             separator: true,
         };
         assert_eq!(l.command_line(3003), "npm run dev");
+    }
+
+    #[test]
+    fn an_ipv6_host_before_a_port_is_bracketed() {
+        let l = Launch::words(&["python3", "manage.py", "runserver"], &["{host}:{port}"]);
+        assert_eq!(
+            l.command_line(8000),
+            "python3 manage.py runserver 127.0.0.1:8000"
+        );
+        assert_eq!(
+            l.command_line_on(8000, "::"),
+            "python3 manage.py runserver '[::]:8000'"
+        );
     }
 
     #[test]

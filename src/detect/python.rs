@@ -84,7 +84,7 @@ pub fn django(files: &dyn Files) -> Result<Option<Detection>> {
         launch(
             runner.words("python"),
             &["manage.py", "runserver"],
-            &["127.0.0.1:{port}"],
+            &["{host}:{port}"],
         ),
     )))
 }

@@ -41,7 +41,9 @@ pub const SERVERS: &[&str] = &["nestjs", "express", "fastify", "koa", "hono", "r
 /// A note for the first literal port found in the entry files of `framework`, if any.
 pub fn literal_port_note(files: &dyn Files, framework: &str) -> Result<Option<String>> {
     for rel in entries(framework) {
-        let Some(text) = files.read(rel)? else {
+        // Only a note hangs on it: a file that cannot be read (not UTF-8, too big, a FIFO) is
+        // passed over.
+        let Ok(Some(text)) = files.read(rel) else {
             continue;
         };
         for (i, line) in text.lines().enumerate() {
@@ -68,7 +70,14 @@ pub fn literal_port_note(files: &dyn Files, framework: &str) -> Result<Option<St
 /// `ListenAndServe`, `Run` or `Start`. Nothing for a line that mentions `PORT` or `env`.
 pub fn literal_port(line: &str) -> Option<u16> {
     let code = line.split("//").next().unwrap_or_default();
-    if code.contains("PORT") || code.contains("env") || code.contains("port()") {
+    let start = code.trim_start();
+    if code.contains("PORT")
+        || code.contains("env")
+        || code.contains("port()")
+        || start.starts_with('*')
+        || start.starts_with("/*")
+        || start.starts_with('#')
+    {
         return None;
     }
     let number = |s: &str| -> Option<u16> {
@@ -94,7 +103,7 @@ pub fn literal_port(line: &str) -> Option<u16> {
             return Some(p);
         }
     }
-    if (code.contains("serve(") || code.trim_start().starts_with("port:"))
+    if code.contains("serve(")
         && let Some(p) = code
             .split("port:")
             .nth(1)
@@ -161,6 +170,9 @@ mod tests {
             (r#"http.ListenAndServe(":"+os.Getenv("PORT"), nil)"#, None),
             ("// app.listen(3000)", None),
             ("const x = list(3000)", None),
+            ("  port: 5432,", None),
+            (" * app.listen(8080)", None),
+            ("/* app.listen(8080) */", None),
         ] {
             assert_eq!(literal_port(line), want, "{line}");
         }

@@ -246,7 +246,7 @@ impl<'a> Package<'a> {
     /// unless an npm package ships it). `yarn X` runs a script named X before a binary X: then
     /// the binary is run explicitly.
     fn exec_words(&self, bin: &str, fw: Option<&Framework>) -> Vec<String> {
-        if LAUNCHERS.contains(&bin) {
+        if LAUNCHERS.contains(&bin) || !self.is_node_binary(bin) {
             return Vec::new();
         }
         if let Some(fw) = fw
@@ -272,6 +272,40 @@ impl<'a> Package<'a> {
             self.pm.exec()
         };
         words.iter().map(|w| w.to_string()).collect()
+    }
+
+    /// Whether `bin` is (most likely) a binary of `node_modules/.bin`: a framework's binary, a
+    /// dependency of that name (`http-server`, `serve`), or a file in `node_modules/.bin` here or
+    /// at the workspace root. Anything else (`uvicorn`, `bash`, `./bin/dev`) is a program on
+    /// `PATH` or a path: the package manager's exec would fetch a registry package of that name.
+    fn is_node_binary(&self, bin: &str) -> bool {
+        if bin.contains('/') {
+            return false;
+        }
+        let root_up = self.root.as_ref().map(|r| r.up.as_str());
+        FRAMEWORKS
+            .iter()
+            .any(|f| f.bin == bin || f.bin_aliases.contains(&bin))
+            || self.json.deps.contains_key(bin)
+            || self
+                .root
+                .as_ref()
+                .is_some_and(|r| r.dependency(bin).is_some())
+            || [Some(""), root_up]
+                .into_iter()
+                .flatten()
+                .any(|up| self.files.exists(&format!("{up}node_modules/.bin/{bin}")))
+    }
+
+    /// The framework present whose dev server `cmd` runs, else the first present.
+    fn framework_for(&self, cmd: &str) -> Option<&'static Framework> {
+        let present: Vec<&'static Framework> =
+            FRAMEWORKS.iter().filter(|fw| self.is_present(fw)).collect();
+        present
+            .iter()
+            .find(|fw| invokes(cmd, fw))
+            .or(present.first())
+            .copied()
     }
 
     /// The framework's port arguments and the flags that go with them, for its version; then the
@@ -402,7 +436,7 @@ fn fan_out(files: &dyn Files, script: Option<&(String, String)>) -> Result<()> {
         example: apps
             .iter()
             .take(2)
-            .map(|a| format!("`[[apps]]` `dir = \"{a}\"`"))
+            .map(|a| format!("`[[apps]]` `dir = {}`", toml_edit::Value::from(a.as_str())))
             .collect::<Vec<_>>()
             .join(", "),
     }
@@ -423,21 +457,40 @@ fn detect_within(files: &dyn Files, hand_offs: usize) -> Result<Option<Detection
     let framework = FRAMEWORKS.iter().find(|fw| pkg.is_present(fw));
     let mut detection = match pkg.choose(framework) {
         Choice::Script(s) => match script::hand_off(&s.1) {
-            Some(dir)
-                if hand_offs < MAX_HAND_OFFS && files.exists(&format!("{dir}/package.json")) =>
+            Some(to)
+                if hand_offs < MAX_HAND_OFFS
+                    && files.exists(&format!("{}/package.json", to.dir)) =>
             {
-                return hand_off(&pkg, s, &dir, hand_offs + 1);
+                return hand_off(&pkg, s, &to, hand_offs + 1);
             }
             _ => {
                 if script::fans_out(&s.1) {
                     fan_out(files, Some(s))?;
+                }
+                // `"start": "nx serve"` in an Nx project: its project.json says how.
+                if runs_nx_target(&s.1)
+                    && let Some(d) = nx(&pkg)?
+                    && d.framework.is_some()
+                {
+                    return Ok(Some(d));
                 }
                 from_script(&pkg, framework, s)
             }
         },
         Choice::Prebuilt(s) => {
             fan_out(files, Some(s))?;
-            from_script(&pkg, framework, s)
+            let mut d = from_script(&pkg, framework, s);
+            d.notes.push(format!(
+                "script `{}` (`{}`) runs a prebuilt server: build the project first, or set `command` in buildflowz.toml to its dev command{}",
+                s.0,
+                s.1,
+                pkg.json
+                    .scripts
+                    .iter()
+                    .find(|(n, _)| n.contains("watch"))
+                    .map_or(String::new(), |(n, _)| format!(" (script `{n}`?)")),
+            ));
+            d
         }
         Choice::None => {
             fan_out(files, None)?;
@@ -465,24 +518,58 @@ fn detect_within(files: &dyn Files, hand_offs: usize) -> Result<Option<Detection
             }
         }
     };
-    if let Some(fw) = framework {
+    if let Some(fw) = detection
+        .framework
+        .and_then(|id| FRAMEWORKS.iter().find(|f| f.id == id))
+    {
         detection.env.extend_from_slice(fw.env);
     }
     Ok(Some(detection))
 }
 
-/// A root script that runs a script in one subdirectory (`yarn --cwd website start`): the
-/// subdirectory's framework decides how the port is given; flags appended to the root's script
-/// reach it through yarn, pnpm and bun (npm would take them as its own options).
+/// Whether a script runs an Nx target of this project (`nx serve`, `nx dev`, `nx run X:serve`).
+fn runs_nx_target(cmd: &str) -> bool {
+    let Some(words) = shell::simple_words(cmd) else {
+        return false;
+    };
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    matches!(words.iter().position(|w| *w == "nx"), Some(i)
+        if matches!(words.get(i + 1), Some(&"serve" | &"dev"))
+            || words.get(i + 1) == Some(&"run")
+                && words.get(i + 2).is_some_and(|t| t.ends_with(":serve") || t.ends_with(":dev")))
+}
+
+/// A root script that runs a script in one subdirectory (`yarn --cwd website start`, `cd web &&
+/// pnpm dev`): that script's framework decides how the port is given; flags appended to the
+/// root's script reach it through yarn, pnpm and bun (npm takes them as its own options).
 fn hand_off(
     pkg: &Package,
     script: &(String, String),
-    dir: &str,
+    to: &script::HandOff,
     hand_offs: usize,
 ) -> Result<Option<Detection>> {
     let (name, cmd) = script;
+    let dir = &to.dir;
     let sub = Sub::new(pkg.files, dir);
-    let inner = detect_within(&sub, hand_offs)?;
+    let inner = match &to.script {
+        // The script it names there, not the one detection would choose.
+        Some(s) => match Package::load(&sub)? {
+            Some(inner_pkg) => match inner_pkg.json.scripts.iter().find(|(n, _)| n == s) {
+                Some(found) => {
+                    let found = inner_pkg.resolve(found);
+                    let fw = inner_pkg.framework_for(&found.1);
+                    let mut d = from_script(&inner_pkg, fw, found);
+                    if let Some(fw) = fw {
+                        d.env.extend_from_slice(fw.env);
+                    }
+                    Some(d)
+                }
+                None => detect_within(&sub, hand_offs)?,
+            },
+            None => None,
+        },
+        None => detect_within(&sub, hand_offs)?,
+    };
     let mut detection = Detection {
         framework: None,
         package_manager: Some(pkg.pm),
@@ -508,7 +595,7 @@ fn hand_off(
         let plain = inner
             .package_manager
             .is_some_and(|pm| words.len() <= 3 && *words == pm.run(words.last().unwrap()));
-        if plain && pkg.pm != PackageManager::Npm {
+        if plain && pkg.pm != PackageManager::Npm && !to.npm {
             if let Launch::Words { port_args: p, .. } = &mut detection.launch {
                 *p = port_args.clone();
             }
@@ -518,7 +605,7 @@ fn hand_off(
             fan_out(pkg.files, Some(script))?;
             detection.notes.push(format!(
                 "script `{name}` (`{cmd}`) runs the app in `{dir}`, which takes its port as `{}`; pm2-port cannot pass that through the script: set `command` in buildflowz.toml (or init `{dir}` itself)",
-                port_args.join(" ").replace("{port}", "N")
+                port_args.join(" ").replace("{port}", "N").replace("{host}", crate::detect::LOOPBACK)
             ));
         }
     }
@@ -584,19 +671,31 @@ fn from_script(
         notes: Vec::new(),
     };
     let simple = shell::simple_words(cmd);
-    // The command that runs the server: the whole script when it is one simple command, else
-    // the one of its commands that runs the framework's dev server.
-    let target: Option<Segment> = match &simple {
+    let segments = script::segments(cmd).unwrap_or_default();
+    // The command that runs the framework's dev server, among the script's commands (quoted
+    // arguments included: `concurrently "next dev --port 8888" "tsc -w"`).
+    let dev_at = framework.and_then(|fw| {
+        segments
+            .iter()
+            .position(|seg| table::invokes_dev(&seg.words, fw))
+    });
+    // The command that runs the server: the whole script when it is one simple command that is
+    // the server (or pins the port itself), else that command.
+    let whole = simple.as_ref().filter(|words| {
+        script::port_in_words(words).is_some()
+            || dev_at.is_none_or(|at| segments[at].words == **words)
+    });
+    let target: Option<Segment> = match whole {
         Some(words) => Some(Segment {
             words: words.clone(),
             takes_appended: true,
         }),
-        None => framework.and_then(|fw| {
-            script::segments(cmd)?
-                .into_iter()
-                .find(|seg| table::invokes_dev(&seg.words, fw))
-        }),
+        None => dev_at.map(|at| segments[at].clone()),
     };
+    let is_whole = whole.is_some();
+    // A command that redirects, expands variables or follows a `cd` only works inside its script.
+    let runnable_alone =
+        is_whole || dev_at.is_some_and(|at| !script::needs_its_script(&segments, at));
     let invokes = |fw: &Framework| {
         target
             .as_ref()
@@ -605,6 +704,7 @@ fn from_script(
 
     // The command pins a port: run it directly with the port replaced.
     if let Some(target) = &target
+        && runnable_alone
         && let Some((at, syntax)) = script::port_in_words(&target.words)
     {
         let mut words = target.words.clone();
@@ -632,9 +732,9 @@ fn from_script(
                     .collect()
             })
             .unwrap_or_default();
-        if simple.is_none() {
+        if !is_whole {
             detection.notes.push(format!(
-                "script `{name}` (`{cmd}`) pins a port inside a compound command, so pm2-port runs only its server command; the script's other commands do not run: make the script use $PORT to run all of it"
+                "script `{name}` (`{cmd}`) pins a port in one of its commands, so pm2-port runs only that command; the script's other commands do not run: make the script use $PORT to run all of it"
             ));
         }
         detection.launch = Launch::Words {
@@ -650,7 +750,9 @@ fn from_script(
         Some((fw, args))
             if !args.is_empty()
                 && invokes(fw)
-                && target.as_ref().is_some_and(|t| t.takes_appended) =>
+                && target
+                    .as_ref()
+                    .is_some_and(|t| t.takes_appended && script::port_in_words(&t.words).is_none()) =>
         {
             if let Launch::Words { port_args, .. } = &mut detection.launch {
                 *port_args = args;
@@ -668,7 +770,7 @@ fn from_script(
         )),
         _ => {}
     }
-    if simple.is_none() && script::port_pinned_in_text(cmd) {
+    if !is_whole && script::port_pinned_in_text(cmd) {
         detection.notes.push(format!(
             "script `{name}` (`{cmd}`) seems to pin a port that pm2-port cannot replace; make it use $PORT, or set `command` in buildflowz.toml"
         ));
@@ -1083,6 +1185,246 @@ mod tests {
         );
         assert!(
             d.notes[0].contains("other commands do not run"),
+            "{:?}",
+            d.notes
+        );
+    }
+
+    /// Findings of a hostile review of this detection, each a reproduction.
+    #[test]
+    fn a_port_pinned_in_a_quoted_command_is_moved() {
+        let pkg = r#"{"scripts":{"dev":"concurrently \"next dev --port 8888\" \"tsc -w\""},"dependencies":{"next":"15"}}"#;
+        let files = MemFiles::new("/r", &[("/r/pnpm-lock.yaml", ""), ("/r/package.json", pkg)]);
+        let d = detect(&files).unwrap().unwrap();
+        assert_eq!(
+            d.launch.command_line(4000),
+            "pnpm exec next dev --port 4000 -H 127.0.0.1"
+        );
+        assert!(
+            d.notes[0].contains("other commands do not run"),
+            "{:?}",
+            d.notes
+        );
+    }
+
+    #[test]
+    fn programs_that_are_not_node_binaries_run_as_written() {
+        for (script, want) in [
+            (
+                "uvicorn main:app --reload --port 8000",
+                "uvicorn main:app --reload --port 4000",
+            ),
+            (
+                "bash scripts/dev.sh --port 8000",
+                "bash scripts/dev.sh --port 4000",
+            ),
+            (
+                "./node_modules/.bin/vite --port 4000",
+                "./node_modules/.bin/vite --port 4000 --strictPort",
+            ),
+            ("http-server -p 8080", "npx http-server -p 4000"),
+        ] {
+            let pkg = format!(
+                r#"{{"scripts":{{"dev":"{script}"}},"devDependencies":{{"vite":"7","http-server":"14"}}}}"#
+            );
+            let d = detected(
+                "/r",
+                &[("/r/package-lock.json", ""), ("/r/package.json", &pkg)],
+            );
+            assert_eq!(d.2, want, "{script}");
+        }
+    }
+
+    #[test]
+    fn a_pinned_port_in_a_command_that_needs_its_script_is_left_with_a_note() {
+        for script in [
+            "vite --port 4000 2>&1 | tee dev.log",
+            "cd frontend && vite --port 4000",
+            "tsc && vite --port=4000 --host ${HOST:-localhost}",
+        ] {
+            let pkg =
+                format!(r#"{{"scripts":{{"dev":"{script}"}},"devDependencies":{{"vite":"7"}}}}"#);
+            let files = MemFiles::new(
+                "/r",
+                &[("/r/package-lock.json", ""), ("/r/package.json", &pkg)],
+            );
+            let d = detect(&files).unwrap().unwrap();
+            assert_eq!(d.launch.command_line(4000), "npm run dev", "{script}");
+            assert!(
+                d.notes.iter().any(|n| n.contains("pin a port")),
+                "{script}: {:?}",
+                d.notes
+            );
+        }
+    }
+
+    #[test]
+    fn node_dash_r_is_not_a_recursive_run() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/package-lock.json", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"dev":"nodemon -r dotenv/config server.js"},"dependencies":{"express":"5"}}"#,
+                ),
+                (
+                    "/r/client/package.json",
+                    r#"{"scripts":{"start":"react-scripts start"}}"#,
+                ),
+                ("/r/client/package-lock.json", ""),
+            ],
+        );
+        assert_eq!(d, (Some("express"), "npm".into(), "npm run dev".into()));
+    }
+
+    #[test]
+    fn an_nx_standalone_app_started_by_nx_serve_uses_its_project_json() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/nx.json", "{}"),
+                ("/r/package-lock.json", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"start":"nx serve"},"devDependencies":{"nx":"20","@angular/cli":"19"}}"#,
+                ),
+                (
+                    "/r/project.json",
+                    r#"{"name":"myapp","targets":{"serve":{"executor":"@angular-devkit/build-angular:dev-server"}}}"#,
+                ),
+            ],
+        );
+        assert_eq!(
+            d,
+            (
+                Some("angular"),
+                "npm".into(),
+                "npx nx serve myapp --port 4000".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_bare_next_is_next_dev() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/package-lock.json", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"dev":"next"},"dependencies":{"next":"12"}}"#,
+                ),
+            ],
+        );
+        assert_eq!(d.2, "npm run dev -- -H 127.0.0.1");
+    }
+
+    #[test]
+    fn cd_into_a_package_is_a_hand_off_to_it() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/pnpm-lock.yaml", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"dev":"cd frontend && pnpm dev"}}"#,
+                ),
+                (
+                    "/r/frontend/package.json",
+                    r#"{"scripts":{"dev":"vite"},"devDependencies":{"vite":"7"}}"#,
+                ),
+            ],
+        );
+        assert_eq!(
+            d,
+            (
+                Some("vite"),
+                "pnpm".into(),
+                "pnpm run dev --port 4000 --strictPort".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_hand_off_runs_the_script_it_names() {
+        let files = [
+            ("/r/yarn.lock", ""),
+            (
+                "/r/package.json",
+                r#"{"scripts":{"dev":"yarn --cwd web storybook"}}"#,
+            ),
+            (
+                "/r/web/package.json",
+                r#"{"scripts":{"dev":"vite","storybook":"storybook dev"},"devDependencies":{"vite":"7","storybook":"8"}}"#,
+            ),
+        ];
+        assert_eq!(
+            detected("/r", &files),
+            (
+                Some("storybook"),
+                "yarn".into(),
+                "yarn dev -p 4000 --ci --exact-port".into()
+            )
+        );
+    }
+
+    #[test]
+    fn storybook_6_runs_start_storybook() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/package-lock.json", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"storybook":"start-storybook -p 6006"},"devDependencies":{"@storybook/react":"^6.5.16"}}"#,
+                ),
+            ],
+        );
+        assert_eq!(
+            d,
+            (
+                Some("storybook"),
+                "npm".into(),
+                "npx start-storybook -p 4000 --ci".into()
+            )
+        );
+    }
+
+    #[test]
+    fn a_yarn_1_package_manager_field_beats_a_yarnrc_yml() {
+        let d = detected(
+            "/r",
+            &[
+                ("/r/yarn.lock", ""),
+                ("/r/.yarnrc.yml", ""),
+                (
+                    "/r/package.json",
+                    r#"{"packageManager":"yarn@1.22.22","scripts":{"storybook":"yarn x && storybook dev -p 6006"},"devDependencies":{"storybook":"^8"}}"#,
+                ),
+            ],
+        );
+        assert_eq!(d.2, "npx storybook dev -p 4000 --ci --exact-port");
+    }
+
+    #[test]
+    fn a_production_start_says_so() {
+        let files = MemFiles::new(
+            "/r",
+            &[
+                ("/r/package-lock.json", ""),
+                (
+                    "/r/package.json",
+                    r#"{"scripts":{"start":"node dist/index.js","watch":"tsx watch src/index.ts"},"dependencies":{"express":"5"}}"#,
+                ),
+            ],
+        );
+        let d = detect(&files).unwrap().unwrap();
+        assert_eq!(d.launch.command_line(4000), "npm run start");
+        assert!(
+            d.notes
+                .iter()
+                .any(|n| n.contains("prebuilt") && n.contains("`watch`")),
             "{:?}",
             d.notes
         );

@@ -119,12 +119,9 @@ pub fn alias<'a>(cmd: &str, scripts: &'a [(String, String)]) -> Option<&'a (Stri
 /// Flags by which a package manager runs a script in another directory.
 const DIR_FLAGS: &[&str] = &["-C", "--cwd", "--dir", "--prefix"];
 
-/// Programs and flags by which a script starts the apps of a workspace rather than one server:
-/// task runners, recursive and filtered runs.
+/// Flags by which a package manager starts the apps of a workspace rather than one server:
+/// recursive and filtered runs.
 const FAN_OUT: &[&str] = &[
-    "turbo",
-    "nx",
-    "lerna",
     "-r",
     "--recursive",
     "--filter",
@@ -134,67 +131,135 @@ const FAN_OUT: &[&str] = &[
     "-ws",
 ];
 
-/// The directory a script hands off to: one simple command of a package manager with one
-/// directory flag (`yarn --cwd website start`, `npm --prefix app run dev`, `pnpm -C web dev`).
-pub fn hand_off(cmd: &str) -> Option<String> {
-    let words = shell::simple_words(cmd)?;
-    if !matches!(
-        words.first().map(String::as_str),
-        Some("npm" | "pnpm" | "yarn" | "bun")
-    ) || words.iter().any(|w| FAN_OUT.contains(&w.as_str()))
-    {
+/// A script that runs a script of one subdirectory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandOff {
+    /// The directory, relative, below the package.
+    pub dir: String,
+    /// The script it runs there, when the command names one (`start` in `yarn --cwd web start`).
+    pub script: Option<String>,
+    /// The package manager that runs it there: npm takes flags appended to it as its own.
+    pub npm: bool,
+}
+
+const PACKAGE_MANAGERS: &[&str] = &["npm", "pnpm", "yarn", "bun"];
+
+/// The directory a script hands off to: one command of a package manager with one directory
+/// flag (`yarn --cwd website start`, `npm --prefix app run dev`, `pnpm -C web dev`), or
+/// `cd DIR && PM run SCRIPT`.
+pub fn hand_off(cmd: &str) -> Option<HandOff> {
+    let (dir, words): (String, Vec<String>) = match shell::simple_words(cmd) {
+        Some(words) => {
+            let mut dirs = words.iter().enumerate().filter_map(|(i, w)| {
+                DIR_FLAGS
+                    .iter()
+                    .find_map(|f| w.strip_prefix(&format!("{f}=")))
+                    .map(|d| (d.to_string(), i + 1))
+                    .or_else(|| {
+                        DIR_FLAGS
+                            .contains(&w.as_str())
+                            .then(|| words.get(i + 1).map(|d| (d.clone(), i + 2)))
+                            .flatten()
+                    })
+            });
+            let (dir, after) = dirs.next()?;
+            if dirs.next().is_some() {
+                return None;
+            }
+            let mut rest = vec![words[0].clone()];
+            rest.extend(words[after..].iter().cloned());
+            (dir, rest)
+        }
+        None => {
+            let segs = segments(cmd)?;
+            match &segs[..] {
+                [cd, run]
+                    if cd.words.len() == 2
+                        && cd.words[0] == "cd"
+                        && run.takes_appended
+                        && !run.words.iter().any(|w| {
+                            DIR_FLAGS
+                                .iter()
+                                .any(|f| w == f || w.starts_with(&format!("{f}=")))
+                        }) =>
+                {
+                    (cd.words[1].clone(), run.words.clone())
+                }
+                _ => return None,
+            }
+        }
+    };
+    let program = words.first()?.as_str();
+    if !PACKAGE_MANAGERS.contains(&program) || words.iter().any(|w| FAN_OUT.contains(&w.as_str())) {
         return None;
     }
-    let mut dirs = words.iter().enumerate().filter_map(|(i, w)| {
-        DIR_FLAGS
-            .iter()
-            .find_map(|f| w.strip_prefix(&format!("{f}=")))
-            .map(str::to_string)
-            .or_else(|| {
-                DIR_FLAGS
-                    .contains(&w.as_str())
-                    .then(|| words.get(i + 1).cloned())
-                    .flatten()
-            })
-    });
-    let dir = dirs.next()?;
     // Only a directory below the package: never itself, a parent or an absolute path.
-    let below = std::path::Path::new(&dir).components().all(|c| {
+    let path = std::path::Path::new(&dir);
+    let below = path.components().all(|c| {
         matches!(
             c,
             std::path::Component::Normal(_) | std::path::Component::CurDir
         )
-    }) && std::path::Path::new(&dir)
+    }) && path
         .components()
         .any(|c| matches!(c, std::path::Component::Normal(_)));
-    (dirs.next().is_none() && below).then(|| {
-        dir.trim_start_matches("./")
+    if !below {
+        return None;
+    }
+    let mut names = words[1..].iter().filter(|w| !w.starts_with('-'));
+    let script = match names.next().map(String::as_str) {
+        Some("run" | "run-script") => names.next().cloned(),
+        Some(name) => Some(name.to_string()),
+        None => None,
+    };
+    Some(HandOff {
+        dir: dir
+            .trim_start_matches("./")
             .trim_end_matches('/')
-            .to_string()
+            .to_string(),
+        script,
+        npm: program == "npm",
     })
+}
+
+/// Whether a command of a script cannot be run on its own: it redirects, expands a variable or
+/// a command, or follows a `cd` (then it would run in the wrong directory).
+pub fn needs_its_script(segments: &[Segment], at: usize) -> bool {
+    let seg = &segments[at];
+    seg.words.iter().any(|w| w.contains(['>', '<', '$', '`']))
+        || segments[..at]
+            .iter()
+            .any(|s| matches!(s.words.first().map(String::as_str), Some("cd" | "pushd")))
 }
 
 /// Whether the script fans out to the workspace's apps (inside quoted arguments too, as in
 /// `concurrently "pnpm -C app run dev" "pnpm -C api run dev"`): a task runner, a recursive or
-/// filtered run, or several runs in other directories; a single hand-off is not (see
-/// [`hand_off`]).
+/// filtered run of a package manager, or several runs in other directories; a single hand-off
+/// is not (see [`hand_off`]). `-r` of `node -r dotenv/config` is not a recursive run.
 pub fn fans_out(cmd: &str) -> bool {
-    let words: Vec<String> = shlex::split(cmd)
-        .unwrap_or_default()
-        .iter()
-        .flat_map(|w| w.split_whitespace().map(str::to_string).collect::<Vec<_>>())
-        .collect();
-    let dir_runs = words
-        .iter()
-        .filter(|w| {
-            DIR_FLAGS
+    let segs = segments(cmd).unwrap_or_default();
+    let mut dir_runs = 0;
+    for seg in &segs {
+        let words = &seg.words[assignments(&seg.words)..];
+        let program = words.first().map(String::as_str).unwrap_or_default();
+        if matches!(program, "turbo" | "nx" | "lerna") {
+            return true;
+        }
+        if PACKAGE_MANAGERS.contains(&program) {
+            if words.iter().any(|w| FAN_OUT.contains(&w.as_str())) {
+                return true;
+            }
+            dir_runs += words
                 .iter()
-                .any(|f| *w == f || w.starts_with(&format!("{f}=")))
-        })
-        .count();
-    words.iter().any(|w| FAN_OUT.contains(&w.as_str()))
-        || dir_runs > 1
-        || (dir_runs == 1 && hand_off(cmd).is_none())
+                .filter(|w| {
+                    DIR_FLAGS
+                        .iter()
+                        .any(|f| *w == f || w.starts_with(&format!("{f}=")))
+                })
+                .count();
+        }
+    }
+    dir_runs > 1 || (dir_runs == 1 && hand_off(cmd).is_none())
 }
 
 /// Whether the script runs a prebuilt server (`node dist/main`, `node build/index.js`): a
@@ -266,21 +331,50 @@ mod tests {
         );
         assert!(alias("npm run docs-serve --x", &scripts).is_none());
         assert!(alias("npm run nothing", &scripts).is_none());
+        let dir = |cmd: &str| hand_off(cmd).map(|h| (h.dir, h.script, h.npm));
         assert_eq!(
-            hand_off("yarn --cwd website start").as_deref(),
-            Some("website")
+            dir("yarn --cwd website start"),
+            Some(("website".into(), Some("start".into()), false))
         );
         assert_eq!(
-            hand_off("yarn --cwd ./excalidraw-app start").as_deref(),
-            Some("excalidraw-app")
+            dir("yarn --cwd ./excalidraw-app start"),
+            Some(("excalidraw-app".into(), Some("start".into()), false))
         );
-        assert_eq!(hand_off("npm --prefix=app run dev").as_deref(), Some("app"));
+        assert_eq!(
+            dir("npm --prefix=app run dev"),
+            Some(("app".into(), Some("dev".into()), true))
+        );
+        assert_eq!(
+            dir("cd frontend && npm run dev"),
+            Some(("frontend".into(), Some("dev".into()), true))
+        );
+        assert_eq!(
+            dir("cd web && pnpm storybook"),
+            Some(("web".into(), Some("storybook".into()), false))
+        );
+        assert!(hand_off("cd web && uvicorn app:app").is_none());
         assert!(hand_off("pnpm -r dev").is_none());
+        assert!(!fans_out("nodemon -r dotenv/config server.js"));
+        assert!(!fans_out("node -r ts-node/register src/index.ts"));
+        assert!(fans_out("pnpm -r --parallel dev"));
+        assert!(fans_out("lerna run dev"));
         assert!(!fans_out("yarn --cwd website start"));
         assert!(fans_out("concurrently \"pnpm -C a dev\" \"pnpm -C b dev\""));
         assert!(fans_out("turbo run dev --filter web"));
         assert!(fans_out("cd x && yarn --cwd a start"));
         assert!(fans_out("concurrently \"pnpm -C app run dev\""));
+    }
+
+    #[test]
+    fn commands_that_need_their_script() {
+        let segs = segments("vite --port 4000 2>&1 | tee dev.log").unwrap();
+        assert!(needs_its_script(&segs, 0));
+        let segs = segments("cd frontend && vite --port 4000").unwrap();
+        assert!(needs_its_script(&segs, 1));
+        let segs = segments("tsc && vite --port 4000 --host ${HOST:-localhost}").unwrap();
+        assert!(needs_its_script(&segs, 1));
+        let segs = segments("pnpm gen && concurrently \"next dev --port 8888\"").unwrap();
+        assert!(!needs_its_script(&segs, 2));
     }
 
     #[test]

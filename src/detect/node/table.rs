@@ -179,9 +179,11 @@ pub static FRAMEWORKS: &[Framework] = &[
             &[],
         )
     },
+    // A bare `next` is `next dev` (its default command).
     Framework {
         configs: &["next.config"],
         host_args: &["-H", "{host}"],
+        bare_is_dev: true,
         ..fw("next", &["next"], "next", &["dev"], &[])
     },
     Framework {
@@ -263,11 +265,34 @@ pub static FRAMEWORKS: &[Framework] = &[
     Framework {
         flags: &[("--ci", 0), ("--exact-port", 8)],
         doc: "when nothing above matches",
+        majors: (7, u64::MAX),
         ..fw(
             "storybook",
             &["storybook", "@storybook/cli"],
             "storybook",
             &["dev"],
+            &["-p", "{port}"],
+        )
+    },
+    // Storybook 6 and older: `start-storybook`, from the renderer's package.
+    Framework {
+        flags: &[("--ci", 0)],
+        doc: "when nothing above matches",
+        majors: (0, 6),
+        ..fw(
+            "storybook",
+            &[
+                "@storybook/cli",
+                "@storybook/react",
+                "@storybook/vue",
+                "@storybook/vue3",
+                "@storybook/angular",
+                "@storybook/html",
+                "@storybook/svelte",
+                "@storybook/web-components",
+            ],
+            "start-storybook",
+            &[],
             &["-p", "{port}"],
         )
     },
@@ -309,6 +334,11 @@ pub fn invokes_dev(words: &[String], fw: &Framework) -> bool {
     if fw.bin.is_empty() {
         return false;
     }
+    // For a flag (`eleventy --serve`): its last position, so that the scan stays linear.
+    let last_flag = match fw.dev_args.first() {
+        Some(flag) if flag.starts_with('-') => words.iter().rposition(|w| w == flag),
+        _ => None,
+    };
     words.iter().enumerate().any(|(i, w)| {
         let name = w.rsplit('/').next().unwrap_or(w);
         if name != fw.bin && !fw.bin_aliases.contains(&name) {
@@ -316,7 +346,7 @@ pub fn invokes_dev(words: &[String], fw: &Framework) -> bool {
         }
         let rest = &words[i + 1..];
         match fw.dev_args.first() {
-            Some(flag) if flag.starts_with('-') => rest.iter().any(|w| w == flag),
+            Some(flag) if flag.starts_with('-') => last_flag.is_some_and(|last| last > i),
             Some(sub) => {
                 rest.first().is_some_and(|w| w == sub)
                     || (fw.bare_is_dev && rest.first().is_none_or(|w| w.starts_with('-')))
@@ -468,6 +498,9 @@ mod tests {
             by_id("eleventy")
         ));
         assert!(!invokes_dev(&words("eleventy"), by_id("eleventy")));
+        assert!(invokes_dev(&words("next"), by_id("next")));
+        assert!(invokes_dev(&words("next -p 4000"), by_id("next")));
+        assert!(!invokes_dev(&words("next build"), by_id("next")));
     }
 
     /// The README's frameworks table is this table (`PM2_PORT_BLESS=1 cargo test` rewrites it).

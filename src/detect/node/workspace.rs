@@ -84,9 +84,14 @@ pub fn yarn_berry(files: &dyn Files, field: Option<&str>, root: Option<&Workspac
         .and_then(|r| r.json.as_ref())
         .and_then(|v| v.get("packageManager"))
         .and_then(Value::as_str);
-    field.or(root_field).is_some_and(version_2_up)
-        || files.exists(".yarnrc.yml")
-        || root.is_some_and(|r| files.exists(&format!("{}.yarnrc.yml", r.up)))
+    // A `packageManager` field says which yarn; only without one does `.yarnrc.yml` tell.
+    match field.or(root_field).filter(|f| f.starts_with("yarn@")) {
+        Some(f) => version_2_up(f),
+        None => {
+            files.exists(".yarnrc.yml")
+                || root.is_some_and(|r| files.exists(&format!("{}.yarnrc.yml", r.up)))
+        }
+    }
 }
 
 /// The scripts that make a package an app of the workspace.
@@ -113,17 +118,7 @@ pub fn apps(files: &dyn Files) -> Result<Vec<String>> {
         );
     }
     if let Some(yaml) = files.read("pnpm-workspace.yaml")? {
-        let mut in_packages = false;
-        for line in yaml.lines() {
-            let trimmed = line.trim();
-            if !line.starts_with([' ', '-', '\t']) {
-                in_packages = trimmed == "packages:";
-                continue;
-            }
-            if in_packages && let Some(item) = trimmed.strip_prefix('-') {
-                patterns.push(item.trim().trim_matches(['\'', '"']).to_string());
-            }
-        }
+        patterns.extend(pnpm_packages(&yaml));
     }
     let nx = files.exists("nx.json");
     if nx {
@@ -135,7 +130,9 @@ pub fn apps(files: &dyn Files) -> Result<Vec<String>> {
     }
     let mut dirs = Vec::new();
     for pattern in patterns {
-        let pattern = pattern.trim_end_matches('/');
+        // `apps/**` (any depth) is looked at one level deep, like `apps/*`.
+        let pattern = pattern.trim_end_matches('/').replace("/**", "/*");
+        let pattern = pattern.as_str();
         let candidates: Vec<String> = match pattern.strip_suffix("/*") {
             Some(parent) => files
                 .list(parent)
@@ -172,6 +169,42 @@ pub fn apps(files: &dyn Files) -> Result<Vec<String>> {
 
 /// Whether the package in `dir` has an app script; a package.json that cannot be read (a FIFO,
 /// not UTF-8) is not an app, rather than an error about a directory the user did not name.
+/// The `packages` of a `pnpm-workspace.yaml`: a block list (`- apps/*`, quoted or not, comments
+/// allowed) or a flow list (`packages: ["apps/*", 'docs']`).
+fn pnpm_packages(yaml: &str) -> Vec<String> {
+    let unquote = |s: &str| s.trim().trim_matches(['\'', '"']).to_string();
+    let mut out = Vec::new();
+    let mut in_packages = false;
+    for line in yaml.lines() {
+        let line = match line.find(" #") {
+            Some(at) => &line[..at],
+            None if line.trim_start().starts_with('#') => "",
+            None => line,
+        };
+        let trimmed = line.trim();
+        if trimmed.is_empty() {
+            continue;
+        }
+        if !line.starts_with([' ', '-', '\t']) {
+            in_packages = false;
+            if let Some(rest) = trimmed.strip_prefix("packages:") {
+                let rest = rest.trim();
+                match rest.strip_prefix('[').and_then(|r| r.strip_suffix(']')) {
+                    Some(items) => {
+                        out.extend(items.split(',').map(unquote).filter(|i| !i.is_empty()))
+                    }
+                    None => in_packages = rest.is_empty(),
+                }
+            }
+            continue;
+        }
+        if in_packages && let Some(item) = trimmed.strip_prefix('-') {
+            out.push(unquote(item));
+        }
+    }
+    out
+}
+
 fn has_app_script(files: &dyn Files, dir: &str) -> Result<bool> {
     let Some(text) = files.read(&format!("{dir}/package.json")).ok().flatten() else {
         return Ok(false);
@@ -254,5 +287,25 @@ pub fn nx_executor(executor: &str) -> Option<(&'static str, &'static [&'static s
         ("@nx/vite" | "@nrwl/vite", "dev-server") => Some(("vite", port)),
         ("@nx/next" | "@nrwl/next", "server") => Some(("next", port)),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pnpm_workspace_forms() {
+        assert_eq!(
+            pnpm_packages(
+                "packages:\n  - apps/*\n  - \"docs\" # the site\n  # - old/*\nonlyBuiltDependencies:\n  - esbuild\n"
+            ),
+            ["apps/*", "docs"]
+        );
+        assert_eq!(
+            pnpm_packages("packages: [\"apps/*\", 'packages/**']\n"),
+            ["apps/*", "packages/**"]
+        );
+        assert!(pnpm_packages("catalog:\n  react: ^19\n").is_empty());
     }
 }
