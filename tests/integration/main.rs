@@ -8,6 +8,7 @@ mod apps;
 mod bad_input;
 mod bump;
 mod cli;
+mod command;
 mod corpus;
 mod crash;
 mod daemon;
