@@ -16,6 +16,7 @@ mod detect;
 mod doctor;
 mod guarantees;
 mod hostile;
+mod live;
 mod pm2_start;
 mod ports;
 mod prompt;
