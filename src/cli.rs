@@ -157,7 +157,8 @@ pub struct InitOptions {
     #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
     pub port: Option<u16>,
 
-    /// The dev command, a shell command line run exactly as written (it gets $PORT)
+    /// The dev command, a shell command line run exactly as written (it gets $PORT); saved as
+    /// `command` in buildflowz.toml, so that later runs keep it
     #[arg(long, value_name = "CMD", value_parser = non_blank)]
     pub command: Option<String>,
 

@@ -471,6 +471,28 @@ max_memory_restart = "1G"
     }
 }
 
+/// `text` (buildflowz.toml, maybe empty) with the top-level `command` set to `command`, keeping
+/// the file's comments, key order and formatting (a `command` already there keeps its place and
+/// its comments); `None` when the file says exactly that already. The result must parse: a file
+/// with `[[apps]]` has no top-level command, and is refused.
+pub fn set_command(path: &Path, text: &str, command: &str) -> Result<Option<String>, InputError> {
+    let before = parse(path, text)?;
+    if before.command.as_deref() == Some(command) {
+        return Ok(None);
+    }
+    let mut doc: toml_edit::DocumentMut = text
+        .parse()
+        .map_err(|err| InputError::Usage(format!("`{}`: {err}", path.display())))?;
+    let mut new = toml_edit::Value::from(command);
+    if let Some(old) = doc.get("command").and_then(toml_edit::Item::as_value) {
+        *new.decor_mut() = old.decor().clone();
+    }
+    doc["command"] = toml_edit::Item::Value(new);
+    let out = doc.to_string();
+    parse(path, &out)?;
+    Ok(Some(out))
+}
+
 /// What `init --force` carries from a replaced hand-written file into buildflowz.toml.
 #[derive(Debug, Clone, Default)]
 pub struct Carried {
@@ -633,5 +655,68 @@ mod carry_tests {
         let parsed = parse(Path::new("b.toml"), &c.text).unwrap();
         assert_eq!(parsed.env["DATABASE_URL"], "postgres://x");
         assert_eq!(parsed.pm2["watch"], json!(["src"]));
+    }
+}
+
+#[cfg(test)]
+mod set_command_tests {
+    use super::*;
+
+    fn set(text: &str, command: &str) -> Option<String> {
+        set_command(Path::new("/p/buildflowz.toml"), text, command).unwrap()
+    }
+
+    #[test]
+    fn a_new_file_holds_just_the_command() {
+        assert_eq!(
+            set("", "npm run dev -- --port $PORT").unwrap(),
+            "command = \"npm run dev -- --port $PORT\"\n"
+        );
+    }
+
+    #[test]
+    fn comments_order_and_tables_are_kept() {
+        let text = "# mine\nname = \"shop\"   # the app\nflox = false\n\n[env]\n# logs\nDEBUG = \"app:*\"\n";
+        assert_eq!(
+            set(text, "node server.js").unwrap(),
+            "# mine\nname = \"shop\"   # the app\nflox = false\ncommand = \"node server.js\"\n\n[env]\n# logs\nDEBUG = \"app:*\"\n"
+        );
+    }
+
+    #[test]
+    fn a_command_there_is_replaced_in_its_place_with_its_comment() {
+        let text = "# top\ncommand = \"npm run dev\"  # changed by hand\nport = 3005\n";
+        assert_eq!(
+            set(text, "pnpm dev").unwrap(),
+            "# top\ncommand = \"pnpm dev\"  # changed by hand\nport = 3005\n"
+        );
+        assert_eq!(set(text, "npm run dev"), None);
+    }
+
+    #[test]
+    fn any_line_comes_back_exactly() {
+        for line in [
+            "echo \"a\" 'b' \\ $PORT",
+            "a\nb\r\n\tc",
+            "\u{7}\u{1b}[2J\u{7f}",
+            "\u{2028}é 🎉 '''\"\"\"",
+        ] {
+            let text = set("[env]\nX = 1\n", line).unwrap();
+            let parsed = parse(Path::new("b.toml"), &text).unwrap();
+            assert_eq!(parsed.command.as_deref(), Some(line), "{text}");
+            assert_eq!(parsed.env["X"], 1);
+        }
+    }
+
+    #[test]
+    fn a_file_with_apps_is_refused() {
+        let err = set_command(
+            Path::new("/p/buildflowz.toml"),
+            "[[apps]]\ndir = \"web\"\n",
+            "npm run dev",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("inside each [[apps]] table"), "{err}");
     }
 }

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
 # pinned by tests/pm2/package-lock.json, the older PM2s pinned by tests/pm2-5 and tests/pm2-6 that
-# the daemon tests also run against, and the Vite pinned by fixtures/vite-app/package-lock.json),
-# then run the whole suite: formatting, lints, unit and integration tests.
+# the daemon tests also run against, the Vite pinned by fixtures/vite-app/package-lock.json, and the
+# real frameworks of fixtures/live/*, each pinned by its package-lock.json), then run the whole
+# suite: formatting, lints, unit and integration tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,10 +29,16 @@ if [ "$node_major" -lt 18 ]; then
   exit 1
 fi
 
-for dir in tests/pm2 tests/pm2-5 tests/pm2-6; do
-  npm ci --prefix "$dir" --no-audit --no-fund --loglevel=error
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'; then
+  echo "tests/run.sh: the real frameworks of fixtures/live (Storybook 10, Vite 7) need Node.js >= 20.19, found $(node --version)" >&2
+  exit 1
+fi
+
+# Each from its lockfile (tests/npm-ci.sh: skipped when node_modules was installed from it already).
+. tests/npm-ci.sh
+for dir in tests/pm2 tests/pm2-5 tests/pm2-6 fixtures/vite-app fixtures/live/*/; do
+  npm_ci "$dir"
 done
-npm ci --prefix fixtures/vite-app --no-audit --no-fund --loglevel=error
 
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings

@@ -67,8 +67,11 @@ pub struct AppReport {
 /// What configuring will do.
 pub struct Plan {
     pub file: PathBuf,
-    /// `--force` over a hand-written file: buildflowz.toml with the file's extra settings.
-    pub carried: Option<crate::config::Carried>,
+    /// The new text of buildflowz.toml, when it changes: the extra settings of a hand-written file
+    /// that `--force` replaces, and the command given with `--command`.
+    pub config: Option<String>,
+    /// buildflowz.toml as it was, for the diff of a dry run.
+    pub config_old: Option<String>,
     pub old: Option<Existing>,
     pub new: String,
     pub report: Report,
@@ -301,9 +304,28 @@ fn plan(
             ));
         }
     }
+    // What the user chose with `--command` sticks: saved where the next run reads it.
+    let config_old = inputs.config_text.clone();
+    let mut config = carried.filter(|c| !c.added.is_empty()).map(|c| c.text);
+    if let Some(command) = &req.command {
+        let toml = dir.join(crate::config::FILE_NAME);
+        let base = config
+            .as_deref()
+            .or(config_old.as_deref())
+            .unwrap_or_default();
+        if let Some(text) = crate::config::set_command(&toml, base, command)? {
+            let verb = if req.dry_run { "would save" } else { "saved" };
+            notes.push(format!(
+                "{verb} the command to `{}`, so that `init` and `start` keep running it (change it there, or with `--command` again)",
+                toml.display()
+            ));
+            config = Some(text);
+        }
+    }
     Ok(Plan {
         file,
-        carried,
+        config,
+        config_old,
         old: inputs.existing,
         new,
         report,
@@ -380,10 +402,12 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     {
         let bak = files::backup(&plan.file, &old.text)?;
         note!("saved the hand-written file as `{}`", bak.display());
-        if let Some(c) = plan.carried.as_ref().filter(|c| !c.added.is_empty()) {
-            let dir = plan.file.parent().unwrap_or(Path::new("."));
-            files::atomic_write(&dir.join(crate::config::FILE_NAME), &c.text)?;
-        }
+    }
+    // buildflowz.toml before the registry and the ecosystem file: it is what the next run reads,
+    // so a kill after this write still leaves the user's choice to be rendered then.
+    if let Some(text) = &plan.config {
+        let dir = plan.file.parent().unwrap_or(Path::new("."));
+        files::atomic_write(&dir.join(crate::config::FILE_NAME), text)?;
     }
     if plan.registry != before || loaded.stale || !ctx.state.join(registry::REGISTRY_FILE).exists()
     {
@@ -395,19 +419,38 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     Ok(plan)
 }
 
-/// A unified diff of the file, as `git diff` would show it.
+/// A unified diff of the files a plan writes (the ecosystem file, buildflowz.toml), as `git diff`
+/// would show it.
 pub fn unified_diff(plan: &Plan) -> String {
-    let old = plan.old.as_ref().map_or("", |o| o.text.as_str());
-    let a = if plan.old.is_some() {
-        format!("a/{FILE_NAME}")
+    let mut out = String::new();
+    if plan.changed() {
+        out.push_str(&file_diff(
+            FILE_NAME,
+            plan.old.as_ref().map(|o| o.text.as_str()),
+            &plan.new,
+        ));
+    }
+    if let Some(text) = &plan.config {
+        out.push_str(&file_diff(
+            crate::config::FILE_NAME,
+            plan.config_old.as_deref(),
+            text,
+        ));
+    }
+    out
+}
+
+fn file_diff(name: &str, old: Option<&str>, new: &str) -> String {
+    let a = if old.is_some() {
+        format!("a/{name}")
     } else {
         "/dev/null".to_string()
     };
-    let body = similar::TextDiff::from_lines(old, &plan.new)
+    let body = similar::TextDiff::from_lines(old.unwrap_or(""), new)
         .unified_diff()
         .context_radius(3)
         .to_string();
-    format!("--- {a}\n+++ b/{FILE_NAME}\n{body}")
+    format!("--- {a}\n+++ b/{name}\n{body}")
 }
 
 /// Print notes, the diff of a dry run, and the report (JSON or human).
@@ -415,7 +458,7 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
     for note in &plan.notes {
         note!("{note}");
     }
-    if plan.report.dry_run && plan.changed() {
+    if plan.report.dry_run && (plan.changed() || plan.config.is_some()) {
         let diff = unified_diff(plan);
         if json {
             eprint!("{diff}");

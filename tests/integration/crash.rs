@@ -130,6 +130,18 @@ fn every_kill(
     reset: &dyn Fn(),
     again: &[&str],
 ) -> usize {
+    every_kill_then(sb, syscalls, args, reset, again, &|_| {})
+}
+
+/// [`every_kill`], with `more` checked after each try too (given what was killed where).
+fn every_kill_then(
+    sb: &Sandbox,
+    syscalls: &[&str],
+    args: &[&str],
+    reset: &dyn Fn(),
+    again: &[&str],
+    more: &dyn Fn(&str),
+) -> usize {
     let mut kills = 0;
     for syscall in syscalls {
         for k in 1.. {
@@ -139,6 +151,7 @@ fn every_kill(
             let out = sb.run(again);
             assert_eq!(out.code(), 0, "{what}: {}", out.stderr());
             check(sb, &what);
+            more(&what);
             if !killed {
                 break;
             }
@@ -224,6 +237,47 @@ fn init_force_over_a_hand_written_file_survives_a_kill_at_every_write() {
     let app: Value = node_require(&dir.join("ecosystem.config.cjs"))["apps"][0].clone();
     assert_eq!(app["env"]["TOKEN"], "x");
     assert_eq!(app["env"]["PORT"], sb.port(7));
+}
+
+#[test]
+fn init_command_survives_a_kill_at_every_write() {
+    let sb = Sandbox::new();
+    let dir = sb.root.path().join("chosen");
+    let d = dir.to_str().unwrap();
+    let line = "APP_NAME=chosen node server.js";
+    let mine = "# mine\nflox = false\n";
+    let saved = "# mine\nflox = false\ncommand = \"APP_NAME=chosen node server.js\"\n";
+    // Not every `openat` (init reads dozens of files): the writes are what this adds.
+    let kills = every_kill_then(
+        &sb,
+        &["write", "fsync", "renameat"],
+        &["init", d, "--command", line],
+        &|| {
+            reset_state(&sb);
+            let d = fresh(&sb, "chosen");
+            fs::write(d.join("buildflowz.toml"), mine).unwrap();
+        },
+        // The next run without `--command`: it runs what buildflowz.toml says.
+        &["init", d],
+        &|what| {
+            let toml = fs::read_to_string(dir.join("buildflowz.toml")).unwrap();
+            assert!(
+                toml == mine || toml == saved,
+                "{what}: buildflowz.toml is {toml:?}"
+            );
+            let want = if toml == saved { line } else { "npm run dev" };
+            assert_eq!(
+                node_require(&dir.join("ecosystem.config.cjs"))["apps"][0]["args"],
+                serde_json::json!(["-c", want]),
+                "{what}"
+            );
+        },
+    );
+    assert!(kills >= 20, "only {kills} kills");
+    assert_eq!(
+        fs::read_to_string(dir.join("buildflowz.toml")).unwrap(),
+        saved
+    );
 }
 
 #[test]

@@ -166,6 +166,12 @@ fn hostile_values_round_trip_through_node() {
         let report = Run(out).json();
         assert_eq!(report["apps"][0]["name"], json!(name), "case {i}");
         assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");
+        // `--command` was saved beside `[env]`, and reads back exactly.
+        let toml = dir.join("buildflowz.toml");
+        let saved = pm2_port::config::parse(&toml, &fs::read_to_string(&toml).unwrap())
+            .unwrap_or_else(|e| panic!("case {i}: {e}"));
+        assert_eq!(saved.command.as_deref(), Some(value.as_str()), "case {i}");
+        assert_eq!(saved.env["HOSTILE"], json!(value), "case {i}");
         // Node refuses to load a module whose path holds a backslash, whatever the file says:
         // check a copy at a plain path (the file's bytes are what is tested, not its location).
         let file = sb.root.path().join(format!("case-{i:02}.config.cjs"));

@@ -435,18 +435,28 @@ pub fn wait_for<T>(secs: u64, what: &str, mut f: impl FnMut() -> Option<T>) -> T
 
 /// A plain HTTP GET on 127.0.0.1 (or `::1` when the host is `[::1]`); the body on 200.
 pub fn http_get(host: &str, port: u16) -> Option<String> {
+    let (status, body) = http_request(host, port, "/", Duration::from_secs(5))?;
+    (status == 200).then_some(body)
+}
+
+/// GET `path` from `host:port` over HTTP/1.0, waiting up to `wait` for the whole answer (a dev
+/// server may compile the page first); its status and body (lossy UTF-8), or `None` when nothing
+/// answered.
+pub fn http_request(host: &str, port: u16, path: &str, wait: Duration) -> Option<(u16, String)> {
     use std::io::{Read, Write};
     let mut s = std::net::TcpStream::connect_timeout(
         &format!("{host}:{port}").parse().ok()?,
         Duration::from_secs(2),
     )
     .ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "GET / HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).ok()?;
+    s.set_read_timeout(Some(wait)).ok()?;
+    write!(s, "GET {path} HTTP/1.0\r\nHost: localhost\r\n\r\n").ok()?;
+    let mut buf = Vec::new();
+    s.read_to_end(&mut buf).ok()?;
+    let buf = String::from_utf8_lossy(&buf);
     let (head, body) = buf.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    let status = head.strip_prefix("HTTP/1.")?.get(2..5)?.parse().ok()?;
+    Some((status, body.to_string()))
 }
 
 /// Run `c` with its output captured, killing it after `secs`: `None` when it had to be killed (a
