@@ -157,6 +157,7 @@ fn vitepress_serves_the_site_in_docs_through_its_docs_dev_script() {
         format!("npm run docs:dev -- --port {port} --strictPort"),
         "{report}"
     );
+    listens_on_loopback_only(&sb, &report);
 }
 
 #[test]
@@ -179,22 +180,12 @@ fn a_storybook_only_project_serves_storybook_on_its_port() {
     assert_eq!(app["framework"], "storybook", "{report}");
     // Its `storybook` script pins port 6006: Storybook runs directly, or the script with the
     // allocated port in its place.
-    let command = app["command"].as_str().unwrap();
-    let words: Vec<&str> = command.split(' ').collect();
-    assert!(
-        command.starts_with("npx storybook dev ") || command.starts_with("npm run storybook -- "),
+    assert_eq!(
+        app["command"],
+        format!("npx storybook dev -p {port} --ci --exact-port"),
         "{report}"
     );
-    let p = port.to_string();
-    assert!(
-        words
-            .windows(2)
-            .any(|w| (w[0] == "-p" || w[0] == "--port") && w[1] == p),
-        "{report}"
-    );
-    assert!(words.contains(&"--ci"), "{report}");
-    assert!(words.contains(&"--exact-port"), "{report}");
-    assert!(!command.contains("6006"), "{report}");
+    listens_on_loopback_only(&sb, &report);
 }
 
 #[test]
@@ -216,5 +207,19 @@ fn next_serves_its_app_router_page_on_the_port_it_reads_from_port() {
     );
 
     assert_eq!(app["framework"], "next", "{report}");
-    assert_eq!(app["command"], "npm run dev", "{report}");
+    assert_eq!(app["command"], "npm run dev -- -H 127.0.0.1", "{report}");
+    // `next dev` listens on every interface unless told: here it is on loopback only.
+    listens_on_loopback_only(&sb, &report);
+}
+
+/// `doctor` finds nothing: in particular the app is not `exposed` beyond loopback.
+fn listens_on_loopback_only(sb: &Sandbox, report: &Value) {
+    let out = sb.run(["doctor", "--json"]);
+    let doctor = out.json();
+    assert_eq!(
+        doctor["findings"],
+        serde_json::json!([]),
+        "{doctor}\n{report}"
+    );
+    assert_eq!(out.code(), 0, "{doctor}");
 }
