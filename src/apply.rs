@@ -9,15 +9,17 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, bail};
 
 use crate::configure::AppReport;
-use crate::pm2::{self, App, rpc};
-use crate::procs::{self, Processes};
-use crate::world::{self, Context};
+use crate::model::App;
+use crate::model::Processes;
+use crate::sys::pm2_rpc as rpc;
+use crate::sys::procs;
+use crate::sys::world::{self, Context};
 
 /// The apps PM2's live daemon knows (not `dump.pm2`), or `None` when no daemon runs.
 pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
     Ok(match rpc::process_list(&ctx.pm2_home) {
         rpc::Answer::List(mut apps) => {
-            pm2::cli::resolve_cwds(&mut apps);
+            crate::sys::pm2_cli::resolve_cwds(&mut apps);
             Some(apps)
         }
         rpc::Answer::NoSocket | rpc::Answer::Stale => None,
@@ -63,7 +65,7 @@ pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Durat
         return Ok(());
     }
     let online = known.status == "online";
-    pm2::cli::reapply(file, &app.name, !online)?;
+    crate::sys::pm2_cli::reapply(file, &app.name, !online)?;
     if !online {
         // Re-applying starts it for a moment: return once it is down again.
         let (closed, _) = world::wait_port(app.port, Duration::from_secs(10), |l| l.is_empty())?;

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::ecosystem::read::{Existing, Owner};
 use crate::inventory::Row;
-use crate::ports::World;
-use crate::procs::Processes;
+use crate::model::Processes;
+use crate::model::World;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -461,8 +461,8 @@ mod tests {
     use super::*;
     use crate::ecosystem::read::classify;
     use crate::inventory::rows;
-    use crate::pm2::App;
-    use crate::ports::Listener;
+    use crate::model::App;
+    use crate::model::Listener;
 
     fn app(name: &str, cwd: &str, port: u16, pid: u32) -> App {
         App {

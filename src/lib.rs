@@ -18,17 +18,13 @@ pub mod ecosystem;
 pub mod error;
 pub mod inventory;
 pub mod js;
+pub mod model;
 pub mod pm2;
 pub mod ports;
-pub mod procs;
-pub mod project;
-pub mod prompt;
-pub mod registry;
 pub mod style;
 pub mod sys;
 pub mod text;
 pub mod tunnel;
-pub mod world;
 
 use std::ffi::OsString;
 use std::process::ExitCode;
@@ -72,7 +68,7 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
     } else {
         output::NORMAL
     });
-    let ctx = world::Context::from_env();
+    let ctx = sys::world::Context::from_env();
     match cli.command {
         Command::Init(args) => cmd::init::run(&ctx, &args),
         Command::Start(args) => cmd::start::run(&ctx, &args),

@@ -6,7 +6,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::io::Read;
 
-use pm2_port::pm2::rpc::{self, MAX_ARGUMENT, MAX_MESSAGE};
+use pm2_port::sys::pm2_rpc::{self as rpc, MAX_ARGUMENT, MAX_MESSAGE};
 use proptest::prelude::*;
 
 /// Counts this thread's heap: bytes live now, their peak, and the largest single allocation (a

@@ -8,7 +8,7 @@ use anyhow::Result;
 use crate::apply;
 use crate::cli::BumpArgs;
 use crate::configure::{self, Request};
-use crate::world::Context;
+use crate::sys::world::Context;
 
 pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
     let ctx = &if args.no_restart || args.dry_run {

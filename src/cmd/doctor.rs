@@ -15,11 +15,10 @@ use crate::doctor::{self, Finding, Fix, Hosts};
 use crate::ecosystem::read::Existing;
 use crate::error::Exit;
 use crate::inventory;
-use crate::pm2;
-use crate::ports::World;
-use crate::procs::Processes;
-use crate::project::Project;
-use crate::world::{self, Context};
+use crate::model::Processes;
+use crate::model::World;
+use crate::sys::project::Project;
+use crate::sys::world::{self, Context};
 
 #[derive(Serialize)]
 struct FixReport {
@@ -66,7 +65,9 @@ fn read_hosts(world: &World, files: &HashMap<PathBuf, Existing>) -> (Hosts, Vec<
             }
         });
         let Some(config) = config else { continue };
-        let entry = config.app_for(&app.name, cwd, |d| std::fs::canonicalize(dir.join(d)).ok());
+        let entry = config.app_for(&app.name, cwd, |d| {
+            crate::sys::files::resolved(&dir.join(d))
+        });
         if let Some(host) = config.host_for(entry) {
             hosts.insert((app.name.clone(), cwd.clone()), host);
         }
@@ -77,7 +78,7 @@ fn read_hosts(world: &World, files: &HashMap<PathBuf, Existing>) -> (Hosts, Vec<
 /// Gather everything and diagnose; also the warnings about files that could not be read.
 fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>, Vec<String>)> {
     let (world, _) = world::gather(ctx, &[])?;
-    let files = inventory::read_files(&world);
+    let files = crate::sys::world::read_files(&world);
     let rows = inventory::rows(&world, &files);
     let procs = Processes::read(&world.listeners, &ctx.pm2_home).with_commands();
     let (hosts, warnings) = read_hosts(&world, &files);
@@ -109,7 +110,7 @@ fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
         Fix::Reapply {
             app, file, online, ..
         } => {
-            pm2::cli::reapply(file, app, !online)?;
+            crate::sys::pm2_cli::reapply(file, app, !online)?;
             Ok(())
         }
     }

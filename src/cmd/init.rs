@@ -4,7 +4,7 @@ use anyhow::Result;
 
 use crate::cli::{InitArgs, InitOptions};
 use crate::configure::{self, Request};
-use crate::world::Context;
+use crate::sys::world::Context;
 
 pub fn request(o: &InitOptions, dry_run: bool) -> Request {
     Request {

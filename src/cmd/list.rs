@@ -5,11 +5,11 @@ use anyhow::Result;
 use crate::cli::ListArgs;
 use crate::inventory::{self, Row};
 use crate::style::{self, Color, paint};
-use crate::world::{self, Context};
+use crate::sys::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
     let (world, _) = world::gather(ctx, &[])?;
-    let files = inventory::read_files(&world);
+    let files = crate::sys::world::read_files(&world);
     let rows = inventory::rows(&world, &files);
     if args.json {
         outln!("{}", serde_json::to_string(&rows)?)?;

@@ -4,10 +4,10 @@ use anyhow::Result;
 
 use crate::cli::NextArgs;
 use crate::ports::{self, Wish};
-use crate::world::{self, Context};
+use crate::sys::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &NextArgs) -> Result<()> {
-    let range = super::resolve_range(args.range.range, None)?;
+    let range = crate::configure::resolve_range(args.range.range, None)?;
     let (world, _) = world::gather(ctx, &[])?;
     let choice = ports::choose(&world, &[], &Wish::default(), range, &[])?;
     if args.json {

@@ -10,10 +10,12 @@ use serde::Serialize;
 
 use crate::cli::ReleaseArgs;
 use crate::ecosystem::FILE_NAME;
-use crate::pm2::{self, App};
-use crate::registry::{self, Entry};
+use crate::model::App;
+use crate::model::Entry;
+use crate::pm2;
 use crate::sys::files;
-use crate::world::{self, Context};
+use crate::sys::registry;
+use crate::sys::world::{self, Context};
 
 #[derive(Debug, Serialize)]
 struct Report {
@@ -34,9 +36,9 @@ struct Released {
 /// The project's directory as the registry and PM2 know it: resolved when it exists, else made
 /// absolute as written (a directory already deleted).
 fn project_dir(dir: &Path) -> Result<PathBuf> {
-    match std::fs::canonicalize(dir) {
-        Ok(abs) => Ok(abs),
-        Err(_) => Ok(std::path::absolute(dir)?),
+    match crate::sys::files::resolved(dir) {
+        Some(abs) => Ok(abs),
+        None => Ok(std::path::absolute(dir)?),
     }
 }
 
@@ -53,11 +55,11 @@ fn entry_of(dir: &Path, registered: Option<&Entry>, apps: &[App]) -> Option<Entr
     if dir.exists() {
         return None;
     }
-    let apps: Vec<registry::RegApp> = apps
+    let apps: Vec<crate::model::RegApp> = apps
         .iter()
         .filter(|a| a.belongs_to(dir))
         .filter_map(|a| {
-            Some(registry::RegApp {
+            Some(crate::model::RegApp {
                 name: a.name.clone(),
                 port: a.port?,
                 cwd: None,
@@ -120,7 +122,7 @@ pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {
             registry::save(&ctx.state, &registry, loaded.keep_broken_as.as_deref())?;
         }
         for app in in_pm2.iter().filter(|a| !a.only_saved()) {
-            pm2::cli::delete(&app.name)?;
+            crate::sys::pm2_cli::delete(&app.name)?;
         }
         // The saved list, edited in place: `pm2 save` would also drop the saved apps of a daemon
         // started afresh and never resurrected.

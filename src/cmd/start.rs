@@ -7,12 +7,11 @@ use anyhow::Result;
 use crate::apply;
 use crate::cli::StartArgs;
 use crate::configure;
-use crate::pm2;
-use crate::world::{self, Context};
+use crate::sys::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     // Before writing anything: without pm2 there is nothing to start.
-    pm2::cli::ensure_installed()?;
+    crate::sys::pm2_cli::ensure_installed()?;
     let ctx = &ctx.driving_pm2();
     let plan = configure::configure(ctx, &super::init::request(&args.init, false))?;
     for note in &plan.notes {
@@ -34,7 +33,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
             continue;
         }
         if apply::find(&live, name, cwd).is_some() {
-            pm2::cli::delete(name)?;
+            crate::sys::pm2_cli::delete(name)?;
             note!("deleted `{name}` from PM2: it is no longer in the project's file");
         }
     }
@@ -52,10 +51,10 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
         }
         // Delete first: `pm2 start` does not apply a changed script, and removed env keys linger.
         if known.is_some() {
-            pm2::cli::delete(&app.name)?;
+            crate::sys::pm2_cli::delete(&app.name)?;
         }
         started.push((app, known.is_some()));
-        if let Err(err) = pm2::cli::start_only(&plan.file, &app.name) {
+        if let Err(err) = crate::sys::pm2_cli::start_only(&plan.file, &app.name) {
             return Err(undo(&started, err));
         }
     }
@@ -101,7 +100,7 @@ fn save(ctx: &Context, daemon_ran: bool) -> Result<()> {
             return Ok(());
         }
     }
-    pm2::cli::save()
+    crate::sys::pm2_cli::save()
 }
 
 /// After a failed start: take back what this command started, so that no app is left running on
@@ -114,10 +113,10 @@ fn undo(started: &[(&crate::configure::AppReport, bool)], err: anyhow::Error) ->
         let (verb, result) = if *known {
             (
                 "stopped",
-                pm2::cli::run(&["stop", app.name.as_str()]).map(drop),
+                crate::sys::pm2_cli::run(&["stop", app.name.as_str()]).map(drop),
             )
         } else {
-            ("deleted", pm2::cli::delete(&app.name))
+            ("deleted", crate::sys::pm2_cli::delete(&app.name))
         };
         match result {
             Ok(()) => said.push(format!("{verb} `{}` in PM2 again", app.name)),

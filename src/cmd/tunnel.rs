@@ -14,9 +14,9 @@ use serde_json::json;
 use crate::cli::TunnelArgs;
 use crate::error::InputError;
 use crate::sys::proc::{self, RunError};
+use crate::sys::ssh::{self, Master, Ssh};
 use crate::text::escape;
 use crate::tunnel::plan::{self, Forward, RemoteApp};
-use crate::tunnel::ssh::{self, Master, Ssh};
 
 pub fn run(args: &TunnelArgs) -> Result<()> {
     if args.host.is_empty() || args.host.starts_with('-') {

@@ -6,7 +6,8 @@ use anyhow::Result;
 
 use super::Request;
 use super::inputs::Inputs;
-use crate::ports::{self, Choice, Holder, Wish, Wished, World};
+use crate::model::{Holder, World};
+use crate::ports::{self, Choice, Wish, Wished};
 
 /// Each app's port, and the port it had. Ports the apps already have (or were asked for) are
 /// settled for every app first, then preferred ports, then the lowest free ones: adding an app, or

@@ -13,8 +13,8 @@ use crate::detect::{self, Detection, Files, Launch};
 use crate::ecosystem::read::{self, Existing};
 use crate::error::{InputError, RuntimeError};
 use crate::ports::PortRange;
-use crate::project::Project;
-use crate::prompt;
+use crate::sys::project::Project;
+use crate::sys::prompt;
 
 /// One app of the project, as read from its manifests.
 pub(super) struct AppInput {
@@ -113,7 +113,7 @@ pub(super) fn config_changed(inputs: &Inputs) -> Result<bool> {
 }
 
 fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result<Inputs> {
-    let range = crate::cmd::resolve_range(req.range, Some(&config))?;
+    let range = super::resolve_range(req.range, Some(&config))?;
     let apps = if config.apps.is_empty() {
         let command = req.command.clone().or_else(|| config.command.clone());
         vec![AppInput {

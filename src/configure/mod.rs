@@ -19,10 +19,12 @@ use crate::ecosystem::FILE_NAME;
 use crate::ecosystem::read::{Existing, Owner};
 use crate::ecosystem::render::{self, AppSpec};
 use crate::error::{InputError, RuntimeError};
-use crate::ports::{PortRange, World};
-use crate::registry::{self, Entry, RegApp, Registry};
+use crate::model::World;
+use crate::model::{Entry, RegApp, Registry};
+use crate::ports::PortRange;
 use crate::sys::files;
-use crate::world::{self, Context};
+use crate::sys::registry;
+use crate::sys::world::{self, Context};
 use inputs::{AppInput, Inputs};
 
 /// What the user asked for.
@@ -505,4 +507,21 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
         say!("start it with `pm2-port start {}`", dir.display());
     }
     Ok(())
+}
+
+/// The allocation range: `--range`, else `range` in buildflowz.toml, else `PM2_PORT_RANGE`, else
+/// 3000-3100.
+pub fn resolve_range(
+    flag: Option<crate::ports::PortRange>,
+    config: Option<&crate::config::ProjectConfig>,
+) -> Result<crate::ports::PortRange, crate::error::InputError> {
+    if let Some(r) = flag.or_else(|| config.and_then(|c| c.range)) {
+        return Ok(r);
+    }
+    match std::env::var("PM2_PORT_RANGE") {
+        Ok(s) if !s.trim().is_empty() => s
+            .parse()
+            .map_err(|e| crate::error::InputError::Usage(format!("PM2_PORT_RANGE: {e}"))),
+        _ => Ok(crate::ports::PortRange::DEFAULT),
+    }
 }

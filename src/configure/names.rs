@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use super::inputs::{AppInput, Inputs};
 use crate::error::{InputError, RuntimeError};
-use crate::ports::World;
+use crate::model::World;
 
 /// The PM2 name of `app`. An explicit one (`--name`, `name` in buildflowz.toml or `[[apps]]`) is
 /// refused when another project uses it. Otherwise: the name already in the file (a single-app

@@ -2,73 +2,13 @@
 
 use std::path::PathBuf;
 
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use super::{HEADER_MARK, jslit};
 use crate::pm2::port_value;
 
-/// An app as read back from an existing file.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ExistingApp {
-    pub name: Option<String>,
-    pub port: Option<u16>,
-    pub cwd: Option<PathBuf>,
-}
-
-/// Who wrote the existing file, which decides whether pm2-port may replace it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Owner {
-    /// pm2-port (its header): regenerated freely.
-    Pm2Port,
-    /// BuildFlowz's shell scripts (their exact shape): adopted, port kept.
-    BuildFlowz,
-    /// Anything else: replaced only with `--force`.
-    Hand,
-}
-
-#[derive(Debug, Clone, PartialEq)]
-pub struct Existing {
-    pub text: String,
-    pub owner: Owner,
-    pub apps: Vec<ExistingApp>,
-    /// For a hand-written file of one plain app: what it sets beyond pm2-port's own keys, which
-    /// `--force` carries into buildflowz.toml so that replacing the file loses nothing.
-    pub extras: Option<Extras>,
-}
-
-/// What a hand-written app object holds beyond the keys pm2-port writes itself.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Extras {
-    /// `env` keys other than `PORT`.
-    pub env: Map<String, Value>,
-    /// App options other than `name`, `cwd`, `script`, `args`, `env` (`autorestart` and `watch`
-    /// only when they differ from pm2-port's `true` and `false`).
-    pub pm2: Map<String, Value>,
-    /// The command of a `bash -c` app, with the port written as `$PORT` (BuildFlowz's
-    /// `export PORT=N &&` and `flox activate --` prefixes taken off).
-    pub command: Option<String>,
-}
-
-impl Extras {
-    pub fn is_empty(&self) -> bool {
-        self.env.is_empty() && self.pm2.is_empty() && self.command.is_none()
-    }
-}
-
-impl Existing {
-    /// The port the file gives the app `name`; with `or_only`, the port of the file's only app
-    /// whatever its name (a single-app project renamed, or a hand-written file).
-    pub fn port_of(&self, name: &str, or_only: bool) -> Option<u16> {
-        self.apps
-            .iter()
-            .find(|a| a.name.as_deref() == Some(name))
-            .or(match self.apps.as_slice() {
-                [only] if or_only => Some(only),
-                _ => None,
-            })
-            .and_then(|a| a.port)
-    }
-}
+// The file's model lives with the rest of the server's.
+pub use crate::model::{Existing, ExistingApp, Extras, Owner};
 
 /// The keys of a BuildFlowz app object: all of them, and no other.
 const BUILDFLOWZ_KEYS: &[&str] = &[

@@ -5,60 +5,13 @@
 //! the fields pm2-port uses: each app also carries the whole environment it was started with,
 //! which is most of the bytes and is skipped without being built.
 
-pub mod cli;
-pub mod rpc;
-
 use std::path::{Path, PathBuf};
 
+use crate::model::App;
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::Value;
-
-/// One PM2 app, reduced to what port allocation needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct App {
-    pub name: String,
-    pub pm_id: Option<u64>,
-    /// Missing or 0 when the app is not running.
-    pub pid: Option<u32>,
-    /// PM2's status: `online`, `stopped`, `errored`, ...; `saved` for an app only in `dump.pm2`.
-    pub status: String,
-    /// `pm2_env.pm_cwd`: the app's working directory, which identifies its project.
-    pub cwd: Option<PathBuf>,
-    /// `pm2_env.env.PORT`, else `pm2_env.PORT`.
-    pub port: Option<u16>,
-    /// The app's log files (`pm_out_log_path`, `pm_err_log_path`).
-    pub logs: Vec<PathBuf>,
-}
-
-impl App {
-    /// An app for tests: `name` in `cwd` on `port`, with `status`.
-    #[cfg(test)]
-    pub fn fake(name: &str, cwd: &str, port: u16, status: &str) -> App {
-        App {
-            name: name.into(),
-            pm_id: None,
-            pid: None,
-            status: status.into(),
-            cwd: Some(cwd.into()),
-            port: Some(port),
-            logs: vec![],
-        }
-    }
-
-    /// Whether the app is only in `dump.pm2`, not in a running daemon: `saved` (no daemon runs) or
-    /// `dump-only` (a daemon runs without it: deleted since the last `pm2 save`, or the daemon was
-    /// started afresh and never resurrected).
-    pub fn only_saved(&self) -> bool {
-        matches!(self.status.as_str(), "saved" | "dump-only")
-    }
-
-    /// Whether this app runs in the project directory `dir`.
-    pub fn belongs_to(&self, dir: &Path) -> bool {
-        self.cwd.as_deref() == Some(dir)
-    }
-}
 
 /// PORT is a number when the ecosystem file had one, a string when it came from a shell.
 #[derive(Debug, Deserialize)]

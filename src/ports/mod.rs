@@ -1,18 +1,14 @@
 //! Which ports are taken, and the choice of a port for a project: pure functions of the world.
 
 pub mod procnet;
-pub mod sockdiag;
 
-use std::collections::HashSet;
 use std::fmt;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::str::FromStr;
 
 use crate::error::RuntimeError;
-use crate::pm2::App;
-use crate::registry::Reservation;
-pub use procnet::Listener;
+use crate::model::{Holder, World};
 
 /// An inclusive range of ports that may be allocated.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -83,130 +79,6 @@ pub fn unmapped(addr: IpAddr) -> IpAddr {
 /// `::127.0.0.1`, which the kernel does not route to loopback.
 pub fn is_loopback(addr: IpAddr) -> bool {
     unmapped(addr).is_loopback()
-}
-
-/// Who holds a port.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Holder {
-    /// A PM2 app of another directory, whatever its status.
-    Pm2App {
-        name: String,
-        status: String,
-        cwd: Option<PathBuf>,
-    },
-    /// A project of the registry, configured but perhaps never started.
-    Project { name: String, dir: PathBuf },
-    /// A listening socket that is not the project's own app.
-    Listener { address: String },
-    /// Another app of the same run.
-    Sibling { name: String },
-    /// The port `bump` moves the project off.
-    Current,
-}
-
-impl fmt::Display for Holder {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Holder::Pm2App { name, status, cwd } => {
-                write!(f, "PM2 app `{name}` ({status}")?;
-                if let Some(cwd) = cwd {
-                    write!(f, ", in `{}`", cwd.display())?;
-                }
-                write!(f, ")")
-            }
-            Holder::Project { name, dir } => {
-                write!(
-                    f,
-                    "project `{name}` in `{}` (reserved by pm2-port)",
-                    dir.display()
-                )
-            }
-            Holder::Listener { address } => write!(f, "a process listening on {address}"),
-            Holder::Sibling { name } => write!(f, "app `{name}` of this project"),
-            Holder::Current => write!(f, "the project itself (moving off it)"),
-        }
-    }
-}
-
-/// Everything that can hold a port, as gathered once per command.
-#[derive(Debug, Default, Clone)]
-pub struct World {
-    pub apps: Vec<App>,
-    pub listeners: Vec<Listener>,
-    pub reservations: Vec<Reservation>,
-    /// The ecosystem files read while gathering, by project directory.
-    pub files: std::collections::HashMap<PathBuf, crate::ecosystem::read::Existing>,
-    /// Listener inodes whose owning process descends from one of the project's own PM2 apps.
-    pub own_inodes: HashSet<u64>,
-    /// Listener inodes whose owner could not be read (another user's process).
-    pub unknown_inodes: HashSet<u64>,
-}
-
-impl World {
-    /// The holder of `port` from the point of view of the project whose directories (its own and
-    /// its apps') are `own` (empty: nobody's).
-    ///
-    /// The project's own PM2 apps and reservations do not hold its ports, nor do listeners that
-    /// belong to its running apps' process trees. A listener whose owner cannot be read is taken
-    /// to be the project's app when one of its online apps is assigned that port.
-    pub fn holder(&self, own: &[PathBuf], port: u16) -> Option<Holder> {
-        let own_dirs = own;
-        let own = |dir: Option<&Path>| dir.is_some_and(|d| own.iter().any(|o| o == d));
-        if let Some(app) = self
-            .apps
-            .iter()
-            .find(|a| a.port == Some(port) && !own(a.cwd.as_deref()))
-        {
-            return Some(Holder::Pm2App {
-                name: app.name.clone(),
-                status: app.status.clone(),
-                cwd: app.cwd.clone(),
-            });
-        }
-        // A reservation is the project's own when it is the project's entry: another project's,
-        // even in one of this project's app directories, is someone else's.
-        let own_project = |dir: &Path| own_dirs.first().is_some_and(|d| d == dir);
-        if let Some(r) = self
-            .reservations
-            .iter()
-            .find(|r| r.port == port && !own_project(&r.dir))
-        {
-            return Some(Holder::Project {
-                name: r.name.clone(),
-                dir: r.dir.clone(),
-            });
-        }
-        let own_online = self
-            .apps
-            .iter()
-            .any(|a| a.port == Some(port) && own(a.cwd.as_deref()) && a.status == "online");
-        self.listeners
-            .iter()
-            .filter(|l| l.port == port)
-            .find(|l| {
-                !(self.own_inodes.contains(&l.inode)
-                    || (own_online && self.unknown_inodes.contains(&l.inode)))
-            })
-            .map(|l| Holder::Listener {
-                address: l.to_string(),
-            })
-    }
-
-    /// The directory of another project that uses the app name `name`, in PM2 or the registry.
-    pub fn name_used_elsewhere(&self, name: &str, own: &[PathBuf]) -> Option<PathBuf> {
-        let own_dirs = own;
-        let own = |dir: &Path| own.iter().any(|o| o == dir);
-        self.apps
-            .iter()
-            .find(|a| a.name == name && !a.cwd.as_deref().is_some_and(own))
-            .map(|a| a.cwd.clone().unwrap_or_default())
-            .or_else(|| {
-                self.reservations
-                    .iter()
-                    .find(|r| r.name == name && own_dirs.first() != Some(&r.dir))
-                    .map(|r| r.dir.clone())
-            })
-    }
 }
 
 /// Why a port was chosen; shown to the user when the port moves.
@@ -347,6 +219,7 @@ pub fn choose(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::{App, Listener, Reservation};
 
     fn app(name: &str, cwd: &str, port: u16, status: &str) -> App {
         App::fake(name, cwd, port, status)

@@ -3,26 +3,8 @@
 //! A bind test misses a listener on `::1` when it binds `127.0.0.1` (ports.md), so the tables are
 //! read instead: every LISTEN row of both files, whatever the address.
 
-use std::fmt;
+use crate::model::Listener;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
-
-/// One listening socket.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Listener {
-    pub addr: IpAddr,
-    pub port: u16,
-    /// The socket's inode, to find its owning process.
-    pub inode: u64,
-}
-
-impl fmt::Display for Listener {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.addr {
-            IpAddr::V4(a) => write!(f, "{a}:{}", self.port),
-            IpAddr::V6(a) => write!(f, "[{a}]:{}", self.port),
-        }
-    }
-}
 
 const LISTEN: &str = "0A";
 

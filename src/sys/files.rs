@@ -131,6 +131,11 @@ pub fn canonical(path: &Path) -> PathBuf {
     fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
+/// `path` with symlinks resolved, `None` when it does not exist.
+pub fn resolved(path: &Path) -> Option<PathBuf> {
+    fs::canonicalize(path).ok()
+}
+
 /// The prefix of the temporary files that stand for `path` while it is written.
 fn tmp_prefix(path: &Path) -> String {
     let name = path

@@ -1,4 +1,3 @@
 //! `tunnel`: from the laptop, every online app of a server over one SSH connection.
 
 pub mod plan;
-pub mod ssh;

@@ -223,7 +223,7 @@ impl FakeDaemon {
                         let flag = flag.clone();
                         std::thread::spawn(move || {
                             conn.set_nonblocking(false).unwrap();
-                            if pm2_port::pm2::rpc::read_message(&mut conn).is_ok() {
+                            if pm2_port::sys::pm2_rpc::read_message(&mut conn).is_ok() {
                                 reply(conn, &flag);
                             }
                         });

@@ -4,16 +4,16 @@
 //! atomically, and `lock`, held exclusively from reading the registry to writing it back so that
 //! two pm2-port processes never hand out one port. Readers take no lock: a rename is atomic.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::fs::{self, File};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
-use serde::{Deserialize, Serialize};
 
 use crate::ecosystem::FILE_NAME;
 use crate::ecosystem::read::{self as eco_read, Existing};
+use crate::model::{Entry, RegApp, Registry};
 use crate::sys::files;
 
 pub const REGISTRY_FILE: &str = "registry.json";
@@ -28,54 +28,6 @@ pub fn state_dir(pm2_home: &Path) -> PathBuf {
         .filter(|d| !d.is_empty())
         .map(PathBuf::from)
         .unwrap_or_else(|| pm2_home.join("pm2-port"))
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RegApp {
-    pub name: String,
-    pub port: u16,
-    /// The app's working directory when it is not the project's (`[[apps]]` with a `dir`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub cwd: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Entry {
-    pub apps: Vec<RegApp>,
-}
-
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Registry {
-    pub version: u32,
-    /// Keyed by the project's absolute directory.
-    pub projects: BTreeMap<PathBuf, Entry>,
-}
-
-/// One reserved port, flattened for port choice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Reservation {
-    /// The project's directory (where its ecosystem file is).
-    pub dir: PathBuf,
-    /// The app's working directory: PM2's `pm_cwd` once it runs.
-    pub cwd: PathBuf,
-    pub name: String,
-    pub port: u16,
-}
-
-impl Registry {
-    pub fn reservations(&self) -> Vec<Reservation> {
-        self.projects
-            .iter()
-            .flat_map(|(dir, e)| {
-                e.apps.iter().map(|a| Reservation {
-                    dir: dir.clone(),
-                    cwd: a.cwd.clone().unwrap_or_else(|| dir.clone()),
-                    name: a.name.clone(),
-                    port: a.port,
-                })
-            })
-            .collect()
-    }
 }
 
 /// How the registry was found.

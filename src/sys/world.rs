@@ -7,10 +7,10 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, Result};
 
-use crate::pm2;
-use crate::ports::{World, procnet};
-use crate::procs::Processes;
-use crate::registry;
+use crate::model::Processes;
+use crate::model::World;
+use crate::ports::procnet;
+use crate::sys::registry;
 
 /// Where PM2 and pm2-port keep their state.
 #[derive(Debug, Clone)]
@@ -26,7 +26,7 @@ pub struct Context {
 
 impl Context {
     pub fn from_env() -> Context {
-        let pm2_home = pm2::cli::home();
+        let pm2_home = crate::sys::pm2_cli::home();
         let state = registry::state_dir(&pm2_home);
         Context {
             pm2_home,
@@ -43,9 +43,9 @@ impl Context {
         }
     }
 
-    /// PM2's apps, live and saved ([`pm2::cli::apps`]).
-    pub fn pm2_apps(&self) -> Result<Vec<crate::pm2::App>> {
-        pm2::cli::apps(&self.pm2_home, self.runs_pm2)
+    /// PM2's apps, live and saved ([`crate::sys::pm2_cli::apps`]).
+    pub fn pm2_apps(&self) -> Result<Vec<crate::model::App>> {
+        crate::sys::pm2_cli::apps(&self.pm2_home, self.runs_pm2)
     }
 }
 
@@ -73,8 +73,8 @@ fn read_proc_table(path: &str) -> std::io::Result<String> {
 }
 
 /// Every listening TCP socket, IPv4 and IPv6: from sock_diag, else from `/proc/net/tcp*`.
-pub fn listeners() -> Result<Vec<procnet::Listener>> {
-    match crate::ports::sockdiag::listeners() {
+pub fn listeners() -> Result<Vec<crate::model::Listener>> {
+    match crate::sys::sockdiag::listeners() {
         Ok(all) => return Ok(all),
         Err(err) => verbose!("socket diagnostics unavailable ({err}); reading /proc/net/tcp*"),
     }
@@ -91,7 +91,7 @@ pub fn listeners() -> Result<Vec<procnet::Listener>> {
 }
 
 /// The listeners on `port`.
-pub fn listeners_on(port: u16) -> Result<Vec<procnet::Listener>> {
+pub fn listeners_on(port: u16) -> Result<Vec<crate::model::Listener>> {
     Ok(listeners()?
         .into_iter()
         .filter(|l| l.port == port)
@@ -102,8 +102,8 @@ pub fn listeners_on(port: u16) -> Result<Vec<procnet::Listener>> {
 pub fn wait_port(
     port: u16,
     timeout: Duration,
-    done: impl Fn(&[procnet::Listener]) -> bool,
-) -> Result<(bool, Vec<procnet::Listener>)> {
+    done: impl Fn(&[crate::model::Listener]) -> bool,
+) -> Result<(bool, Vec<crate::model::Listener>)> {
     let deadline = Instant::now() + timeout;
     loop {
         let now = listeners_on(port)?;
@@ -123,8 +123,8 @@ pub fn wait_port(
 /// allocations are in the registry, which is read under the lock).
 #[derive(Debug, Clone, Default)]
 pub struct Server {
-    pub apps: Vec<crate::pm2::App>,
-    pub listeners: Vec<procnet::Listener>,
+    pub apps: Vec<crate::model::App>,
+    pub listeners: Vec<crate::model::Listener>,
 }
 
 /// Read PM2's apps and the listening sockets.
@@ -182,7 +182,7 @@ pub fn assemble(
 /// not only those on its ports: `doctor --fix` adopts a port an app drifted to), and those PM2's
 /// daemon holds on the ports of the project's apps (cluster mode).
 fn classify_own_listeners(world: &mut World, own: &[PathBuf], pm2_home: &Path) {
-    let own_apps: Vec<&crate::pm2::App> = world
+    let own_apps: Vec<&crate::model::App> = world
         .apps
         .iter()
         .filter(|a| own.iter().any(|d| a.belongs_to(d)))
@@ -206,4 +206,32 @@ fn classify_own_listeners(world: &mut World, own: &[PathBuf], pm2_home: &Path) {
             world.own_inodes.insert(l.inode);
         }
     }
+}
+
+/// The ecosystem file of every project directory the world mentions.
+pub fn read_files(
+    world: &crate::model::World,
+) -> std::collections::HashMap<std::path::PathBuf, crate::ecosystem::read::Existing> {
+    let dirs = world
+        .apps
+        .iter()
+        .filter_map(|a| {
+            Some(crate::inventory::project_of(
+                world,
+                &a.name,
+                a.cwd.as_ref()?,
+            ))
+        })
+        .chain(world.reservations.iter().map(|r| r.dir.clone()));
+    let mut files = world.files.clone();
+    for dir in dirs {
+        if files.contains_key(&dir) {
+            continue;
+        }
+        if let Ok(Some(text)) = crate::sys::files::read_text(&dir.join(crate::ecosystem::FILE_NAME))
+        {
+            files.insert(dir, crate::ecosystem::read::classify(text));
+        }
+    }
+    files
 }

@@ -9,30 +9,18 @@
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
-use crate::ports::Listener;
+use crate::model::Listener;
 
-#[derive(Debug, Default, Clone)]
-pub struct Processes {
-    /// Listener inode → owning PID, where readable.
-    pub owners: HashMap<u64, u32>,
-    /// PID → parent PID.
-    pub parents: HashMap<u32, u32>,
-    /// PM2's daemon (`$PM2_HOME/pm2.pid`), when one runs.
-    pub daemon: Option<u32>,
-    /// PID → command line, for the processes a report names.
-    pub commands: HashMap<u32, String>,
-}
-
-impl Processes {
+impl crate::model::Processes {
     /// Read the owners of `listeners`, every process's parent, and PM2's daemon PID.
-    pub fn read(listeners: &[Listener], pm2_home: &Path) -> Processes {
+    pub fn read(listeners: &[Listener], pm2_home: &Path) -> crate::model::Processes {
         let inodes: HashSet<u64> = listeners.iter().map(|l| l.inode).collect();
         let daemon = crate::sys::files::read_regular(&pm2_home.join("pm2.pid"))
             .ok()
             .flatten()
             .and_then(|b| String::from_utf8_lossy(&b).trim().parse().ok())
             .filter(|pid| Path::new(&format!("/proc/{pid}")).exists());
-        Processes {
+        crate::model::Processes {
             owners: socket_owners(&inodes),
             parents: parent_pids(),
             daemon,
@@ -41,53 +29,13 @@ impl Processes {
     }
 
     /// Also read the command lines of the sockets' owners.
-    pub fn with_commands(mut self) -> Processes {
+    pub fn with_commands(mut self) -> crate::model::Processes {
         let pids: HashSet<u32> = self.owners.values().copied().collect();
         self.commands = pids
             .into_iter()
             .filter_map(|pid| Some((pid, command_of(pid)?)))
             .collect();
         self
-    }
-
-    pub fn owner(&self, l: &Listener) -> Option<u32> {
-        self.owners.get(&l.inode).copied()
-    }
-
-    /// Whether `pid` is one of `ancestors` or descends from one.
-    pub fn descends(&self, mut pid: u32, ancestors: &HashSet<u32>) -> bool {
-        for _ in 0..128 {
-            if ancestors.contains(&pid) {
-                return true;
-            }
-            match self.parents.get(&pid) {
-                Some(&ppid) if ppid != 0 && ppid != pid => pid = ppid,
-                _ => return false,
-            }
-        }
-        false
-    }
-
-    /// Whether the listener belongs to the process trees of `pids`.
-    pub fn held_by(&self, l: &Listener, pids: &HashSet<u32>) -> bool {
-        self.owner(l).is_some_and(|o| self.descends(o, pids))
-    }
-
-    /// Whether PM2's daemon holds the listener itself (an app in cluster mode).
-    pub fn held_by_daemon(&self, l: &Listener) -> bool {
-        self.daemon.is_some() && self.owner(l) == self.daemon
-    }
-
-    /// The ports the process trees of `pids` listen on, sorted.
-    pub fn ports_of(&self, listeners: &[Listener], pids: &HashSet<u32>) -> Vec<u16> {
-        let mut ports: Vec<u16> = listeners
-            .iter()
-            .filter(|l| self.held_by(l, pids))
-            .map(|l| l.port)
-            .collect();
-        ports.sort_unstable();
-        ports.dedup();
-        ports
     }
 }
 
@@ -99,7 +47,7 @@ fn pids() -> impl Iterator<Item = u32> {
         .filter_map(|e| e.file_name().to_str()?.parse().ok())
 }
 
-/// The process owning each of `inodes`. Processes whose fds cannot be read are skipped.
+/// The process owning each of `inodes`. crate::model::Processes whose fds cannot be read are skipped.
 fn socket_owners(inodes: &HashSet<u64>) -> HashMap<u64, u32> {
     let mut owners = HashMap::new();
     if inodes.is_empty() {
@@ -162,9 +110,9 @@ mod tests {
 
     #[test]
     fn ancestry() {
-        let p = Processes {
+        let p = crate::model::Processes {
             parents: [(30, 20), (20, 10), (10, 1), (1, 0)].into(),
-            ..Processes::default()
+            ..crate::model::Processes::default()
         };
         let own: HashSet<u32> = [20].into();
         assert!(p.descends(30, &own));
@@ -177,12 +125,15 @@ mod tests {
     fn finds_the_owner_of_our_own_socket() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = l.local_addr().unwrap().port();
-        let listener = crate::world::listeners()
+        let listener = crate::sys::world::listeners()
             .unwrap()
             .into_iter()
             .find(|x| x.port == port)
             .unwrap();
-        let p = Processes::read(std::slice::from_ref(&listener), Path::new("/nonexistent"));
+        let p = crate::model::Processes::read(
+            std::slice::from_ref(&listener),
+            Path::new("/nonexistent"),
+        );
         assert_eq!(p.owner(&listener), Some(std::process::id()));
         assert!(p.held_by(&listener, &[std::process::id()].into()));
         assert_eq!(p.daemon, None);

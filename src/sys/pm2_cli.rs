@@ -6,7 +6,8 @@ use std::process::{Command, Output};
 
 use anyhow::{Result, bail};
 
-use super::{App, rpc};
+use crate::model::App;
+use crate::sys::pm2_rpc as rpc;
 
 /// PM2's home, as PM2 itself reads it: `PM2_HOME`, else `~/.pm2`.
 pub fn home() -> PathBuf {
@@ -168,12 +169,12 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
         rpc::Answer::Unexpected(why) => {
             note!("PM2's daemon socket answered with {why}; asking `pm2 jlist` instead");
             let out = run(&["jlist"])?;
-            super::parse_jlist(&String::from_utf8_lossy(&out.stdout))?
+            crate::pm2::parse_jlist(&String::from_utf8_lossy(&out.stdout))?
         }
     };
     let dump = home.join("dump.pm2");
     match crate::sys::files::read_text(&dump) {
-        Ok(Some(text)) => match super::parse_dump(&text) {
+        Ok(Some(text)) => match crate::pm2::parse_dump(&text) {
             Ok(saved) => {
                 for mut app in saved {
                     if !apps.iter().any(|a| a.name == app.name) {

@@ -22,7 +22,7 @@ pub enum Answer {
     /// The socket exists but nobody listens: a dead daemon's leftover.
     Stale,
     /// The process list.
-    List(Vec<super::App>),
+    List(Vec<crate::model::App>),
     /// A daemon answered, but not in a way this client understands (the caller falls back to
     /// `pm2 jlist`, which cannot start a daemon since one runs).
     Unexpected(String),
@@ -209,7 +209,7 @@ pub fn process_list(home: &Path) -> Answer {
     }
     match read_message(&mut exchange) {
         Ok(args) => match parse_reply(&args, &id) {
-            Ok(list) => match super::parse_process_list(&list) {
+            Ok(list) => match crate::pm2::parse_process_list(&list) {
                 Ok(apps) => Answer::List(apps),
                 Err(err) => Answer::Unexpected(format!("a list that does not parse: {err:#}")),
             },

@@ -251,7 +251,7 @@ fn spec(local: u16, remote: u16) -> OsString {
 /// `127.0.0.1` binds.
 pub fn local_free(port: u16) -> bool {
     if Path::new("/proc/net/tcp").exists()
-        && crate::world::listeners().is_ok_and(|l| l.iter().any(|l| l.port == port))
+        && crate::sys::world::listeners().is_ok_and(|l| l.iter().any(|l| l.port == port))
     {
         return false;
     }

@@ -12,8 +12,8 @@ use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 use crate::config::{self, AppConfig, ProjectConfig};
 use crate::detect::node;
 use crate::error::InputError;
-use crate::project::Project;
 use crate::sys::files::{self, atomic_write};
+use crate::sys::project::Project;
 
 /// What the user chose.
 #[derive(Debug, Clone, PartialEq, Eq)]
