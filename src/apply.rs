@@ -64,7 +64,7 @@ pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Durat
         );
         return Ok(());
     }
-    let online = known.status == "online";
+    let online = known.status == crate::model::Status::Online;
     crate::sys::pm2_cli::reapply(file, &app.name, !online)?;
     if !online {
         // Re-applying starts it for a moment: return once it is down again.
@@ -166,8 +166,8 @@ pub fn wait_listening(
         if last_check.elapsed() >= Duration::from_millis(500) {
             last_check = Instant::now();
             pm2_app = live_app(ctx, &app.name, &app.cwd)?;
-            match pm2_app.as_ref().map(|a| a.status.as_str()) {
-                Some("errored") | Some("stopped") | None => {
+            match pm2_app.as_ref().map(|a| &a.status) {
+                Some(crate::model::Status::Errored | crate::model::Status::Stopped) | None => {
                     let status = pm2_app.as_ref().map_or("gone", |a| a.status.as_str());
                     break Err(format!(
                         "`{}` is {status} in PM2 instead of listening on port {}",

@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::ecosystem::read::{Existing, Owner};
 use crate::inventory::Row;
-use crate::model::Processes;
 use crate::model::World;
+use crate::model::{Processes, Status};
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
@@ -85,7 +85,7 @@ pub fn diagnose(
     }
 
     for app in &world.apps {
-        let (Some(port), Some(pid), "online") = (app.port, app.pid, app.status.as_str()) else {
+        let (Some(port), Some(pid), Status::Online) = (app.port, app.pid, &app.status) else {
             continue;
         };
         let mut listening = procs.ports_of(&world.listeners, &[pid].into());
@@ -123,7 +123,7 @@ pub fn diagnose(
     let pm2_pids: HashSet<u32> = world
         .apps
         .iter()
-        .filter(|a| a.status == "online")
+        .filter(|a| a.status == Status::Online)
         .filter_map(|a| a.pid)
         .collect();
     let mut seen = HashSet::new();
@@ -174,8 +174,8 @@ pub fn diagnose(
     }
 
     for app in &world.apps {
-        let (Some(port), Some(pid), Some(cwd), "online") =
-            (app.port, app.pid, app.cwd.as_ref(), app.status.as_str())
+        let (Some(port), Some(pid), Some(cwd), Status::Online) =
+            (app.port, app.pid, app.cwd.as_ref(), &app.status)
         else {
             continue;
         };
@@ -340,7 +340,7 @@ pub fn plan_fixes(
                         app: app.clone(),
                         dir,
                         file: file.clone(),
-                        online: a.status == "online",
+                        online: a.status == Status::Online,
                     });
                 }
             }
@@ -671,7 +671,7 @@ mod tests {
     #[test]
     fn orphans_and_mismatches() {
         let mut stopped = app("web", "/web", 3002, 40);
-        stopped.status = "stopped".into();
+        stopped.status = Status::Stopped;
         stopped.pid = None;
         let world = World {
             apps: vec![stopped],

@@ -15,7 +15,7 @@ pub struct Row {
     pub port: Option<u16>,
     /// PM2's status, `saved` for an app only in `dump.pm2`, `not-started` for a project only in
     /// the registry.
-    pub status: String,
+    pub status: crate::model::Status,
     /// The app's working directory.
     pub cwd: Option<PathBuf>,
     /// Where this port is recorded: `pm2`, `registry`, `ecosystem`.
@@ -86,7 +86,7 @@ pub fn rows(world: &World, files: &HashMap<PathBuf, Existing>) -> Vec<Row> {
         rows.push(Row {
             name: r.name.clone(),
             port: Some(r.port),
-            status: "not-started".to_string(),
+            status: crate::model::Status::NotStarted,
             cwd: Some(r.cwd.clone()),
             sources,
             conflicts: Vec::new(),

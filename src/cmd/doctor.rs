@@ -46,7 +46,11 @@ fn read_hosts(world: &World, files: &HashMap<PathBuf, Existing>) -> (Hosts, Vec<
     let mut hosts = Hosts::new();
     let mut warnings = Vec::new();
     let mut configs: HashMap<PathBuf, Option<ProjectConfig>> = HashMap::new();
-    for app in world.apps.iter().filter(|a| a.status == "online") {
+    for app in world
+        .apps
+        .iter()
+        .filter(|a| a.status == crate::model::Status::Online)
+    {
         let Some(cwd) = &app.cwd else { continue };
         let dir = inventory::project_of(world, &app.name, cwd);
         if !doctor::managed(files, Some(&dir), &app.name) {

@@ -1,5 +1,6 @@
 //! `pm2-port list`: every app PM2 knows and every project of the registry, with conflicts.
 
+use crate::model::Status;
 use anyhow::Result;
 
 use crate::cli::ListArgs;
@@ -27,7 +28,7 @@ fn cells(r: &Row) -> [String; 6] {
     [
         r.name.clone(),
         r.port.map_or("-".into(), |p| p.to_string()),
-        r.status.clone(),
+        r.status.to_string(),
         r.cwd
             .as_ref()
             .map_or("-".into(), |c| c.display().to_string()),
@@ -61,10 +62,12 @@ fn table(rows: &[Row], color: bool) -> String {
                 let padded = format!("{cell:<w$}");
                 let c = match (data, col) {
                     (None, _) => Some(Color::Bold),
-                    (Some(r), 2) => match r.status.as_str() {
-                        "online" => Some(Color::Green),
-                        "errored" => Some(Color::Red),
-                        "stopped" | "saved" | "dump-only" | "not-started" => Some(Color::Yellow),
+                    (Some(r), 2) => match r.status {
+                        Status::Online => Some(Color::Green),
+                        Status::Errored => Some(Color::Red),
+                        Status::Stopped | Status::Saved | Status::DumpOnly | Status::NotStarted => {
+                            Some(Color::Yellow)
+                        }
                         _ => None,
                     },
                     (Some(r), 1 | 5) if !r.conflicts.is_empty() => Some(Color::Red),
@@ -90,7 +93,7 @@ mod tests {
             Row {
                 name: "shop".into(),
                 port: Some(3000),
-                status: "online".into(),
+                status: Status::Online,
                 cwd: Some("/srv/shop".into()),
                 sources: vec!["pm2", "registry"],
                 conflicts: vec!["x".into()],
@@ -99,7 +102,7 @@ mod tests {
             Row {
                 name: "x".into(),
                 port: Some(3000),
-                status: "stopped".into(),
+                status: Status::Stopped,
                 cwd: None,
                 sources: vec!["pm2"],
                 conflicts: vec!["shop".into()],

@@ -41,10 +41,9 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     let mut started = Vec::new();
     for app in &plan.report.apps {
         let known = apply::find(&live, &app.name, &app.cwd);
-        let up_already = known
-            .as_ref()
-            .is_some_and(|a| a.status == "online" && a.port == Some(app.port) && !plan.changed())
-            && !world::listeners_on(app.port)?.is_empty();
+        let up_already = known.as_ref().is_some_and(|a| {
+            a.status == crate::model::Status::Online && a.port == Some(app.port) && !plan.changed()
+        }) && !world::listeners_on(app.port)?.is_empty();
         if up_already {
             say!("`{}` is already online on port {}", app.name, app.port);
             continue;

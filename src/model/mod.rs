@@ -11,14 +11,84 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 /// One PM2 app, reduced to what port allocation needs.
+/// An app's status: PM2's (`online`, `stopped`, `errored`, ...) and pm2-port's own for apps PM2
+/// does not run (`saved`, `dump-only`, `not-started`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Status {
+    Online,
+    Launching,
+    Stopping,
+    Stopped,
+    Errored,
+    /// PM2's `one-launch-status`.
+    OneLaunch,
+    /// PM2's `waiting restart`.
+    WaitingRestart,
+    /// Only in `dump.pm2`; no daemon runs.
+    Saved,
+    /// In `dump.pm2` but not in the running daemon (deleted since the last `pm2 save`, or a daemon
+    /// started afresh and never resurrected).
+    DumpOnly,
+    /// A project in the registry that PM2 does not know.
+    NotStarted,
+    /// A status this version does not know, kept as PM2 wrote it.
+    Other(String),
+}
+
+impl Status {
+    pub fn parse(s: &str) -> Status {
+        match s {
+            "online" => Status::Online,
+            "launching" => Status::Launching,
+            "stopping" => Status::Stopping,
+            "stopped" => Status::Stopped,
+            "errored" => Status::Errored,
+            "one-launch-status" => Status::OneLaunch,
+            "waiting restart" => Status::WaitingRestart,
+            "saved" => Status::Saved,
+            "dump-only" => Status::DumpOnly,
+            "not-started" => Status::NotStarted,
+            other => Status::Other(other.to_string()),
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            Status::Online => "online",
+            Status::Launching => "launching",
+            Status::Stopping => "stopping",
+            Status::Stopped => "stopped",
+            Status::Errored => "errored",
+            Status::OneLaunch => "one-launch-status",
+            Status::WaitingRestart => "waiting restart",
+            Status::Saved => "saved",
+            Status::DumpOnly => "dump-only",
+            Status::NotStarted => "not-started",
+            Status::Other(s) => s,
+        }
+    }
+}
+
+impl fmt::Display for Status {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for Status {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct App {
     pub name: String,
     pub pm_id: Option<u64>,
     /// Missing or 0 when the app is not running.
     pub pid: Option<u32>,
-    /// PM2's status: `online`, `stopped`, `errored`, ...; `saved` for an app only in `dump.pm2`.
-    pub status: String,
+    /// PM2's status; `saved` for an app only in `dump.pm2`.
+    pub status: Status,
     /// `pm2_env.pm_cwd`: the app's working directory, which identifies its project.
     pub cwd: Option<PathBuf>,
     /// `pm2_env.env.PORT`, else `pm2_env.PORT`.
@@ -35,7 +105,7 @@ impl App {
             name: name.into(),
             pm_id: None,
             pid: None,
-            status: status.into(),
+            status: Status::parse(status),
             cwd: Some(cwd.into()),
             port: Some(port),
             logs: vec![],
@@ -46,7 +116,7 @@ impl App {
     /// `dump-only` (a daemon runs without it: deleted since the last `pm2 save`, or the daemon was
     /// started afresh and never resurrected).
     pub fn only_saved(&self) -> bool {
-        matches!(self.status.as_str(), "saved" | "dump-only")
+        matches!(self.status, Status::Saved | Status::DumpOnly)
     }
 
     /// Whether this app runs in the project directory `dir`.
@@ -79,7 +149,7 @@ pub enum Holder {
     /// A PM2 app of another directory, whatever its status.
     Pm2App {
         name: String,
-        status: String,
+        status: Status,
         cwd: Option<PathBuf>,
     },
     /// A project of the registry, configured but perhaps never started.
@@ -167,7 +237,7 @@ impl World {
         let own_online = self
             .apps
             .iter()
-            .any(|a| a.port == Some(port) && own(a.cwd.as_deref()) && a.status == "online");
+            .any(|a| a.port == Some(port) && own(a.cwd.as_deref()) && a.status == Status::Online);
         self.listeners
             .iter()
             .filter(|l| l.port == port)

@@ -7,7 +7,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::model::App;
+use crate::model::{App, Status};
 use anyhow::{Context, Result, bail};
 use serde::Deserialize;
 use serde::de::IgnoredAny;
@@ -130,7 +130,7 @@ impl Pm2Env {
             name: name.or(self.name)?,
             pm_id: self.pm_id,
             pid: None,
-            status: self.status.unwrap_or_else(|| "unknown".to_string()),
+            status: Status::parse(self.status.as_deref().unwrap_or("unknown")),
             cwd: self.pm_cwd,
             port,
             logs: [self.pm_err_log_path, self.pm_out_log_path]
@@ -231,7 +231,7 @@ pub fn parse_dump(text: &str) -> Result<Vec<App>> {
         .into_iter()
         .filter_map(|env| {
             let mut app = env.into_app(None)?;
-            app.status = "saved".to_string();
+            app.status = Status::Saved;
             Some(app)
         })
         .collect())
@@ -257,7 +257,7 @@ mod tests {
         assert_eq!(apps[0].logs, [PathBuf::from("/l/shop-out.log")]);
         assert_eq!(apps[1].port, Some(3004));
         assert_eq!(apps[1].pid, None);
-        assert_eq!(apps[1].status, "stopped");
+        assert_eq!(apps[1].status, Status::Stopped);
         assert_eq!(apps[2].port, None);
         assert_eq!(apps[2].cwd, None);
     }
@@ -301,7 +301,7 @@ mod tests {
         let apps =
             parse_dump(r#"[{"name":"a","pm_cwd":"/a","status":"online","env":{"PORT":3010}}]"#)
                 .unwrap();
-        assert_eq!(apps[0].status, "saved");
+        assert_eq!(apps[0].status, Status::Saved);
         assert_eq!(apps[0].port, Some(3010));
     }
 

@@ -181,7 +181,7 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
                         // With a daemon running, an app only in the dump was deleted from PM2
                         // since the last `pm2 save`; it comes back on `pm2 resurrect` all the same.
                         if daemon_runs {
-                            app.status = "dump-only".to_string();
+                            app.status = crate::model::Status::DumpOnly;
                         }
                         apps.push(app);
                     }

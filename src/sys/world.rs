@@ -189,7 +189,7 @@ fn classify_own_listeners(world: &mut World, own: &[PathBuf], pm2_home: &Path) {
         .collect();
     let own_pids: HashSet<u32> = own_apps
         .iter()
-        .filter(|a| a.status == "online")
+        .filter(|a| a.status == crate::model::Status::Online)
         .filter_map(|a| a.pid)
         .collect();
     if own_pids.is_empty() || world.listeners.is_empty() {

@@ -30,12 +30,17 @@ pub fn parse_apps(text: &str) -> Result<Vec<RemoteApp>> {
     let online: Vec<(String, u16)> = if rows.iter().any(|r| r.get("pm2_env").is_some()) {
         crate::pm2::parse_process_list(json.as_bytes())?
             .into_iter()
-            .filter(|a| a.status == "online")
+            .filter(|a| a.status == crate::model::Status::Online)
             .filter_map(|a| Some((a.name, a.port?)))
             .collect()
     } else {
         rows.iter()
-            .filter(|r| r.get("status").and_then(Value::as_str) == Some("online"))
+            .filter(|r| {
+                r.get("status")
+                    .and_then(Value::as_str)
+                    .map(crate::model::Status::parse)
+                    == Some(crate::model::Status::Online)
+            })
             .filter_map(|r| {
                 let name = r.get("name")?.as_str()?.to_string();
                 Some((name, crate::pm2::port_value(r.get("port")?)?))
