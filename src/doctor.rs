@@ -351,94 +351,6 @@ pub fn plan_fixes(
     fixes
 }
 
-/// What the user should do about a finding no fix covers.
-pub fn advice(finding: &Finding) -> String {
-    match finding {
-        Finding::Conflict { port, apps } => format!(
-            "port {port} is claimed by {}: none of them is pm2-port's to move; give one another port (`pm2-port init DIR` writes one)",
-            apps.join(", ")
-        ),
-        Finding::Drift {
-            app,
-            port,
-            listening,
-        } => format!(
-            "`{app}` is assigned {port} but listens on {}: make its dev server fail on a busy port (Vite's --strictPort) or fix its command, then `pm2-port start`",
-            join(listening)
-        ),
-        Finding::NotListening { app, port } => {
-            format!("`{app}` is online but listens nowhere (assigned {port}): see `pm2 logs {app}`")
-        }
-        Finding::Orphan {
-            port,
-            app,
-            pid: Some(pid),
-            command,
-        } => format!(
-            "PID {pid} (`{}`) holds port {port} of `{app}` outside PM2: stop it with `kill {pid}`",
-            command.as_deref().unwrap_or("?")
-        ),
-        Finding::Orphan { port, app, .. } => format!(
-            "a process pm2-port cannot see holds port {port} of `{app}`: look with `ss -ltnp 'sport = :{port}'`"
-        ),
-        Finding::Mismatch {
-            app,
-            pm2_port,
-            file_port,
-            file,
-        } => format!(
-            "PM2 runs `{app}` on {pm2_port} but `{}` says {file_port}: `pm2-port start` applies the file",
-            file.display()
-        ),
-        Finding::Exposed {
-            app, port, config, ..
-        } => format!(
-            "other machines can reach `{app}` on port {port}, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `{}`, or the address its code gives `listen`), then `pm2-port start {}`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file",
-            config.display(),
-            config.parent().unwrap_or(config).display()
-        ),
-    }
-}
-
-/// The finding in one line, for the human report.
-pub fn describe(finding: &Finding) -> String {
-    match finding {
-        Finding::Conflict { port, apps } => {
-            format!("conflict: port {port} claimed by {}", apps.join(", "))
-        }
-        Finding::Drift {
-            app,
-            port,
-            listening,
-        } => format!(
-            "drift: `{app}` assigned {port}, listening on {}",
-            join(listening)
-        ),
-        Finding::NotListening { app, port } => {
-            format!("not listening: `{app}` is online, assigned {port}, listens nowhere")
-        }
-        Finding::Orphan { port, app, pid, .. } => match pid {
-            Some(pid) => format!("orphan: PID {pid} holds port {port} of `{app}` outside PM2"),
-            None => format!("orphan: an unseen process holds port {port} of `{app}`"),
-        },
-        Finding::Mismatch {
-            app,
-            pm2_port,
-            file_port,
-            ..
-        } => format!("mismatch: `{app}` runs on {pm2_port} in PM2, its file says {file_port}"),
-        Finding::Exposed {
-            app,
-            port,
-            addresses,
-            ..
-        } => format!(
-            "exposed: `{app}` listens on {} (port {port}), beyond loopback",
-            and_list(addresses)
-        ),
-    }
-}
-
 /// `a`, `a and b`, `a, b and c`.
 fn and_list(items: &[impl std::fmt::Display]) -> String {
     let items: Vec<String> = items.iter().map(ToString::to_string).collect();
@@ -454,6 +366,98 @@ fn join(ports: &[u16]) -> String {
         .map(u16::to_string)
         .collect::<Vec<_>>()
         .join(", ")
+}
+
+impl Finding {
+    /// The finding in one line, for the human report.
+    pub fn describe(&self) -> String {
+        match self {
+            Finding::Conflict { port, apps } => {
+                format!("conflict: port {port} claimed by {}", apps.join(", "))
+            }
+            Finding::Drift {
+                app,
+                port,
+                listening,
+            } => format!(
+                "drift: `{app}` assigned {port}, listening on {}",
+                join(listening)
+            ),
+            Finding::NotListening { app, port } => {
+                format!("not listening: `{app}` is online, assigned {port}, listens nowhere")
+            }
+            Finding::Orphan { port, app, pid, .. } => match pid {
+                Some(pid) => format!("orphan: PID {pid} holds port {port} of `{app}` outside PM2"),
+                None => format!("orphan: an unseen process holds port {port} of `{app}`"),
+            },
+            Finding::Mismatch {
+                app,
+                pm2_port,
+                file_port,
+                ..
+            } => format!("mismatch: `{app}` runs on {pm2_port} in PM2, its file says {file_port}"),
+            Finding::Exposed {
+                app,
+                port,
+                addresses,
+                ..
+            } => format!(
+                "exposed: `{app}` listens on {} (port {port}), beyond loopback",
+                and_list(addresses)
+            ),
+        }
+    }
+
+    /// What the user should do about a self no fix covers.
+    pub fn advice(&self) -> String {
+        match self {
+            Finding::Conflict { port, apps } => format!(
+                "port {port} is claimed by {}: none of them is pm2-port's to move; give one another port (`pm2-port init DIR` writes one)",
+                apps.join(", ")
+            ),
+            Finding::Drift {
+                app,
+                port,
+                listening,
+            } => format!(
+                "`{app}` is assigned {port} but listens on {}: make its dev server fail on a busy port (Vite's --strictPort) or fix its command, then `pm2-port start`",
+                join(listening)
+            ),
+            Finding::NotListening { app, port } => {
+                format!(
+                    "`{app}` is online but listens nowhere (assigned {port}): see `pm2 logs {app}`"
+                )
+            }
+            Finding::Orphan {
+                port,
+                app,
+                pid: Some(pid),
+                command,
+            } => format!(
+                "PID {pid} (`{}`) holds port {port} of `{app}` outside PM2: stop it with `kill {pid}`",
+                command.as_deref().unwrap_or("?")
+            ),
+            Finding::Orphan { port, app, .. } => format!(
+                "a process pm2-port cannot see holds port {port} of `{app}`: look with `ss -ltnp 'sport = :{port}'`"
+            ),
+            Finding::Mismatch {
+                app,
+                pm2_port,
+                file_port,
+                file,
+            } => format!(
+                "PM2 runs `{app}` on {pm2_port} but `{}` says {file_port}: `pm2-port start` applies the file",
+                file.display()
+            ),
+            Finding::Exposed {
+                app, port, config, ..
+            } => format!(
+                "other machines can reach `{app}` on port {port}, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `{}`, or the address its code gives `listen`), then `pm2-port start {}`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file",
+                config.display(),
+                config.parent().unwrap_or(config).display()
+            ),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -642,11 +646,11 @@ mod tests {
                                "addresses": ["0.0.0.0"], "config": "/web/buildflowz.toml"})
         );
         assert_eq!(
-            describe(&web(&["0.0.0.0", "::"])),
+            web(&["0.0.0.0", "::"]).describe(),
             "exposed: `web` listens on 0.0.0.0 and :: (port 3000), beyond loopback"
         );
         assert_eq!(
-            advice(&api),
+            api.advice(),
             "other machines can reach `api` on port 3001, while the tunnel needs only 127.0.0.1: make it listen there (the framework's host flag, such as `--host 127.0.0.1`, in its `command` in `/api/buildflowz.toml`, or the address its code gives `listen`), then `pm2-port start /api`; or, to keep it open on purpose, set `host = \"0.0.0.0\"` in that file"
         );
         assert_eq!(and_list(&["a", "b", "c"]), "a, b and c");

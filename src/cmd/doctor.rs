@@ -186,7 +186,7 @@ fn print_human(report: &Report) -> Result<()> {
     }
     outln!("found {} problem(s):", report.findings.len())?;
     for f in &report.findings {
-        outln!("  {}", doctor::describe(f))?;
+        outln!("  {}", f.describe())?;
     }
     if let Some(fixes) = &report.fixes {
         for f in fixes {
@@ -202,7 +202,7 @@ fn print_human(report: &Report) -> Result<()> {
     } else {
         outln!("left for you:")?;
         for f in left {
-            outln!("  {}", doctor::advice(f))?;
+            outln!("  {}", f.advice())?;
         }
     }
     Ok(())

@@ -20,7 +20,7 @@ pub(super) fn choose_name(
     notes: &mut Vec<String>,
 ) -> Result<String> {
     if let Some(name) = app.name.clone() {
-        if let Some(why) = crate::pm2::unaddressable(&name) {
+        if let Some(why) = crate::pm2::names::unaddressable(&name) {
             return Err(InputError::Usage(format!(
                 "the app name `{name}` cannot be used: {why}; choose another with `--name` or `name` in buildflowz.toml"
             ))
@@ -44,11 +44,11 @@ pub(super) fn choose_name(
             _ => None,
         });
     let raw = from_file.unwrap_or_else(|| app.default_name.clone());
-    let base = crate::pm2::addressable(&raw);
+    let base = crate::pm2::names::addressable(&raw);
     if base != raw {
         notes.push(format!(
             "PM2 cannot address the name `{raw}` ({}); the app is named `{base}` (set `name` in buildflowz.toml to choose)",
-            crate::pm2::unaddressable(&raw).unwrap_or("it has spaces or commas")
+            crate::pm2::names::unaddressable(&raw).unwrap_or("it has spaces or commas")
         ));
     }
     let Some(other) = world.name_used_elsewhere(&base, own) else {
