@@ -408,7 +408,7 @@ impl Finding {
         }
     }
 
-    /// What the user should do about a self no fix covers.
+    /// What the user should do about a finding no fix covers.
     pub fn advice(&self) -> String {
         match self {
             Finding::Conflict { port, apps } => format!(
