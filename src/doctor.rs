@@ -201,7 +201,7 @@ pub fn diagnose(
             app: app.name.clone(),
             port,
             addresses,
-            config: project.join(crate::config::FILE_NAME),
+            config: project.join(crate::buildflowz_toml::FILE_NAME),
         };
         // Instances of one app share its socket.
         if !findings.contains(&finding) {

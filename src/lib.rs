@@ -8,9 +8,9 @@
 pub mod output;
 
 pub mod apply;
+pub mod buildflowz_toml;
 pub mod cli;
 pub mod cmd;
-pub mod config;
 pub mod configure;
 pub mod detect;
 pub mod doctor;

@@ -16,7 +16,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("model", 1),
     ("pm2", 2),
     ("ports", 2),
-    ("config", 2),
+    ("buildflowz_toml", 2),
     ("detect", 2),
     ("ecosystem", 2),
     ("doctor", 2),

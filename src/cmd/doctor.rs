@@ -8,8 +8,8 @@ use anyhow::Result;
 use serde::Serialize;
 
 use crate::apply;
+use crate::buildflowz_toml::ProjectConfig;
 use crate::cli::DoctorArgs;
-use crate::config::ProjectConfig;
 use crate::configure::{self, Request};
 use crate::doctor::{self, Finding, Fix, Hosts};
 use crate::ecosystem::read::Existing;

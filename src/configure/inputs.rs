@@ -8,7 +8,7 @@ use anyhow::Result;
 use serde_json::Value;
 
 use super::Request;
-use crate::config::ProjectConfig;
+use crate::buildflowz_toml::ProjectConfig;
 use crate::detect::{self, Detection, Files, Launch};
 use crate::ecosystem::read::{self, Existing};
 use crate::error::{InputError, RuntimeError};
@@ -102,14 +102,14 @@ pub(super) fn inputs(req: &Request) -> Result<Inputs> {
         other => other,
     };
     let mut inputs = result?;
-    inputs.config_text = project.read(crate::config::FILE_NAME)?;
+    inputs.config_text = project.read(crate::buildflowz_toml::FILE_NAME)?;
     Ok(inputs)
 }
 
 /// Whether buildflowz.toml changed since the inputs were gathered (another pm2-port's `--force`
 /// carried settings into it while this one waited for the lock).
 pub(super) fn config_changed(inputs: &Inputs) -> Result<bool> {
-    Ok(inputs.project.read(crate::config::FILE_NAME)? != inputs.config_text)
+    Ok(inputs.project.read(crate::buildflowz_toml::FILE_NAME)? != inputs.config_text)
 }
 
 fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result<Inputs> {
@@ -123,10 +123,12 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
             detection: detect_in(&project, command)?,
             preferred: config.port,
             env: serde_json::Map::new(),
-            host: config.host_for(None).unwrap_or(crate::config::DEFAULT_HOST),
+            host: config
+                .host_for(None)
+                .unwrap_or(crate::buildflowz_toml::DEFAULT_HOST),
         }]
     } else {
-        let toml = project.dir.join(crate::config::FILE_NAME);
+        let toml = project.dir.join(crate::buildflowz_toml::FILE_NAME);
         for (flag, set) in [
             ("--name", req.name.is_some()),
             ("--command", req.command.is_some()),
@@ -161,7 +163,7 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
                 env: app.env.clone(),
                 host: config
                     .host_for(Some(app))
-                    .unwrap_or(crate::config::DEFAULT_HOST),
+                    .unwrap_or(crate::buildflowz_toml::DEFAULT_HOST),
             });
         }
         apps
@@ -262,7 +264,7 @@ pub(super) fn carry_note(inputs: &Inputs) -> String {
 /// `--force` over a hand-written file: carry what it sets beyond pm2-port's keys into
 /// buildflowz.toml (keys the user set there already win), and into these inputs, so that the new
 /// file keeps them. Returns what to write, or `None` when there is nothing to carry.
-pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::config::Carried>> {
+pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::buildflowz_toml::Carried>> {
     // With [[apps]] the file's settings have no single app to go to: say so, keep them in `.bak`.
     if let Some(existing) = &inputs.existing
         && let Some(extras) = &existing.extras
@@ -277,7 +279,7 @@ pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::config::
             .chain(extras.pm2.keys().map(|k| format!("pm2.{k}")))
             .map(|k| format!("`{k}` (this project has [[apps]]: set it in their tables)"))
             .collect();
-        return Ok(Some(crate::config::Carried {
+        return Ok(Some(crate::buildflowz_toml::Carried {
             text: inputs.config_text.clone().unwrap_or_default(),
             added: Vec::new(),
             left,
@@ -286,13 +288,13 @@ pub(super) fn carry_extras(inputs: &mut Inputs) -> Result<Option<crate::config::
     let Some((extras, command)) = extras_to_carry(inputs) else {
         return Ok(None);
     };
-    let path = inputs.project.dir.join(crate::config::FILE_NAME);
+    let path = inputs.project.dir.join(crate::buildflowz_toml::FILE_NAME);
     let text = inputs
         .project
-        .read(crate::config::FILE_NAME)?
+        .read(crate::buildflowz_toml::FILE_NAME)?
         .unwrap_or_default();
-    let carried = crate::config::carry(&path, &text, &extras.env, &extras.pm2, command)?;
-    let config = crate::config::parse(&path, &carried.text)?;
+    let carried = crate::buildflowz_toml::carry(&path, &text, &extras.env, &extras.pm2, command)?;
+    let config = crate::buildflowz_toml::parse(&path, &carried.text)?;
     if let (Some(line), None) = (&config.command, &inputs.config.command) {
         inputs.apps[0].detection = Detection {
             framework: None,

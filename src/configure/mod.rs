@@ -116,7 +116,7 @@ fn command_line(inputs: &Inputs, app: &AppInput, command: &str) -> String {
 fn plan(
     req: &Request,
     inputs: Inputs,
-    carried: Option<crate::config::Carried>,
+    carried: Option<crate::buildflowz_toml::Carried>,
     world: &World,
     mut registry: Registry,
 ) -> Result<Plan> {
@@ -149,7 +149,7 @@ fn plan(
             "`{}` is a project of its own (configured with `pm2-port init` there); give it back with `pm2-port release {}`, or take it out of the [[apps]] of `{}`",
             app.cwd.display(),
             app.cwd.display(),
-            dir.join(crate::config::FILE_NAME).display()
+            dir.join(crate::buildflowz_toml::FILE_NAME).display()
         ))
         .into());
     }
@@ -157,7 +157,7 @@ fn plan(
     let mut names: Vec<String> = Vec::new();
     for app in &inputs.apps {
         notes.extend(app.detection.notes.iter().cloned());
-        if app.host != crate::config::DEFAULT_HOST && !app.detection.takes_host() {
+        if app.host != crate::buildflowz_toml::DEFAULT_HOST && !app.detection.takes_host() {
             notes.push(format!(
                 "`host = \"{}\"` in buildflowz.toml is not passed to `{}`: pm2-port knows no way to give {} an address; it listens where its own configuration or code says",
                 app.host,
@@ -284,7 +284,7 @@ fn plan(
         apps: reports,
     };
     if let Some(c) = &carried {
-        let toml = dir.join(crate::config::FILE_NAME);
+        let toml = dir.join(crate::buildflowz_toml::FILE_NAME);
         let verb = if req.dry_run {
             "would carry"
         } else {
@@ -310,12 +310,12 @@ fn plan(
     let config_old = inputs.config_text.clone();
     let mut config = carried.filter(|c| !c.added.is_empty()).map(|c| c.text);
     if let Some(command) = &req.command {
-        let toml = dir.join(crate::config::FILE_NAME);
+        let toml = dir.join(crate::buildflowz_toml::FILE_NAME);
         let base = config
             .as_deref()
             .or(config_old.as_deref())
             .unwrap_or_default();
-        if let Some(text) = crate::config::set_command(&toml, base, command)? {
+        if let Some(text) = crate::buildflowz_toml::set_command(&toml, base, command)? {
             let verb = if req.dry_run { "would save" } else { "saved" };
             notes.push(format!(
                 "{verb} the command to `{}`, so that `init` and `start` keep running it (change it there, or with `--command` again)",
@@ -397,7 +397,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     );
     registry::remove_leftovers(&ctx.state, &dirs);
     // buildflowz.toml, which `--force` writes under the lock.
-    files::remove_leftovers(&plan.file.with_file_name(crate::config::FILE_NAME));
+    files::remove_leftovers(&plan.file.with_file_name(crate::buildflowz_toml::FILE_NAME));
     if plan.changed()
         && let Some(old) = &plan.old
         && old.owner == Owner::Hand
@@ -409,7 +409,7 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     // so a kill after this write still leaves the user's choice to be rendered then.
     if let Some(text) = &plan.config {
         let dir = plan.file.parent().unwrap_or(Path::new("."));
-        files::atomic_write(&dir.join(crate::config::FILE_NAME), text)?;
+        files::atomic_write(&dir.join(crate::buildflowz_toml::FILE_NAME), text)?;
     }
     if plan.registry != before || loaded.stale || !ctx.state.join(registry::REGISTRY_FILE).exists()
     {
@@ -434,7 +434,7 @@ pub fn unified_diff(plan: &Plan) -> String {
     }
     if let Some(text) = &plan.config {
         out.push_str(&file_diff(
-            crate::config::FILE_NAME,
+            crate::buildflowz_toml::FILE_NAME,
             plan.config_old.as_deref(),
             text,
         ));
@@ -513,7 +513,7 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
 /// 3000-3100.
 pub fn resolve_range(
     flag: Option<crate::ports::PortRange>,
-    config: Option<&crate::config::ProjectConfig>,
+    config: Option<&crate::buildflowz_toml::ProjectConfig>,
 ) -> Result<crate::ports::PortRange, crate::error::InputError> {
     if let Some(r) = flag.or_else(|| config.and_then(|c| c.range)) {
         return Ok(r);

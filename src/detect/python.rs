@@ -8,7 +8,7 @@ use anyhow::Result;
 use toml_edit::DocumentMut;
 
 use super::{Detection, Files, Launch};
-use crate::config::line_col;
+use crate::buildflowz_toml::line_col;
 use crate::error::InputError;
 
 /// What runs the project's Python programs.

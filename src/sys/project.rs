@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 
-use crate::config::{self, ProjectConfig};
+use crate::buildflowz_toml::{self, ProjectConfig};
 use crate::detect::Files;
 use crate::error::InputError;
 use crate::sys::files;
@@ -51,9 +51,9 @@ impl Project {
 
     /// `buildflowz.toml`, when present.
     pub fn config(&self) -> Result<Option<ProjectConfig>> {
-        let path = self.dir.join(config::FILE_NAME);
-        match self.read(config::FILE_NAME)? {
-            Some(text) => Ok(Some(config::parse(&path, &text)?)),
+        let path = self.dir.join(buildflowz_toml::FILE_NAME);
+        match self.read(buildflowz_toml::FILE_NAME)? {
+            Some(text) => Ok(Some(buildflowz_toml::parse(&path, &text)?)),
             None => Ok(None),
         }
     }

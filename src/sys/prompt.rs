@@ -9,7 +9,7 @@ use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{Confirm, Input, Select};
 use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
-use crate::config::{self, AppConfig, ProjectConfig};
+use crate::buildflowz_toml::{self, AppConfig, ProjectConfig};
 use crate::detect::node;
 use crate::error::InputError;
 use crate::sys::files::{self, atomic_write};
@@ -100,7 +100,7 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
             Answer::Command(cmd.trim().to_string())
         }
     };
-    let toml = project.dir.join(config::FILE_NAME);
+    let toml = project.dir.join(buildflowz_toml::FILE_NAME);
     if can_save
         && Confirm::with_theme(theme.as_ref())
             .with_prompt(format!("Save this in {}?", toml.display()))
@@ -169,7 +169,7 @@ mod tests {
             out.ends_with("[[apps]]\ndir = \"packages/web\"\n\n[[apps]]\ndir = \"packages/api\"\n"),
             "{out}"
         );
-        let c = crate::config::parse(Path::new("b.toml"), &out).unwrap();
+        let c = crate::buildflowz_toml::parse(Path::new("b.toml"), &out).unwrap();
         assert_eq!(c.apps.len(), 2);
     }
 }

@@ -168,7 +168,7 @@ fn hostile_values_round_trip_through_node() {
         assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");
         // `--command` was saved beside `[env]`, and reads back exactly.
         let toml = dir.join("buildflowz.toml");
-        let saved = pm2_port::config::parse(&toml, &fs::read_to_string(&toml).unwrap())
+        let saved = pm2_port::buildflowz_toml::parse(&toml, &fs::read_to_string(&toml).unwrap())
             .unwrap_or_else(|e| panic!("case {i}: {e}"));
         assert_eq!(saved.command.as_deref(), Some(value.as_str()), "case {i}");
         assert_eq!(saved.env["HOSTILE"], json!(value), "case {i}");
