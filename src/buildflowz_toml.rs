@@ -303,6 +303,54 @@ pub fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, column)
 }
 
+// The answer to the prompt for a dev command (`sys::prompt`), as buildflowz.toml settings.
+
+/// What the user chose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    Command(String),
+    /// One app per workspace package (relative directories).
+    Apps(Vec<String>),
+}
+
+impl Answer {
+    /// Apply the answer to the project's settings, as if buildflowz.toml had said it.
+    pub fn apply(&self, config: &mut ProjectConfig) {
+        match self {
+            Answer::Command(cmd) => config.command = Some(cmd.clone()),
+            Answer::Apps(dirs) => {
+                config.apps = dirs
+                    .iter()
+                    .map(|d| AppConfig {
+                        dir: Some(d.clone()),
+                        ..AppConfig::default()
+                    })
+                    .collect();
+            }
+        }
+    }
+}
+
+/// The text of buildflowz.toml with the answer added (pure, for tests).
+pub fn answer_edited(text: &str, answer: &Answer) -> anyhow::Result<String> {
+    let mut doc: toml_edit::DocumentMut = text.parse()?;
+    match answer {
+        Answer::Command(cmd) => {
+            doc["command"] = toml_edit::value(cmd.as_str());
+        }
+        Answer::Apps(dirs) => {
+            let mut apps = toml_edit::ArrayOfTables::new();
+            for dir in dirs {
+                let mut t = toml_edit::Table::new();
+                t["dir"] = toml_edit::value(dir.as_str());
+                apps.push(t);
+            }
+            doc["apps"] = toml_edit::Item::ArrayOfTables(apps);
+        }
+    }
+    Ok(doc.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,5 +766,37 @@ mod set_command_tests {
         .unwrap_err()
         .to_string();
         assert!(err.contains("inside each [[apps]] table"), "{err}");
+    }
+}
+
+#[cfg(test)]
+mod answer_tests {
+    use super::*;
+
+    const HAND: &str = "# Settings for this project, by hand.\nflox = false   # no flox here\n\n[env]\n# logs\nDEBUG = \"app:*\"  # all of them\n";
+
+    #[test]
+    fn a_command_keeps_comments_and_order() {
+        let out = answer_edited(HAND, &Answer::Command("npm run watch".into())).unwrap();
+        assert_eq!(
+            out,
+            "# Settings for this project, by hand.\nflox = false   # no flox here\ncommand = \"npm run watch\"\n\n[env]\n# logs\nDEBUG = \"app:*\"  # all of them\n"
+        );
+    }
+
+    #[test]
+    fn apps_are_appended_as_tables() {
+        let out = answer_edited(
+            HAND,
+            &Answer::Apps(vec!["packages/web".into(), "packages/api".into()]),
+        )
+        .unwrap();
+        assert!(out.starts_with(HAND), "{out}");
+        assert!(
+            out.ends_with("[[apps]]\ndir = \"packages/web\"\n\n[[apps]]\ndir = \"packages/api\"\n"),
+            "{out}"
+        );
+        let c = crate::buildflowz_toml::parse(std::path::Path::new("b.toml"), &out).unwrap();
+        assert_eq!(c.apps.len(), 2);
     }
 }

@@ -18,10 +18,11 @@ pub fn request(o: &InitOptions, dry_run: bool) -> Request {
         yes: o.yes,
         bump: false,
         only: None,
+        answer: None,
     }
 }
 
 pub fn run(ctx: &Context, args: &InitArgs) -> Result<()> {
-    let plan = configure::configure(ctx, &request(&args.options, args.dry_run))?;
+    let plan = super::configure_asking(ctx, &request(&args.options, args.dry_run))?;
     configure::print(&plan, args.json)
 }

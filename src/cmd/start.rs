@@ -6,14 +6,13 @@ use anyhow::Result;
 
 use crate::apply;
 use crate::cli::StartArgs;
-use crate::configure;
 use crate::sys::world::{self, Context};
 
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     // Before writing anything: without pm2 there is nothing to start.
     crate::sys::pm2_cli::ensure_installed()?;
     let ctx = &ctx.driving_pm2();
-    let plan = configure::configure(ctx, &super::init::request(&args.init, false))?;
+    let plan = super::configure_asking(ctx, &super::init::request(&args.init, false))?;
     for note in &plan.notes {
         note!("{note}");
     }

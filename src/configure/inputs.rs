@@ -1,7 +1,6 @@
 //! Gathering a project's side: its settings, each app's directory and detected dev command (asking
 //! on a terminal when nothing is found), and the ecosystem file already there.
 
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -14,7 +13,6 @@ use crate::ecosystem::read::{self, Existing};
 use crate::error::{InputError, RuntimeError};
 use crate::ports::PortRange;
 use crate::sys::project::Project;
-use crate::sys::prompt;
 
 /// One app of the project, as read from its manifests.
 pub(super) struct AppInput {
@@ -78,29 +76,15 @@ fn detect_in(project: &Project, command: Option<String>) -> Result<Detection> {
     })
 }
 
-/// Whether a missing dev command may be asked for: a terminal, and no `--yes`.
-fn interactive(req: &Request) -> bool {
-    !req.yes && std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
-}
-
 pub(super) fn inputs(req: &Request) -> Result<Inputs> {
     let project = Project::open(&req.dir)?;
     let mut config = project.config()?.unwrap_or_default();
-    let result = match inputs_with(req, project.clone(), config.clone()) {
-        Err(err)
-            if interactive(req)
-                && matches!(
-                    err.downcast_ref::<RuntimeError>(),
-                    Some(RuntimeError::NoDevCommand { dir } | RuntimeError::FanOut { dir, .. })
-                        if *dir == project.dir
-                ) =>
-        {
-            let answer = prompt::ask(&project, !req.dry_run)?;
-            answer.apply(&mut config);
-            inputs_with(req, project.clone(), config)
-        }
-        other => other,
-    };
+    // The command asked, after a first try found nothing: the answer stands in for
+    // buildflowz.toml's word.
+    if let Some((answer, _)) = &req.answer {
+        answer.apply(&mut config);
+    }
+    let result = inputs_with(req, project.clone(), config);
     let mut inputs = result?;
     inputs.config_text = project.read(crate::buildflowz_toml::FILE_NAME)?;
     Ok(inputs)

@@ -10,7 +10,7 @@ mod names;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::Result;
+use anyhow::{Context as _, Result};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -28,6 +28,8 @@ use crate::sys::world::{self, Context};
 use inputs::{AppInput, Inputs};
 
 /// What the user asked for.
+pub use crate::buildflowz_toml::Answer;
+
 #[derive(Debug, Clone, Default)]
 pub struct Request {
     pub dir: PathBuf,
@@ -43,6 +45,9 @@ pub struct Request {
     /// The app that `port` and `bump` apply to, in a project of several apps (default: all for
     /// `bump`; `port` needs it when there are several).
     pub only: Option<String>,
+    /// The answer to the prompt the command put when detection found nothing, and whether to
+    /// save it in buildflowz.toml.
+    pub answer: Option<(Answer, bool)>,
 }
 
 /// `init --json` and `bump --json`: product.md section 2.1.
@@ -323,6 +328,19 @@ fn plan(
             ));
             config = Some(text);
         }
+    }
+    // The prompt's answer, when the user wanted it kept.
+    if let Some((answer, true)) = &req.answer {
+        let toml = dir.join(crate::buildflowz_toml::FILE_NAME);
+        let base = config
+            .as_deref()
+            .or(config_old.as_deref())
+            .unwrap_or_default();
+        let text = crate::buildflowz_toml::answer_edited(base, answer)
+            .with_context(|| format!("cannot edit `{}`", toml.display()))?;
+        let verb = if req.dry_run { "would save" } else { "saved" };
+        notes.push(format!("{verb} the answer in `{}`", toml.display()));
+        config = Some(text);
     }
     Ok(Plan {
         file,

@@ -1,45 +1,16 @@
 //! Asking the user, when detection found no dev command and a terminal is there to ask on:
-//! choose a package.json script, the workspace's packages, or type a command; then offer to save
-//! the answer in buildflowz.toml (with `toml_edit`, so the file's comments and order survive).
-
-use std::path::Path;
+//! choose a package.json script, the workspace's packages, or type a command; then whether to
+//! save the answer in buildflowz.toml (which the command's plan then writes).
 
 use anyhow::{Context, Result};
 use dialoguer::theme::{ColorfulTheme, SimpleTheme, Theme};
 use dialoguer::{Confirm, Input, Select};
-use toml_edit::{ArrayOfTables, DocumentMut, Item, Table, value};
 
-use crate::buildflowz_toml::{self, AppConfig, ProjectConfig};
+use crate::buildflowz_toml;
+use crate::buildflowz_toml::Answer;
 use crate::detect::node;
 use crate::error::InputError;
-use crate::sys::files::{self, atomic_write};
 use crate::sys::project::Project;
-
-/// What the user chose.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    Command(String),
-    /// One app per workspace package (relative directories).
-    Apps(Vec<String>),
-}
-
-impl Answer {
-    /// Apply the answer to the project's settings, as if buildflowz.toml had said it.
-    pub fn apply(&self, config: &mut ProjectConfig) {
-        match self {
-            Answer::Command(cmd) => config.command = Some(cmd.clone()),
-            Answer::Apps(dirs) => {
-                config.apps = dirs
-                    .iter()
-                    .map(|d| AppConfig {
-                        dir: Some(d.clone()),
-                        ..AppConfig::default()
-                    })
-                    .collect();
-            }
-        }
-    }
-}
 
 fn theme() -> Box<dyn Theme> {
     if crate::style::stderr_color() {
@@ -54,7 +25,7 @@ fn cancelled() -> anyhow::Error {
 }
 
 /// Ask for the dev command of `project`. `can_save`: offer to write buildflowz.toml.
-pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
+pub fn ask(project: &Project, can_save: bool) -> Result<(Answer, bool)> {
     let theme = theme();
     let scripts = node::scripts(project)?;
     let workspace = node::workspace::apps(project)?;
@@ -101,75 +72,13 @@ pub fn ask(project: &Project, can_save: bool) -> Result<Answer> {
         }
     };
     let toml = project.dir.join(buildflowz_toml::FILE_NAME);
-    if can_save
+    // Saving is the plan's to do, with the rest of what the command writes.
+    let save = can_save
         && Confirm::with_theme(theme.as_ref())
             .with_prompt(format!("Save this in {}?", toml.display()))
             .default(true)
             .interact_opt()
             .context("cannot read the answer from the terminal")?
-            .ok_or_else(cancelled)?
-    {
-        save(&toml, &answer)?;
-        say!("saved in `{}`", toml.display());
-    }
-    Ok(answer)
-}
-
-/// Write the answer into buildflowz.toml, keeping everything else of the file as it was.
-pub fn save(path: &Path, answer: &Answer) -> Result<()> {
-    let text = files::read_text(path)?.unwrap_or_default();
-    let new = edited(&text, answer).with_context(|| format!("cannot edit `{}`", path.display()))?;
-    atomic_write(path, &new)
-}
-
-/// The text of buildflowz.toml with the answer added (pure, for tests).
-pub fn edited(text: &str, answer: &Answer) -> Result<String> {
-    let mut doc: DocumentMut = text.parse()?;
-    match answer {
-        Answer::Command(cmd) => {
-            doc["command"] = value(cmd.as_str());
-        }
-        Answer::Apps(dirs) => {
-            let mut apps = ArrayOfTables::new();
-            for dir in dirs {
-                let mut t = Table::new();
-                t["dir"] = value(dir.as_str());
-                apps.push(t);
-            }
-            doc["apps"] = Item::ArrayOfTables(apps);
-        }
-    }
-    Ok(doc.to_string())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    const HAND: &str = "# Settings for this project, by hand.\nflox = false   # no flox here\n\n[env]\n# logs\nDEBUG = \"app:*\"  # all of them\n";
-
-    #[test]
-    fn a_command_keeps_comments_and_order() {
-        let out = edited(HAND, &Answer::Command("npm run watch".into())).unwrap();
-        assert_eq!(
-            out,
-            "# Settings for this project, by hand.\nflox = false   # no flox here\ncommand = \"npm run watch\"\n\n[env]\n# logs\nDEBUG = \"app:*\"  # all of them\n"
-        );
-    }
-
-    #[test]
-    fn apps_are_appended_as_tables() {
-        let out = edited(
-            HAND,
-            &Answer::Apps(vec!["packages/web".into(), "packages/api".into()]),
-        )
-        .unwrap();
-        assert!(out.starts_with(HAND), "{out}");
-        assert!(
-            out.ends_with("[[apps]]\ndir = \"packages/web\"\n\n[[apps]]\ndir = \"packages/api\"\n"),
-            "{out}"
-        );
-        let c = crate::buildflowz_toml::parse(Path::new("b.toml"), &out).unwrap();
-        assert_eq!(c.apps.len(), 2);
-    }
+            .ok_or_else(cancelled)?;
+    Ok((answer, save))
 }

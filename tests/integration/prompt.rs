@@ -33,7 +33,12 @@ fn choosing_a_script_with_the_arrow_keys_and_saving_it() {
     p.send("y").unwrap();
     p.flush().unwrap();
     let rest = p.exp_eof().unwrap();
-    assert!(rest.contains("saved in"), "{rest}");
+    // The plan writes the answer with the rest, and says so (the prompt no longer writes it).
+    let saved = format!(
+        "note: saved the answer in `{}`",
+        dir.join("buildflowz.toml").display()
+    );
+    assert!(rest.contains(&saved), "{rest}");
     let status = p.process().wait().unwrap();
     assert!(
         matches!(status, rexpect::process::WaitStatus::Exited(_, 0)),
