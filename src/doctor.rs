@@ -543,6 +543,36 @@ mod tests {
         );
     }
 
+    /// An online app whose process tree listens nowhere; a stopped one is not examined.
+    #[test]
+    fn an_online_app_listening_nowhere_is_not_listening() {
+        let mut stopped = app("blog", "/blog", 3002, 40);
+        stopped.status = Status::Stopped;
+        let world = World {
+            apps: vec![app("shop", "/shop", 3000, 10), stopped],
+            // Someone else's listener on another port does not count for `shop`.
+            listeners: vec![listener(3009, 1)],
+            ..World::default()
+        };
+        let procs = Processes {
+            owners: [(1, 99)].into(),
+            ..Processes::default()
+        };
+        let mut files = HashMap::new();
+        files.insert(PathBuf::from("/shop"), ours("shop", 3000));
+        files.insert(PathBuf::from("/blog"), ours("blog", 3002));
+        let rows = rows(&world, &files);
+        let findings = diagnose(&world, &rows, &files, &procs, &Hosts::new());
+        assert_eq!(
+            findings,
+            vec![Finding::NotListening {
+                app: "shop".into(),
+                port: 3000
+            }]
+        );
+        assert_eq!(plan_fixes(&findings, &world, &rows, &files, &procs), vec![]);
+    }
+
     #[test]
     fn an_app_listening_beyond_loopback_is_exposed_unless_its_host_asks_for_it() {
         let at = |addr: &str, port: u16, inode: u64| Listener {
