@@ -1,5 +1,5 @@
 //! Dev command detection: every fixture under `fixtures/detect/` against what `init --dry-run
-//! --json` reports (frameworks.md, product.md section 3).
+//! --json` reports (docs/frameworks.md, docs/product.md section 3).
 
 use serde_json::Value;
 
