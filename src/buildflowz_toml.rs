@@ -1,4 +1,4 @@
-//! `buildflowz.toml`: a project's optional settings (product.md section 4).
+//! `buildflowz.toml`: a project's optional settings (docs/product.md section 4).
 //!
 //! Unknown keys are errors, since a typo must not pass silently; every error names the file, line
 //! and column.

@@ -50,7 +50,7 @@ pub struct Request {
     pub answer: Option<(Answer, bool)>,
 }
 
-/// `init --json` and `bump --json`: product.md section 2.1.
+/// `init --json` and `bump --json`: docs/product.md section 2.1.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
     pub file: PathBuf,

@@ -1,5 +1,5 @@
-//! Dev command detection (product.md section 3): from a project's manifests to the command that
-//! runs its dev server and the way that server takes a port.
+//! Dev command detection (docs/product.md section 3): from a project's manifests to the command
+//! that runs its dev server and the way that server takes a port.
 //!
 //! Detection reads files through [`Files`] and never writes, spawns only `cargo metadata` (through
 //! [`Files::cargo_metadata`]), and is otherwise a pure function of what it reads.
@@ -197,7 +197,7 @@ pub(crate) fn workspace_dirs(files: &dyn Files) -> Vec<String> {
 /// What detection found.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Detection {
-    /// An id of frameworks.md, or `None`.
+    /// An id of docs/frameworks.md, or `None`.
     pub framework: Option<&'static str>,
     pub package_manager: Option<PackageManager>,
     pub launch: Launch,

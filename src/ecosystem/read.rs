@@ -68,10 +68,10 @@ pub fn classify(text: String) -> Existing {
     }
 }
 
-/// Whether `module.exports` is exactly what BuildFlowz writes (product.md section 6): `{ apps }`
-/// with one app of exactly BuildFlowz's keys, `script: "bash"`, `args: ["-c", "export PORT=N &&
-/// ..."]`, `env: { PORT: N }` with the same N, `autorestart: true`, `watch: false`. Anything more
-/// or else is somebody's work.
+/// Whether `module.exports` is exactly what BuildFlowz writes (docs/product.md section 6):
+/// `{ apps }` with one app of exactly BuildFlowz's keys, `script: "bash"`, `args: ["-c", "export
+/// PORT=N && ..."]`, `env: { PORT: N }` with the same N, `autorestart: true`, `watch: false`.
+/// Anything more or else is somebody's work.
 fn is_buildflowz(exports: &Value) -> bool {
     let Some(top) = exports.as_object() else {
         return false;

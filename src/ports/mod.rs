@@ -98,7 +98,7 @@ pub struct Choice {
     pub passed_over: Vec<(u16, Holder)>,
 }
 
-/// What a project asks for, strongest first (product.md section 5).
+/// What a project asks for, strongest first (docs/product.md section 5).
 #[derive(Debug, Clone, Default)]
 pub struct Wish {
     /// `--port`: used as given, or an error.

@@ -1,7 +1,8 @@
 //! Listening TCP sockets from the kernel's tables (`/proc/net/tcp`, `/proc/net/tcp6`).
 //!
-//! A bind test misses a listener on `::1` when it binds `127.0.0.1` (ports.md), so the tables are
-//! read instead: every LISTEN row of both files, whatever the address.
+//! A bind test misses a listener on `::1` when it binds `127.0.0.1` (docs/ports.md, "A test bind
+//! is not enough"), so the tables are read instead: every LISTEN row of both files, whatever the
+//! address.
 
 use crate::model::Listener;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

@@ -118,9 +118,9 @@ pub fn save() -> Result<()> {
     run(&["save"]).map(drop)
 }
 
-/// Apply app `name` of `file` to PM2 (pm2.md, "Applying a changed port"): `delete` it, so that a
-/// changed script and removed env keys do not linger, `start` it from the file, `stop` it again
-/// when it was not running, and `save` so that a resurrect brings back the new port.
+/// Apply app `name` of `file` to PM2 (docs/pm2.md, "Applying a changed port"): `delete` it, so
+/// that a changed script and removed env keys do not linger, `start` it from the file, `stop` it
+/// again when it was not running, and `save` so that a resurrect brings back the new port.
 pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
     delete(name)?;
     start_only(file, name)?;

@@ -62,7 +62,7 @@ pub fn encode(args: &[&[u8]]) -> Vec<u8> {
 
 /// The `getMonitorData` call. It takes exactly one argument, `{}`: the daemon appends its
 /// callback, so any other count shifts the callback, the call throws, and the daemon's error
-/// handler runs `pm2 update`, restarting every app (pm2.md).
+/// handler runs `pm2 update`, restarting every app (docs/pm2.md, "The daemon socket protocol").
 pub fn monitor_request(id: &str) -> Vec<u8> {
     let call = br#"j:{"type":"call","method":"getMonitorData","args":[{}]}"#;
     let id = format!("s:{id}");

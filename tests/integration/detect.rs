@@ -1,5 +1,5 @@
 //! Dev command detection: every fixture under `fixtures/detect/` against what `init --dry-run
-//! --json` reports (frameworks.md, product.md section 3).
+//! --json` reports (docs/frameworks.md, docs/product.md section 3).
 
 use serde_json::Value;
 
@@ -202,22 +202,22 @@ fn command_flag_skips_detection() {
 fn a_workspace_root_that_fans_out_names_its_apps_and_the_ways_out() {
     let sb = Sandbox::new();
     let dir = sb.fixture("detect/pnpm-workspace-member");
-    let err = sb.run(["init", dir.to_str().unwrap(), "--yes"]).fails(1);
-    assert_eq!(
-        err,
-        format!(
+    sb.init(&dir)
+        .arg("--yes")
+        .expect_code(1)
+        .stderr(format!(
             "error: `{d}` is a workspace root whose `dev` script (`turbo run dev`) starts its apps (apps/web), each on a port of its own, so nothing would listen on the one port pm2-port gives it. Configure its apps instead: add a table per app to `{d}/buildflowz.toml` (`[[apps]]` `dir = \"apps/web\"`), or give one command with `--command 'CMD'`\n",
             d = dir.display()
-        )
-    );
-    assert!(!dir.join("ecosystem.config.cjs").exists());
+        ))
+        .no_file(dir.join("ecosystem.config.cjs"))
+        .run();
     // The way out it names works.
     std::fs::write(
         dir.join("buildflowz.toml"),
         "[[apps]]\ndir = \"apps/web\"\n",
     )
     .unwrap();
-    let report = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    let report = sb.init(&dir).arg("--json").json();
     assert_eq!(report["apps"][0]["name"], "web");
     assert_eq!(
         report["apps"][0]["command"],
@@ -254,10 +254,9 @@ fn frameworks_that_listen_everywhere_are_given_loopback() {
     ] {
         let sb = Sandbox::new();
         let dir = sb.fixture(&format!("detect/{fixture}"));
-        let out = sb.run(["init", dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{fixture}: {}", out.stderr());
+        sb.init(&dir).run();
         let port = sb.port(0);
-        let app = &node_require(&dir.join("ecosystem.config.cjs"))["apps"][0];
+        let app = &app_in_file(&dir.join("ecosystem.config.cjs"));
         let mut want_env = want_env;
         want_env["PORT"] = Value::from(port);
         assert_eq!(app["env"], want_env, "{fixture}: {app}");
@@ -274,12 +273,11 @@ fn host_in_buildflowz_toml_is_passed_instead_of_loopback() {
     let nuxt = sb.fixture("detect/nuxt");
     std::fs::write(nuxt.join("buildflowz.toml"), "host = \"::\"\n").unwrap();
     for dir in [&next, &nuxt] {
-        let out = sb.run(["init", dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{}", out.stderr());
+        sb.init(dir).run();
     }
-    let app = &node_require(&next.join("ecosystem.config.cjs"))["apps"][0];
+    let app = &app_in_file(&next.join("ecosystem.config.cjs"));
     assert_eq!(app["args"][1], "pnpm run dev -H 0.0.0.0", "{app}");
-    let app = &node_require(&nuxt.join("ecosystem.config.cjs"))["apps"][0];
+    let app = &app_in_file(&nuxt.join("ecosystem.config.cjs"));
     assert_eq!(app["env"]["HOST"], "::", "{app}");
 }
 
@@ -311,9 +309,7 @@ fn a_port_written_in_the_code_is_named_at_init() {
             "note: `main.go` line 6 listens on port 8080 whatever PORT says (`http.ListenAndServe(\"0.0.0.0:8080\", nil)`): read the port from `os.Getenv(\"PORT\")`, or the app will not be on its allocated port (`start` reports it as drift)\n",
         ),
     ] {
-        let out = sb.run(["init", dir.to_str().unwrap()]);
-        assert_eq!(out.code(), 0, "{}", out.stderr());
-        assert!(out.stderr().contains(want), "{}", out.stderr());
+        sb.init(dir).stderr_has(want).run();
         assert!(dir.join("ecosystem.config.cjs").exists());
     }
     // Reading PORT: no note.
@@ -322,10 +318,8 @@ fn a_port_written_in_the_code_is_named_at_init() {
         "await app.listen(process.env.PORT ?? 3000);\n",
     )
     .unwrap();
-    let out = sb.run(["init", nest.to_str().unwrap(), "--dry-run"]);
-    assert!(
-        !out.stderr().contains("whatever PORT says"),
-        "{}",
-        out.stderr()
-    );
+    sb.init(&nest)
+        .arg("--dry-run")
+        .stderr_lacks("whatever PORT says")
+        .run();
 }

@@ -11,12 +11,6 @@ use serde_json::{Value, json};
 
 use crate::support::*;
 
-fn init(sb: &Sandbox, dir: &Path, extra: &[&str]) -> Run {
-    let mut args = vec!["init", dir.to_str().unwrap()];
-    args.extend_from_slice(extra);
-    sb.run(args)
-}
-
 fn mkfifo(path: &Path) {
     let c = std::ffi::CString::new(path.as_os_str().as_bytes()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
@@ -65,18 +59,22 @@ fn a_hand_written_two_app_file_is_refused_and_pm2_keeps_its_worker() {
     sb.pm2(["start", file.to_str().unwrap()]);
     wait_for(20, "the worker to answer", || http_get("127.0.0.1", worker));
 
-    let err = init(&sb, &dir, &[]).fails(1);
-    assert!(
-        err.contains(&format!(
+    let bak = dir.join("ecosystem.config.cjs.bak");
+    sb.init(&dir)
+        .expect_code(1)
+        .stderr_has(format!(
             "`{}` was written by hand (it sets PORT {web})",
             file.display()
-        )),
-        "{err}"
-    );
-    let err = sb.run(["start", dir.to_str().unwrap()]).fails(1);
-    assert!(err.contains("was written by hand"), "{err}");
+        ))
+        .unchanged(&dir)
+        .run();
+    sb.call(["start", dir.to_str().unwrap()])
+        .expect_code(1)
+        .stderr_has("was written by hand")
+        .unchanged(&dir)
+        .run();
     assert_eq!(fs::read_to_string(&file).unwrap(), hand);
-    assert!(!dir.join("ecosystem.config.cjs.bak").exists());
+    assert!(!bak.exists());
     let names: Vec<String> = sb
         .jlist()
         .iter()
@@ -133,20 +131,24 @@ fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
     for (what, edit) in edits {
         let text = buildflowz(&dir, port, edit);
         fs::write(&file, &text).unwrap();
-        let err = init(&sb, &dir, &[]).fails(1);
-        assert!(err.contains("was written by hand"), "{what}: {err}");
+        sb.init(&dir)
+            .case(what)
+            .expect_code(1)
+            .stderr_has("was written by hand")
+            .unchanged(&file)
+            .no_file(dir.join("buildflowz.toml"))
+            .run();
         assert_eq!(fs::read_to_string(&file).unwrap(), text, "{what}");
-        assert!(!dir.join("buildflowz.toml").exists(), "{what}");
     }
     // Every edit at once, then --force: nothing is lost.
     let text = buildflowz(&dir, port, |t| edits.iter().fold(t, |t, (_, edit)| edit(t)));
     fs::write(&file, &text).unwrap();
-    let err = init(&sb, &dir, &[]).fails(1);
-    assert!(
-        err.contains("(command, env.DATABASE_URL, pm2.autorestart, pm2.watch) is carried into buildflowz.toml"),
-        "{err}"
-    );
-    let report = init(&sb, &dir, &["--force", "--json"]).json();
+    sb.init(&dir)
+        .expect_code(1)
+        .stderr_has("(command, env.DATABASE_URL, pm2.autorestart, pm2.watch) is carried into buildflowz.toml")
+        .unchanged(&dir)
+        .run();
+    let report = sb.init(&dir).args(["--force", "--json"]).json();
     assert_eq!(report["apps"][0]["port"], port);
     assert_eq!(report["apps"][0]["command"], "node api.js --port $PORT");
     assert_eq!(
@@ -157,7 +159,7 @@ fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
         fs::read_to_string(dir.join("buildflowz.toml")).unwrap(),
         "command = \"node api.js --port $PORT\"\n\n[env]\nDATABASE_URL = \"postgres://localhost/shop\"\n\n[pm2]\nautorestart = false\nwatch = [\"src\"]\n"
     );
-    let app = &node_require(&file)["apps"][0];
+    let app = &app_in_file(&file);
     assert_eq!(
         app["env"],
         json!({"PORT": port, "DATABASE_URL": "postgres://localhost/shop"})
@@ -169,7 +171,7 @@ fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
     let other = sb.fixture_as("http-app", "blog");
     let exact = buildflowz(&other, sb.port(9), |t| t.replace("shop", "blog"));
     fs::write(other.join("ecosystem.config.cjs"), exact).unwrap();
-    let report = init(&sb, &other, &["--json"]).json();
+    let report = sb.init(&other).arg("--json").json();
     assert_eq!(report["apps"][0]["port"], sb.port(9));
 }
 
@@ -210,26 +212,25 @@ fn a_full_state_directory_writes_no_file_and_names_the_registry() {
     let sb = Sandbox::new();
     let disk = FullDisk::mount(&sb.state);
     let a = sb.fixture_as("http-app", "p-a");
-    let report = init(&sb, &a, &["--json"]).json();
+    let report = sb.init(&a).arg("--json").json();
     assert_eq!(report["apps"][0]["port"], sb.port(0));
     disk.fill();
     let b = sb.fixture_as("http-app", "p-b");
-    let err = init(&sb, &b, &[]).fails(1);
-    assert!(
-        err.contains(&format!(
+    sb.init(&b)
+        .expect_code(1)
+        .stderr_has(format!(
             "cannot save pm2-port's registry `{}`",
             sb.state.join("registry.json").display()
-        )),
-        "{err}"
-    );
-    assert!(err.contains("No space left on device"), "{err}");
-    assert!(!b.join("ecosystem.config.cjs").exists());
+        ))
+        .stderr_has("No space left on device")
+        .no_file(b.join("ecosystem.config.cjs"))
+        .run();
     assert_eq!(
         names_in(&sb.state),
         ["filler", "lock", "registry.backup.json", "registry.json"]
     );
     fs::remove_file(sb.state.join("filler")).unwrap();
-    let report = init(&sb, &b, &["--json"]).json();
+    let report = sb.init(&b).arg("--json").json();
     assert_eq!(report["apps"][0]["port"], sb.port(1));
 }
 
@@ -281,17 +282,14 @@ fn a_confusing_daemon_makes_read_only_commands_fail_fast_and_run_no_pm2() {
         vec!["list", "--json"],
         vec!["init", dir.to_str().unwrap(), "--dry-run"],
     ] {
-        let out = run_bounded(&mut sb.cmd(&args), 20)
-            .unwrap_or_else(|| panic!("`{}` hung", args.join(" ")));
-        let out = Run(out);
-        let err = out.fails(1);
-        assert!(
-            err.contains(&format!(
+        sb.call(&args)
+            .within(20)
+            .expect_code(1)
+            .stderr_has(format!(
                 "PM2's daemon answered `{}` with",
                 sb.home.join("rpc.sock").display()
-            )),
-            "{err}"
-        );
+            ))
+            .run();
         // No `pm2` ran: it would have written its log and pid files here.
         assert_eq!(names_in(&sb.home), ["rpc.sock"], "{}", args.join(" "));
     }
@@ -302,12 +300,13 @@ fn a_directory_whose_name_is_not_utf8_is_refused_up_front() {
     let sb = Sandbox::new();
     let dir = sb.root.path().join(std::ffi::OsStr::from_bytes(b"caf\xe9"));
     copy_dir(&fixtures().join("http-app"), &dir);
-    let err = sb
-        .run([std::ffi::OsStr::new("init"), dir.as_os_str()])
-        .fails(2);
-    assert!(err.contains("is not UTF-8"), "{err}");
-    assert!(!dir.join("ecosystem.config.cjs").exists());
-    assert!(!sb.state.join("registry.json").exists());
+    sb.init(&dir)
+        .expect_code(2)
+        .stderr_has("is not UTF-8")
+        .unchanged(&dir)
+        .no_file(dir.join("ecosystem.config.cjs"))
+        .no_file(sb.state.join("registry.json"))
+        .run();
 }
 
 #[test]
@@ -316,7 +315,7 @@ fn a_truncated_registry_loses_no_project() {
     let mut ports = Vec::new();
     for name in ["p-a", "p-b", "p-c"] {
         let dir = sb.fixture_as("http-app", name);
-        ports.push(init(&sb, &dir, &["--json"]).json()["apps"][0]["port"].clone());
+        ports.push(sb.init(&dir).arg("--json").json()["apps"][0]["port"].clone());
     }
     // Cut before the first path: nothing of it names a project any more.
     fs::write(
@@ -325,7 +324,7 @@ fn a_truncated_registry_loses_no_project() {
     )
     .unwrap();
     let d = sb.fixture_as("http-app", "p-d");
-    let report = init(&sb, &d, &["--json"]).json();
+    let report = sb.init(&d).arg("--json").json();
     assert_eq!(report["apps"][0]["port"], sb.port(3));
     let list = sb.run(["list", "--json"]).json();
     let seen: Vec<(Value, Value)> = list
@@ -349,7 +348,7 @@ fn a_truncated_registry_loses_no_project() {
 fn a_fifo_anywhere_pm2_port_reads_is_refused_without_hanging() {
     let sb = Sandbox::new();
     let configured = sb.fixture_as("http-app", "done");
-    init(&sb, &configured, &["--json"]).json();
+    sb.init(&configured).arg("--json").json();
     // (what to replace with a FIFO, the command, the exit status)
     let cases: [(&str, &str, i32); 4] = [
         ("project/ecosystem.config.cjs", "init", 1),
@@ -371,13 +370,13 @@ fn a_fifo_anywhere_pm2_port_reads_is_refused_without_hanging() {
         if command == "init" {
             args.push(project.to_str().unwrap());
         }
-        let out = run_bounded(&mut sb.cmd(&args), 15)
-            .unwrap_or_else(|| panic!("`pm2-port {command}` hung on a FIFO at {at}"));
-        let err = Run(out).fails(code);
-        assert!(
-            err.contains(&format!("`{}`", path.display())) && err.contains("FIFO"),
-            "{at}: {err}"
-        );
+        sb.call(&args)
+            .case(at)
+            .within(15)
+            .expect_code(code)
+            .stderr_has(format!("`{}`", path.display()))
+            .stderr_has("FIFO")
+            .run();
         fs::remove_file(&path).unwrap();
         if let Some(bytes) = saved {
             fs::write(&path, bytes).unwrap();
@@ -391,12 +390,11 @@ fn a_fifo_dotenv_of_a_flask_project_is_passed_over_without_hanging() {
     let sb = Sandbox::new();
     let project = sb.fixture("detect/flask-flaskenv");
     mkfifo(&project.join(".env"));
-    let out = run_bounded(
-        &mut sb.cmd(["init", project.to_str().unwrap(), "--dry-run", "--json"]),
-        15,
-    )
-    .expect("`pm2-port init` hung on a FIFO .env");
-    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let report = sb
+        .init(&project)
+        .args(["--dry-run", "--json"])
+        .within(15)
+        .json();
     assert_eq!(
         report["apps"][0]["command"],
         format!("FLASK_APP=blog.py flask run --port {}", sb.port(0))
@@ -420,9 +418,13 @@ fn values_that_would_not_survive_node_are_refused_or_read_as_node_does() {
         ("[pm2]\nx = nan\n", "`pm2.x` is not a finite number"),
     ] {
         fs::write(&toml, text).unwrap();
-        let err = init(&sb, &dir, &[]).fails(2);
-        assert!(err.contains(message), "{text}: {err}");
-        assert!(!dir.join("ecosystem.config.cjs").exists());
+        sb.init(&dir)
+            .case(text)
+            .expect_code(2)
+            .stderr_has(message)
+            .unchanged(&dir)
+            .no_file(dir.join("ecosystem.config.cjs"))
+            .run();
     }
     fs::remove_file(&toml).unwrap();
     // A legacy octal literal: Node reads 047010 as 19976, and so must pm2-port.
@@ -432,9 +434,12 @@ fn values_that_would_not_survive_node_are_refused_or_read_as_node_does() {
         "module.exports = { apps: [{ name: 'octal', script: 'server.js', env: { PORT: 047010 } }] };\n",
     )
     .unwrap();
-    assert_eq!(node_require(&file)["apps"][0]["env"]["PORT"], 19976);
-    let err = init(&sb, &dir, &[]).fails(1);
-    assert!(err.contains("(it sets PORT 19976)"), "{err}");
+    assert_eq!(app_in_file(&file)["env"]["PORT"], 19976);
+    sb.init(&dir)
+        .expect_code(1)
+        .stderr_has("(it sets PORT 19976)")
+        .unchanged(&file)
+        .run();
 }
 
 #[test]
@@ -443,7 +448,7 @@ fn a_package_json_with_a_byte_order_mark_is_read() {
     let dir = sb.fixture("http-app");
     let pkg = fs::read_to_string(dir.join("package.json")).unwrap();
     fs::write(dir.join("package.json"), format!("\u{feff}{pkg}")).unwrap();
-    let report = init(&sb, &dir, &["--json"]).json();
+    let report = sb.init(&dir).arg("--json").json();
     assert_eq!(report["apps"][0]["command"], "npm run dev");
 }
 
@@ -451,12 +456,19 @@ fn a_package_json_with_a_byte_order_mark_is_read() {
 fn a_blank_command_is_refused() {
     let sb = Sandbox::new();
     let dir = sb.fixture("http-app");
-    let err = init(&sb, &dir, &["--command", "  "]).fails(2);
-    assert!(err.contains("the command is empty"), "{err}");
+    sb.init(&dir)
+        .args(["--command", "  "])
+        .expect_code(2)
+        .stderr_has("the command is empty")
+        .unchanged(&dir)
+        .run();
     fs::write(dir.join("buildflowz.toml"), "command = \"\"\n").unwrap();
-    let err = init(&sb, &dir, &[]).fails(2);
-    assert!(err.contains(":1:11: `command` is empty"), "{err}");
-    assert!(!dir.join("ecosystem.config.cjs").exists());
+    sb.init(&dir)
+        .expect_code(2)
+        .stderr_has(":1:11: `command` is empty")
+        .unchanged(&dir)
+        .no_file(dir.join("ecosystem.config.cjs"))
+        .run();
 }
 
 #[test]
@@ -514,20 +526,13 @@ fn a_start_that_fails_on_drift_leaves_pm2_as_it_was() {
     let sb = Sandbox::new();
     let dir = sb.fixture("http-app");
     let elsewhere = sb.port(9);
-    let out = sb.run([
-        "start",
-        dir.to_str().unwrap(),
-        "--command",
-        &format!("PORT={elsewhere} node server.js"),
-        "--timeout",
-        "30",
-    ]);
-    let err = out.fails(1);
-    assert!(
-        err.contains("start failed; deleted `http-app` in PM2 again"),
-        "{err}"
-    );
-    assert!(err.contains("(drift)"), "{err}");
+    sb.call(["start", dir.to_str().unwrap()])
+        .args(["--command", &format!("PORT={elsewhere} node server.js")])
+        .args(["--timeout", "30"])
+        .expect_code(1)
+        .stderr_has("start failed; deleted `http-app` in PM2 again")
+        .stderr_has("(drift)")
+        .run();
     assert_eq!(sb.jlist(), Vec::<Value>::new());
     assert!(http_get("127.0.0.1", elsewhere).is_none());
 }
@@ -544,7 +549,7 @@ fn an_app_deleted_but_still_saved_shows_as_deleted_and_release_gives_ports_back(
 
     // A configured project that never started keeps its port until it is released.
     let test_app = sb.fixture_as("http-app", "test-app");
-    init(&sb, &test_app, &["--json"]).json();
+    sb.init(&test_app).arg("--json").json();
     assert_eq!(sb.run(["next"]).stdout(), format!("{}\n", sb.port(2)));
     let dry = sb
         .run(["release", test_app.to_str().unwrap(), "--dry-run", "--json"])
@@ -573,8 +578,10 @@ fn an_app_deleted_but_still_saved_shows_as_deleted_and_release_gives_ports_back(
     assert!(sb.jlist().iter().all(|a| a["name"] != "web"));
     let dump = fs::read_to_string(sb.home.join("dump.pm2")).unwrap();
     assert!(!dump.contains("\"web\""), "{dump}");
-    let err = sb.run(["release", web.to_str().unwrap()]).fails(1);
-    assert!(err.contains("is not a project pm2-port knows"), "{err}");
+    sb.call(["release", web.to_str().unwrap()])
+        .expect_code(1)
+        .stderr_has("is not a project pm2-port knows")
+        .run();
 }
 
 // What a hostile review of the fixes above found (each failed before its fix).
@@ -614,12 +621,12 @@ fn a_missing_registry_beside_its_copy_loses_no_project() {
     let sb = Sandbox::new();
     for name in ["p-a", "p-b", "p-c"] {
         let dir = sb.fixture_as("http-app", name);
-        init(&sb, &dir, &["--json"]).json();
+        sb.init(&dir).arg("--json").json();
     }
     // As a kill leaves it between keeping a broken registry aside and writing the new one.
     fs::remove_file(sb.state.join("registry.json")).unwrap();
     let d = sb.fixture_as("http-app", "p-d");
-    let report = init(&sb, &d, &["--json"]).json();
+    let report = sb.init(&d).arg("--json").json();
     assert_eq!(report["apps"][0]["port"], sb.port(3));
     assert_eq!(
         sb.run(["list", "--json"]).json().as_array().unwrap().len(),
@@ -633,21 +640,20 @@ fn an_apps_table_over_a_project_of_its_own_is_refused() {
     let mono = sb.dir("mono");
     copy_dir(&fixtures().join("http-app"), &mono.join("packages/web"));
     copy_dir(&fixtures().join("http-app"), &mono.join("packages/api"));
-    init(&sb, &mono.join("packages/web"), &["--json"]).json();
+    sb.init(mono.join("packages/web")).arg("--json").json();
     fs::write(
         mono.join("buildflowz.toml"),
         "[[apps]]\ndir = \"packages/api\"\n[[apps]]\ndir = \"packages/web\"\n",
     )
     .unwrap();
-    let err = init(&sb, &mono, &[]).fails(1);
-    assert!(
-        err.contains(&format!(
+    sb.init(&mono)
+        .expect_code(1)
+        .stderr_has(format!(
             "`{}` is a project of its own",
             mono.join("packages/web").display()
-        )),
-        "{err}"
-    );
-    assert!(!mono.join("ecosystem.config.cjs").exists());
+        ))
+        .no_file(mono.join("ecosystem.config.cjs"))
+        .run();
 }
 
 #[test]
@@ -659,13 +665,13 @@ fn a_file_copied_from_another_project_changes_nothing_of_that_project() {
     // A copy of the project (a git worktree, `cp -r`), configured, then its file restored from a.
     let b = sb.root.path().join("b");
     copy_dir(&a, &b);
-    init(&sb, &b, &["--force", "--json"]).json();
+    sb.init(&b).args(["--force", "--json"]).json();
     fs::copy(
         a.join("ecosystem.config.cjs"),
         b.join("ecosystem.config.cjs"),
     )
     .unwrap();
-    let again = init(&sb, &a, &["--json"]).json();
+    let again = sb.init(&a).arg("--json").json();
     assert_eq!(again["apps"][0]["name"], "a");
     assert_eq!(again["apps"][0]["port"], sb.port(0));
     assert_eq!(again["changed"], false);
@@ -719,7 +725,7 @@ fn an_app_started_from_a_symlinked_directory_is_the_projects_own() {
     let text = buildflowz(&link, port, |t| t);
     fs::write(real.join("ecosystem.config.cjs"), text).unwrap();
     sb.pm2(["start", link.join("ecosystem.config.cjs").to_str().unwrap()]);
-    let report = init(&sb, &link, &["--dry-run", "--json"]).json();
+    let report = sb.init(&link).args(["--dry-run", "--json"]).json();
     assert_eq!(report["apps"][0]["name"], "shop");
     assert_eq!(report["apps"][0]["port"], port);
 }
@@ -734,8 +740,11 @@ fn only_pm2_ports_own_header_makes_a_file_its_own() {
         sb.port(3)
     );
     fs::write(&file, &text).unwrap();
-    let err = init(&sb, &dir, &[]).fails(1);
-    assert!(err.contains("was written by hand"), "{err}");
+    sb.init(&dir)
+        .expect_code(1)
+        .stderr_has("was written by hand")
+        .unchanged(&dir)
+        .run();
     assert_eq!(fs::read_to_string(&file).unwrap(), text);
 }
 
@@ -754,14 +763,9 @@ fn carrying_thousands_of_settings_does_not_hang() {
     )
     .unwrap();
     // A hang guard, not a speed test: the quadratic version took over two minutes.
-    let out = run_bounded(
-        &mut sb.cmd(["init", dir.to_str().unwrap(), "--force", "--json"]),
-        60,
-    )
-    .expect("init --force with 10,000 settings hung");
-    let report = Run(out).json();
+    let report = sb.init(&dir).args(["--force", "--json"]).within(60).json();
     assert_eq!(report["apps"][0]["port"], sb.port(2));
-    let app = &node_require(&dir.join("ecosystem.config.cjs"))["apps"][0];
+    let app = &app_in_file(&dir.join("ecosystem.config.cjs"));
     assert_eq!(app["env"].as_object().unwrap().len(), 10_001);
     assert_eq!(app["env"]["K9999"], "v9999");
 }
@@ -770,15 +774,19 @@ fn carrying_thousands_of_settings_does_not_hang() {
 fn a_huge_file_is_refused_by_its_size_not_read() {
     let sb = Sandbox::new();
     let big = sb.fixture_as("http-app", "big");
-    init(&sb, &big, &["--json"]).json();
+    sb.init(&big).arg("--json").json();
     // Sparse: 3 GiB that take no disk.
     let f = fs::File::options()
         .write(true)
         .open(big.join("ecosystem.config.cjs"))
         .unwrap();
     f.set_len(3 << 30).unwrap();
-    let out = run_bounded(&mut sb.cmd(["next"]), 20).expect("`next` hung on a 3 GiB file");
-    assert_eq!(Run(out).stdout(), format!("{}\n", sb.port(1)));
-    let err = init(&sb, &big, &[]).fails(1);
-    assert!(err.contains("over pm2-port's cap of 64 MiB"), "{err}");
+    sb.call(["next"])
+        .within(20)
+        .stdout(format!("{}\n", sb.port(1)))
+        .run();
+    sb.init(&big)
+        .expect_code(1)
+        .stderr_has("over pm2-port's cap of 64 MiB")
+        .run();
 }

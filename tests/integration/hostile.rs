@@ -2,9 +2,8 @@
 //! returns exactly the values that went in. Nothing in them is ever executed.
 
 use std::fs;
-use std::process::Command;
 
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::support::*;
 
@@ -95,14 +94,12 @@ fn names_pm2_cannot_address_are_refused_or_made_addressable() {
     let sb = Sandbox::new();
     let dir = sb.fixture("http-app");
     for bad in ["all", "42", "-rf", "my app", "a,b", "/web/"] {
-        let err = sb
-            .run(["init", dir.to_str().unwrap(), &format!("--name={bad}")])
-            .fails(2);
-        assert!(
-            err.contains(&format!("the app name `{bad}` cannot be used")),
-            "{err}"
-        );
-        assert!(!dir.join("ecosystem.config.cjs").exists());
+        sb.init(&dir)
+            .arg(format!("--name={bad}"))
+            .expect_code(2)
+            .stderr_has(format!("the app name `{bad}` cannot be used"))
+            .no_file(dir.join("ecosystem.config.cjs"))
+            .run();
     }
     for (dir_name, name) in [
         ("2024", "app-2024"),
@@ -110,13 +107,12 @@ fn names_pm2_cannot_address_are_refused_or_made_addressable() {
         ("all", "app-all"),
     ] {
         let dir = sb.fixture_as("http-app", dir_name);
-        let out = sb.run(["init", dir.to_str().unwrap(), "--json"]);
-        assert!(
-            out.stderr().contains(&format!("the app is named `{name}`")),
-            "{}",
-            out.stderr()
-        );
-        assert_eq!(out.json()["apps"][0]["name"], name);
+        let report = sb
+            .init(&dir)
+            .arg("--json")
+            .stderr_has(format!("the app is named `{name}`"))
+            .json();
+        assert_eq!(report["apps"][0]["name"], name);
     }
 }
 
@@ -143,27 +139,22 @@ fn hostile_values_round_trip_through_node() {
         )
         .unwrap();
         let name = as_name(value);
-        let out = sb
-            .cmd([
-                "init".to_string(),
-                dir.to_str().unwrap().to_string(),
-                format!("--name={name}"),
-                format!("--command={value}"),
-                "--json".to_string(),
-            ])
+        let init = sb
+            .init(&dir)
+            .arg(format!("--name={name}"))
+            .arg(format!("--command={value}"))
+            .arg("--json")
             // Each project keeps its own registry, so all may have the same port.
             .env(
                 "PM2_PORT_STATE_DIR",
                 sb.root.path().join(format!("state-{i}")),
-            )
-            .output()
-            .unwrap();
+            );
         if value.trim().is_empty() {
             // A blank command starts nothing: refused (guarantees::a_blank_command_is_refused).
-            Run(out).fails(2);
+            init.expect_code(2).run();
             continue;
         }
-        let report = Run(out).json();
+        let report = init.json();
         assert_eq!(report["apps"][0]["name"], json!(name), "case {i}");
         assert_eq!(report["apps"][0]["command"], json!(value), "case {i}");
         // `--command` was saved beside `[env]`, and reads back exactly.
@@ -176,17 +167,8 @@ fn hostile_values_round_trip_through_node() {
         // check a copy at a plain path (the file's bytes are what is tested, not its location).
         let file = sb.root.path().join(format!("case-{i:02}.config.cjs"));
         fs::copy(dir.join("ecosystem.config.cjs"), &file).unwrap();
-        let check = Command::new("node")
-            .arg("--check")
-            .arg(&file)
-            .output()
-            .unwrap();
-        assert!(
-            check.status.success(),
-            "node --check rejects case {i} ({value:?}): {}",
-            String::from_utf8_lossy(&check.stderr)
-        );
-        files.push(file.to_str().unwrap().to_string());
+        node_check(&file, &format!("case {i} ({value:?})"));
+        files.push(file);
         expected.push(json!({
             "name": name,
             "cwd": dir.to_str().unwrap(),
@@ -198,28 +180,11 @@ fn hostile_values_round_trip_through_node() {
         }));
     }
 
-    let list = sb.root.path().join("files.json");
-    fs::write(&list, serde_json::to_string(&files).unwrap()).unwrap();
-    let out = Command::new("node")
-        .current_dir(sb.root.path())
-        .arg("-e")
-        .arg(
-            "const files = JSON.parse(require('fs').readFileSync(process.argv[1], 'utf8'));\
-             process.stdout.write(JSON.stringify(files.map(f => require(f).apps)));",
-        )
-        .arg(&list)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let got: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    // One Node process for every file; each must export exactly `{ apps: [the app] }`.
+    let got = node_require_all(sb.root.path(), &files);
     assert_eq!(got.len(), expected.len());
-    for (i, (apps, want)) in got.iter().zip(&expected).enumerate() {
-        assert_eq!(apps.as_array().unwrap().len(), 1, "case {i}");
-        assert_eq!(&apps[0], want, "case {i}");
+    for (i, (exports, want)) in got.iter().zip(&expected).enumerate() {
+        assert_eq!(exports, &json!({ "apps": [want] }), "case {i}");
     }
     // Loading the files ran none of the commands hidden in them.
     assert!(!sb.root.path().join("PWNED").exists());

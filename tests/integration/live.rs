@@ -141,8 +141,8 @@ fn vitepress_serves_the_site_in_docs_through_its_docs_dev_script() {
 
     expect(port, "/", &["/vitepress/dist/client/app/index.js"], &report);
     // VitePress renders in the browser: the site's title is in its site data (from
-    // docs/.vitepress/config.mjs), the page's in the module compiled from docs/index.md. Served
-    // from anywhere but docs/, neither is there.
+    // docs/.vitepress/config.mjs), the page's in the module compiled from the fixture's
+    // vitepress/docs/index.md. Served from anywhere but docs/, neither is there.
     expect(
         port,
         "/@siteData",

@@ -13,6 +13,7 @@ mod corpus;
 mod crash;
 mod daemon;
 mod detect;
+mod docs;
 mod doctor;
 mod guarantees;
 mod hostile;

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::ffi::OsStr;
+use std::ffi::{OsStr, OsString};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -223,6 +223,23 @@ impl Sandbox {
         Run(self.cmd(args).output().unwrap())
     }
 
+    /// A run of pm2-port to describe, then check with [`Call::run`]: `sb.call(["next"])`.
+    pub fn call<I, S>(&self, args: I) -> Call<'_>
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        Call::new(
+            self,
+            args.into_iter().map(|a| a.as_ref().to_owned()).collect(),
+        )
+    }
+
+    /// `pm2-port init DIR`, to describe further: `sb.init(&dir).arg("--json").json()`.
+    pub fn init(&self, dir: impl AsRef<Path>) -> Call<'_> {
+        self.call([OsStr::new("init"), dir.as_ref().as_os_str()])
+    }
+
     /// Run the real pm2 in this sandbox's home; panics when it fails.
     pub fn pm2<I, S>(&self, args: I) -> Output
     where
@@ -392,6 +409,290 @@ impl Run {
     }
 }
 
+/// A run of pm2-port and what it must do, checked at once by [`Call::run`] (after just's `Test`):
+///
+/// ```ignore
+/// sb.init(&dir).arg("--port").arg("70000")
+///     .expect_code(2).stderr_has("70000").unchanged(&dir).no_daemon().run();
+/// ```
+///
+/// Unless told otherwise it must exit 0. Every failure names the command line and shows what it
+/// printed.
+#[must_use = "a Call checks nothing until `run`, `json` or `stderr`"]
+pub struct Call<'a> {
+    sb: &'a Sandbox,
+    args: Vec<OsString>,
+    env: Vec<(OsString, OsString)>,
+    code: i32,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stderr_has: Vec<String>,
+    stderr_lacks: Vec<String>,
+    unchanged: Vec<PathBuf>,
+    absent: Vec<PathBuf>,
+    no_daemon: bool,
+    within: Option<u64>,
+    case: Option<String>,
+}
+
+impl<'a> Call<'a> {
+    fn new(sb: &'a Sandbox, args: Vec<OsString>) -> Call<'a> {
+        Call {
+            sb,
+            args,
+            env: Vec::new(),
+            code: 0,
+            stdout: None,
+            stderr: None,
+            stderr_has: Vec::new(),
+            stderr_lacks: Vec::new(),
+            unchanged: Vec::new(),
+            absent: Vec::new(),
+            no_daemon: false,
+            within: None,
+            case: None,
+        }
+    }
+
+    pub fn arg(mut self, arg: impl AsRef<OsStr>) -> Self {
+        self.args.push(arg.as_ref().to_owned());
+        self
+    }
+
+    pub fn args<I, S>(mut self, args: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.args
+            .extend(args.into_iter().map(|a| a.as_ref().to_owned()));
+        self
+    }
+
+    /// An environment variable for this run, over the sandbox's own (`PM2_PORT_RANGE`, ...).
+    pub fn env(mut self, key: impl AsRef<OsStr>, value: impl AsRef<OsStr>) -> Self {
+        self.env
+            .push((key.as_ref().to_owned(), value.as_ref().to_owned()));
+        self
+    }
+
+    /// The exit status it must end with (0 unless told).
+    pub fn expect_code(mut self, code: i32) -> Self {
+        self.code = code;
+        self
+    }
+
+    /// Its whole stdout.
+    pub fn stdout(mut self, text: impl Into<String>) -> Self {
+        self.stdout = Some(text.into());
+        self
+    }
+
+    /// Its whole stderr.
+    pub fn stderr(mut self, text: impl Into<String>) -> Self {
+        self.stderr = Some(text.into());
+        self
+    }
+
+    /// A text its stderr must contain.
+    pub fn stderr_has(mut self, text: impl Into<String>) -> Self {
+        self.stderr_has.push(text.into());
+        self
+    }
+
+    /// A text its stderr must not contain.
+    pub fn stderr_lacks(mut self, text: impl Into<String>) -> Self {
+        self.stderr_lacks.push(text.into());
+        self
+    }
+
+    /// A file, or a directory and everything in it, that must be byte for byte the same after the
+    /// run (a missing file must stay missing).
+    pub fn unchanged(mut self, path: impl AsRef<Path>) -> Self {
+        self.unchanged.push(path.as_ref().to_owned());
+        self
+    }
+
+    /// A path that must not exist after the run.
+    pub fn no_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.absent.push(path.as_ref().to_owned());
+        self
+    }
+
+    /// No PM2 daemon may have been started: no `rpc.sock` in the sandbox's `PM2_HOME`.
+    pub fn no_daemon(mut self) -> Self {
+        self.no_daemon = true;
+        self
+    }
+
+    /// Which case of a test's loop this is, for the failure message.
+    pub fn case(mut self, label: impl Into<String>) -> Self {
+        self.case = Some(label.into());
+        self
+    }
+
+    /// It must end within `secs` seconds (a hang is a failure, not a hung suite).
+    pub fn within(mut self, secs: u64) -> Self {
+        self.within = Some(secs);
+        self
+    }
+
+    /// Run it, check everything it was told, and return what it printed.
+    #[track_caller]
+    pub fn run(self) -> Run {
+        let shown = std::iter::once("pm2-port".to_string())
+            .chain(self.args.iter().map(|a| a.to_string_lossy().into_owned()))
+            .collect::<Vec<_>>()
+            .join(" ");
+        let case = self
+            .case
+            .as_ref()
+            .map_or(String::new(), |c| format!(" ({c})"));
+        let before: Vec<(PathBuf, Snapshot)> = self
+            .unchanged
+            .iter()
+            .map(|p| (p.clone(), snapshot(p)))
+            .collect();
+        let mut cmd = self.sb.cmd(&self.args);
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let out = match self.within {
+            Some(secs) => run_bounded(&mut cmd, secs)
+                .unwrap_or_else(|| panic!("`{shown}` hung: still running after {secs} s")),
+            None => cmd.output().unwrap(),
+        };
+        let run = Run(out);
+        let (stdout, stderr) = (run.stdout(), run.stderr());
+        let printed = format!("--- stdout:\n{stdout}--- stderr:\n{stderr}---");
+        let mut wrong = Vec::new();
+        if run.code() != self.code {
+            wrong.push(format!(
+                "exit status {}, expected {}",
+                run.code(),
+                self.code
+            ));
+        }
+        if let Some(want) = &self.stdout
+            && *want != stdout
+        {
+            wrong.push(format!("stdout is not exactly {want:?}"));
+        }
+        if let Some(want) = &self.stderr
+            && *want != stderr
+        {
+            wrong.push(format!("stderr is not exactly {want:?}"));
+        }
+        for text in &self.stderr_has {
+            if !stderr.contains(text.as_str()) {
+                wrong.push(format!("stderr lacks {text:?}"));
+            }
+        }
+        for text in &self.stderr_lacks {
+            if stderr.contains(text.as_str()) {
+                wrong.push(format!("stderr has {text:?}"));
+            }
+        }
+        for (path, was) in &before {
+            let now = snapshot(path);
+            if now != *was {
+                wrong.push(format!("`{}` changed: {}", path.display(), diff(was, &now)));
+            }
+        }
+        for path in &self.absent {
+            if path.symlink_metadata().is_ok() {
+                wrong.push(format!("`{}` exists", path.display()));
+            }
+        }
+        if self.no_daemon && self.sb.home.join("rpc.sock").exists() {
+            wrong.push("a PM2 daemon was started (rpc.sock exists)".to_string());
+        }
+        assert!(
+            wrong.is_empty(),
+            "`{shown}`{case}:\n  {}\n{printed}",
+            wrong.join("\n  ")
+        );
+        run
+    }
+
+    /// Run it (it must exit 0 unless told) and return its stdout parsed as JSON.
+    #[track_caller]
+    pub fn json(self) -> Value {
+        let run = self.run();
+        serde_json::from_str(&run.stdout())
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}): {}", run.stdout()))
+    }
+
+    /// Run it and return its stderr, for checks the builder has no word for.
+    #[track_caller]
+    pub fn err(self) -> String {
+        self.run().stderr()
+    }
+}
+
+/// A path's contents for [`Call::unchanged`]: a file's bytes, a symlink's target, a directory's
+/// entries recursively (symlinks not followed), or nothing.
+#[derive(Debug, PartialEq, Eq)]
+enum Snapshot {
+    Missing,
+    File(Vec<u8>),
+    Link(PathBuf),
+    Dir(Vec<(String, Snapshot)>),
+    /// A FIFO or a device: only its presence counts (reading it could block).
+    Special,
+}
+
+fn snapshot(path: &Path) -> Snapshot {
+    let Ok(meta) = path.symlink_metadata() else {
+        return Snapshot::Missing;
+    };
+    if meta.is_symlink() {
+        Snapshot::Link(std::fs::read_link(path).unwrap())
+    } else if meta.is_dir() {
+        let mut entries: Vec<(String, Snapshot)> = std::fs::read_dir(path)
+            .unwrap()
+            .map(|e| {
+                let e = e.unwrap();
+                (
+                    e.file_name().to_string_lossy().into_owned(),
+                    snapshot(&e.path()),
+                )
+            })
+            .collect();
+        entries.sort_by(|a, b| a.0.cmp(&b.0));
+        Snapshot::Dir(entries)
+    } else if meta.is_file() {
+        Snapshot::File(std::fs::read(path).unwrap())
+    } else {
+        Snapshot::Special
+    }
+}
+
+/// What differs between two snapshots, in words.
+fn diff(was: &Snapshot, now: &Snapshot) -> String {
+    match (was, now) {
+        (Snapshot::Dir(a), Snapshot::Dir(b)) => {
+            let names =
+                |d: &[(String, Snapshot)]| d.iter().map(|e| e.0.clone()).collect::<Vec<_>>();
+            let (na, nb) = (names(a), names(b));
+            let added: Vec<_> = nb.iter().filter(|n| !na.contains(n)).collect();
+            let removed: Vec<_> = na.iter().filter(|n| !nb.contains(n)).collect();
+            let changed: Vec<_> = a
+                .iter()
+                .filter(|(n, s)| b.iter().any(|(m, t)| m == n && t != s))
+                .map(|e| &e.0)
+                .collect();
+            format!("added {added:?}, removed {removed:?}, changed {changed:?}")
+        }
+        (Snapshot::File(a), Snapshot::File(b)) => format!(
+            "was {:?}, is {:?}",
+            String::from_utf8_lossy(a),
+            String::from_utf8_lossy(b)
+        ),
+        (a, b) => format!("was {a:?}, is {b:?}"),
+    }
+}
+
 pub fn copy_dir(from: &Path, to: &Path) {
     std::fs::create_dir_all(to).unwrap();
     for entry in std::fs::read_dir(from).unwrap_or_else(|e| panic!("{}: {e}", from.display())) {
@@ -468,6 +769,75 @@ pub fn run_bounded(c: &mut Command, secs: u64) -> Option<Output> {
         Err(pm2_port::sys::proc::RunError::TimedOut { .. }) => None,
         Err(err) => panic!("cannot run {c:?}: {err}"),
     }
+}
+
+/// The apps `node` reads from an ecosystem file: `require(FILE)` must be exactly `{ apps: [...] }`.
+#[track_caller]
+pub fn apps_in_file(file: &Path) -> Vec<Value> {
+    let exports = node_require(file);
+    let keys: Vec<&String> = exports
+        .as_object()
+        .map(|o| o.keys().collect())
+        .unwrap_or_default();
+    match exports.get("apps").and_then(Value::as_array) {
+        Some(apps) if keys == ["apps"] => apps.clone(),
+        _ => panic!(
+            "node reads no `{{ apps: [...] }}` alone from {}: {exports}",
+            file.display()
+        ),
+    }
+}
+
+/// The one app `node` reads from an ecosystem file (exactly one, or a failure saying what it read).
+#[track_caller]
+pub fn app_in_file(file: &Path) -> Value {
+    let apps = apps_in_file(file);
+    match <[Value; 1]>::try_from(apps) {
+        Ok([app]) => app,
+        Err(apps) => panic!(
+            "node reads {} apps from {}, expected one: {}",
+            apps.len(),
+            file.display(),
+            Value::from(apps)
+        ),
+    }
+}
+
+/// What `node` reads from each of `files` (`module.exports` as JSON), in one Node process working
+/// in `cwd` (where a command smuggled into a file would leave its traces).
+#[track_caller]
+pub fn node_require_all(cwd: &Path, files: &[PathBuf]) -> Vec<Value> {
+    let out = Command::new("node")
+        .current_dir(cwd)
+        .arg("-e")
+        .arg("process.stdout.write(JSON.stringify(process.argv.slice(1).map(f => require(f))))")
+        .args(files)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "node could not load one of {files:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let all: Vec<Value> = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(all.len(), files.len(), "node read {all:?}");
+    all
+}
+
+/// `node --check FILE` must accept the file; `what` says which case it is.
+#[track_caller]
+pub fn node_check(file: &Path, what: &str) {
+    let check = Command::new("node")
+        .arg("--check")
+        .arg(file)
+        .output()
+        .unwrap();
+    assert!(
+        check.status.success(),
+        "node --check rejects {what} ({}): {}",
+        file.display(),
+        String::from_utf8_lossy(&check.stderr)
+    );
 }
 
 /// What `node` reads from an ecosystem file: `require(FILE)` as JSON.

@@ -1,5 +1,6 @@
-//! Node projects: package.json, its package manager, and the frameworks of frameworks.md
-//! ([`table`]); the workspace around a package ([`workspace`]); what its scripts say ([`script`]).
+//! Node projects: package.json, its package manager, and the frameworks of docs/frameworks.md
+//! ([`table`]); the workspace around a package ([`workspace`]); what its scripts say
+//! ([`script`]).
 
 mod script;
 pub mod table;

@@ -1,5 +1,5 @@
-//! The frameworks of frameworks.md as data: one row per framework (how it is recognised, how its
-//! dev server starts and takes a port), and the programs a script may start that are not a
+//! The frameworks of docs/frameworks.md as data: one row per framework (how it is recognised, how
+//! its dev server starts and takes a port), and the programs a script may start that are not a
 //! framework's binary. A new framework is a row here and a fixture under `fixtures/detect/`.
 
 /// How a framework's dev server is recognised in a script, and how it takes a port.
