@@ -272,7 +272,7 @@ impl Sandbox {
     }
 
     /// Start `fixtures/http-app/server.js` under PM2 as `name`, in its own directory, on `port`,
-    /// and wait until it answers.
+    /// and wait until it answers. PM2 marks it online once it listens (`--wait-ready`).
     pub fn start_foreign_app(&self, name: &str, port: u16) -> PathBuf {
         let dir = self.fixture_as("http-app", &format!("foreign-{name}"));
         let script = dir.join("server.js");
@@ -284,6 +284,9 @@ impl Sandbox {
                 OsStr::new(name),
                 OsStr::new("--cwd"),
                 dir.as_os_str(),
+                // Online only once it listens: a tunnel watching PM2 in this same network stack
+                // would otherwise take the port for its forward before the app binds it.
+                OsStr::new("--wait-ready"),
             ],
             &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
         );
