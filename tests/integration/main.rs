@@ -14,6 +14,7 @@ mod crash;
 mod daemon;
 mod detect;
 mod doctor;
+mod dry_run;
 mod guarantees;
 mod hostile;
 mod live;
