@@ -1,5 +1,5 @@
-//! Applying a configured project to PM2 and watching it come up: the side-effect layer shared by
-//! `start`, `bump` and `doctor --fix`.
+//! Running a plan's operations on PM2 ([`crate::ops`]) and watching the apps come up: the one
+//! executor of `start`, `bump` and `doctor --fix`, and how their `--dry-run` shows the plan.
 
 use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 
-use crate::configure::AppReport;
 use crate::model::App;
 use crate::model::Processes;
+use crate::ops::wait::{Pm2View, Verdict, Waiter};
+use crate::ops::{self, Level, Op, Pm2Plan};
+use crate::sys::pm2_cli;
 use crate::sys::pm2_rpc as rpc;
 use crate::sys::procs;
 use crate::sys::world::{self, Context};
@@ -36,58 +38,110 @@ pub fn live_apps(ctx: &Context) -> Result<Option<Vec<App>>> {
     })
 }
 
-/// The app `name` of directory `cwd` among `apps`.
-pub fn find<'a>(apps: &'a [App], name: &str, cwd: &Path) -> Option<&'a App> {
-    apps.iter().find(|a| a.name == name && a.belongs_to(cwd))
-}
-
 /// The app `name` of directory `cwd` as PM2's live daemon knows it (not `dump.pm2`).
 pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
-    Ok(live_apps(ctx)?.and_then(|apps| find(&apps, name, cwd).cloned()))
+    Ok(live_apps(ctx)?.and_then(|apps| ops::find(&apps, name, cwd).cloned()))
 }
 
-/// After `bump` or a fix: re-apply the file when PM2 knows the app, wait for the new port when it
-/// runs, and warn about an orphan still holding the old one.
-pub fn reapply_known(ctx: &Context, file: &Path, app: &AppReport, timeout: Duration) -> Result<()> {
-    let apps = ctx.pm2_apps()?;
-    let Some(known) = apps
-        .iter()
-        .find(|a| a.name == app.name && a.belongs_to(&app.cwd))
-    else {
-        return Ok(());
-    };
-    if known.only_saved() {
-        note!(
-            "PM2's dump.pm2 still has `{}` on its old port (no daemon runs); start it with `pm2-port start {}` rather than `pm2 resurrect`",
-            app.name,
-            app.cwd.display()
-        );
-        return Ok(());
-    }
-    let online = known.status == crate::model::Status::Online;
-    crate::sys::pm2_cli::reapply(file, &app.name, !online)?;
-    if !online {
-        // Re-applying starts it for a moment: return once it is down again.
-        let (closed, _) = world::wait_port(app.port, Duration::from_secs(10), |l| l.is_empty())?;
-        if !closed {
-            warn!(
-                "`{}` is stopped in PM2, but port {} still listens; `pm2-port doctor` shows by whom",
-                app.name, app.port
-            );
+/// Run the operations of a plan in order, stopping at the first that fails. With `undo` (a
+/// `start`), a failure takes back what was started ([`ops::undo`]) and the error says which.
+/// `chatty`: say what is awaited (a spinner on a terminal, a plain line otherwise).
+pub fn execute(ctx: &Context, ops: &[Op], undo: bool, chatty: bool) -> Result<()> {
+    for (i, op) in ops.iter().enumerate() {
+        if let Err(err) = run_op(ctx, op, chatty) {
+            if !undo {
+                return Err(err);
+            }
+            return Err(take_back(ctx, &ops[..=i], err));
         }
-        return Ok(());
-    }
-    wait_listening(ctx, app, timeout, false)?;
-    if let Some(old) = app.previous_port {
-        warn_orphans(ctx, old, &app.name)?;
     }
     Ok(())
 }
 
+fn run_op(ctx: &Context, op: &Op, chatty: bool) -> Result<()> {
+    match op {
+        Op::Delete { name, removed } => {
+            pm2_cli::delete(name)?;
+            if *removed {
+                note!("deleted `{name}` from PM2: it is no longer in the project's file");
+            }
+            Ok(())
+        }
+        Op::Start { name, file } => pm2_cli::start_only(file, name),
+        Op::Stop { name } => pm2_cli::run(&["stop", name.as_str()]).map(drop),
+        Op::Save => pm2_cli::save(),
+        Op::WaitListening {
+            name,
+            cwd,
+            port,
+            timeout,
+        } => wait_listening(ctx, name, cwd, *port, Duration::from_secs(*timeout), chatty),
+        Op::WaitClosed { name, port, within } => {
+            let (closed, _) =
+                world::wait_port(*port, Duration::from_secs(*within), |l| l.is_empty())?;
+            if !closed {
+                warn!(
+                    "`{name}` is stopped in PM2, but port {port} still listens; `pm2-port doctor` shows by whom"
+                );
+            }
+            Ok(())
+        }
+        Op::CheckOrphans { name, port, within } => {
+            warn_orphans(ctx, *port, name, Duration::from_secs(*within))
+        }
+    }
+}
+
+/// After a failed start: run [`ops::undo`] of what was done, so that no app is left running on a
+/// port other than its own; `pm2 save` is not run, so what `pm2 resurrect` brings back is
+/// unchanged. The error says which.
+fn take_back(ctx: &Context, done: &[Op], err: anyhow::Error) -> anyhow::Error {
+    let mut said = Vec::new();
+    for op in ops::undo(done) {
+        let (verb, name) = match &op {
+            Op::Stop { name } => ("stopped", name),
+            Op::Delete { name, .. } => ("deleted", name),
+            _ => continue,
+        };
+        match run_op(ctx, &op, false) {
+            Ok(()) => said.push(format!("{verb} `{name}` in PM2 again")),
+            Err(e) => said.push(format!("could not take back `{name}`: {e:#}")),
+        }
+    }
+    err.context(format!(
+        "start failed; {} (PM2's saved list is unchanged)",
+        said.join(", ")
+    ))
+}
+
+/// The human lines of a `--dry-run`'s operations, on stdout.
+pub fn print_ops(ops: &[Op]) -> Result<()> {
+    if ops.is_empty() {
+        outln!("PM2: nothing to do")?;
+        return Ok(());
+    }
+    outln!("PM2 operations:")?;
+    for op in ops {
+        outln!("  {}", crate::text::escape(&op.to_string()))?;
+    }
+    Ok(())
+}
+
+/// Print a plan's messages (before running it, or instead of it for `--dry-run`).
+pub fn tell(plan: &Pm2Plan) {
+    for (level, text) in &plan.messages {
+        match level {
+            Level::Say => say!("{}", crate::text::escape(text)),
+            Level::Note => note!("{text}"),
+            Level::Warn => warn!("{}", crate::text::escape(text)),
+        }
+    }
+}
+
 /// Warn, with PIDs, about what still listens on `port` a few seconds after its app moved: a
 /// process outside PM2 (another PM2 app on that port is `doctor`'s business, not an orphan).
-pub fn warn_orphans(ctx: &Context, port: u16, name: &str) -> Result<()> {
-    let (released, left) = world::wait_port(port, Duration::from_secs(5), |now| now.is_empty())?;
+pub fn warn_orphans(ctx: &Context, port: u16, name: &str, within: Duration) -> Result<()> {
+    let (released, left) = world::wait_port(port, within, |now| now.is_empty())?;
     if released {
         return Ok(());
     }
@@ -132,12 +186,15 @@ fn log_tail(app: Option<&App>) -> String {
     out
 }
 
-/// Wait until something listens on the app's port. Fails early when PM2 reports the app errored
-/// or stopped, or when the app's processes listen on another port for a few seconds (drift); on
-/// timeout, fails with the last lines of its logs. Shows a spinner when stderr is a terminal.
+/// Wait until something listens on the app's port, by the policy of [`Waiter`]: fails early
+/// when PM2 reports the app errored or stopped, or when the app's processes listen on another port
+/// for a few seconds (drift); on timeout, fails with the last lines of its logs. Shows a spinner
+/// when stderr is a terminal.
 pub fn wait_listening(
     ctx: &Context,
-    app: &AppReport,
+    name: &str,
+    cwd: &Path,
+    port: u16,
     timeout: Duration,
     chatty: bool,
 ) -> Result<()> {
@@ -146,75 +203,43 @@ pub fn wait_listening(
     let tty = chatty && std::io::stderr().is_terminal();
     if chatty && !tty {
         eprintln!(
-            "waiting for `{}` to listen on port {} (timeout {}s)",
-            app.name,
-            app.port,
+            "waiting for `{}` to listen on port {port} (timeout {}s)",
+            crate::text::escape(name),
             timeout.as_secs()
         );
     }
     let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
-    let mut last_check = Instant::now() - Duration::from_secs(1);
-    // Since when, and by which process, the app has listened elsewhere; a restart (a new PID)
-    // starts the count again, so a PID reused by another program is not taken for drift.
-    let mut drift_since: Option<(Instant, u32, Vec<u16>)> = None;
+    let mut waiter = Waiter::new(timeout);
     let mut pm2_app: Option<App> = None;
     let result = loop {
         let listeners = world::listeners()?;
-        if listeners.iter().any(|l| l.port == app.port) {
-            break Ok(());
-        }
-        if last_check.elapsed() >= Duration::from_millis(500) {
-            last_check = Instant::now();
-            pm2_app = live_app(ctx, &app.name, &app.cwd)?;
-            match pm2_app.as_ref().map(|a| &a.status) {
-                Some(crate::model::Status::Errored | crate::model::Status::Stopped) | None => {
-                    let status = pm2_app.as_ref().map_or("gone", |a| a.status.as_str());
-                    break Err(format!(
-                        "`{}` is {status} in PM2 instead of listening on port {}",
-                        app.name, app.port
-                    ));
-                }
-                _ => {}
-            }
-            let other: Vec<u16> = pm2_app
-                .as_ref()
-                .and_then(|a| a.pid)
-                .map(|pid| {
-                    Processes::read(&listeners, &ctx.pm2_home).ports_of(&listeners, &[pid].into())
-                })
-                .unwrap_or_default();
-            let pid = pm2_app.as_ref().and_then(|a| a.pid).unwrap_or(0);
-            drift_since = match drift_since {
-                _ if other.is_empty() => None,
-                Some((since, p, _)) if p == pid => Some((since, pid, other)),
-                _ => Some((Instant::now(), pid, other)),
-            };
-            if let Some((since, _, ports)) = &drift_since
-                && since.elapsed() >= Duration::from_secs(3)
-            {
-                let ports: Vec<String> = ports.iter().map(u16::to_string).collect();
-                break Err(format!(
-                    "`{}` listens on port {} instead of its assigned {} (drift): make its dev server fail on a busy port instead of moving (Vite's --strictPort), or fix the command in buildflowz.toml",
-                    app.name,
-                    ports.join(", "),
-                    app.port
-                ));
-            }
-        }
-        if start.elapsed() >= timeout {
-            break Err(format!(
-                "`{}` did not listen on port {} within {}s",
-                app.name,
-                app.port,
-                timeout.as_secs()
-            ));
+        let listening = listeners.iter().any(|l| l.port == port);
+        let at = start.elapsed();
+        let view = if !listening && waiter.check_due(at) {
+            pm2_app = live_app(ctx, name, cwd)?;
+            let pid = pm2_app.as_ref().and_then(|a| a.pid);
+            Some(Pm2View {
+                status: pm2_app.as_ref().map(|a| a.status.clone()),
+                pid,
+                elsewhere: pid
+                    .map(|pid| {
+                        Processes::read(&listeners, &ctx.pm2_home)
+                            .ports_of(&listeners, &[pid].into())
+                    })
+                    .unwrap_or_default(),
+            })
+        } else {
+            None
+        };
+        let verdict = waiter.step(at, listening, view.as_ref());
+        if verdict != Verdict::Waiting {
+            break verdict;
         }
         if tty {
             let frame = frames[(start.elapsed().as_millis() / 100) as usize % frames.len()];
             eprint!(
-                "\r{frame} starting {} on port {} ({:.1}s)",
-                app.name,
-                app.port,
+                "\r{frame} starting {} on port {port} ({:.1}s)",
+                crate::text::escape(name),
                 start.elapsed().as_secs_f32()
             );
             let _ = std::io::stderr().flush();
@@ -224,10 +249,10 @@ pub fn wait_listening(
     if tty {
         eprint!("\r\x1b[2K");
     }
-    match result {
-        Ok(()) => Ok(()),
-        Err(why) => {
-            let app = pm2_app.or_else(|| live_app(ctx, &app.name, &app.cwd).ok().flatten());
+    match result.failure(name, port, timeout) {
+        None => Ok(()),
+        Some(why) => {
+            let app = pm2_app.or_else(|| live_app(ctx, name, cwd).ok().flatten());
             bail!("{why}{}", log_tail(app.as_ref()))
         }
     }

@@ -183,6 +183,10 @@ pub struct StartArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
 
+    /// Show what would change (a diff) and the PM2 operations; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
     /// Print the `init` result as JSON on stdout once the port listens
     #[arg(long)]
     pub json: bool,
@@ -213,7 +217,7 @@ pub struct BumpArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
 
-    /// Show what would change (a diff) and change nothing
+    /// Show what would change (a diff) and the PM2 operations; change nothing
     #[arg(long)]
     pub dry_run: bool,
 
@@ -252,6 +256,10 @@ pub struct DoctorArgs {
     /// Seconds to wait for a moved app to listen again
     #[arg(long, value_name = "SECS", default_value_t = 60)]
     pub timeout: u64,
+
+    /// With --fix: show each fix's diff and PM2 operations, change nothing
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
 }
 
 fn parse_range(s: &str) -> Result<PortRange, String> {

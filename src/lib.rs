@@ -19,6 +19,7 @@ pub mod error;
 pub mod inventory;
 pub mod js;
 pub mod model;
+pub mod ops;
 pub mod pm2;
 pub mod ports;
 pub mod style;

@@ -22,6 +22,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("doctor", 2),
     ("inventory", 2),
     ("tunnel", 2),
+    ("ops", 2),
     ("sys", 3),
     ("configure", 4),
     ("apply", 4),

@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Result;
 use serde::Serialize;
@@ -17,6 +16,7 @@ use crate::error::Exit;
 use crate::inventory;
 use crate::model::Processes;
 use crate::model::World;
+use crate::ops::{self, Op, Pm2Plan, Target};
 use crate::sys::project::Project;
 use crate::sys::world::{self, Context};
 
@@ -33,8 +33,13 @@ struct FixReport {
 struct Report {
     healthy: bool,
     findings: Vec<Finding>,
+    /// `--fix --dry-run`: `fixes` are what would be done, and nothing was.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     fixes: Option<Vec<FixReport>>,
+    #[serde(rename = "fixes", skip_serializing_if = "Option::is_none")]
+    planned: Option<Vec<PlannedFix>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remaining: Option<Vec<Finding>>,
 }
@@ -91,7 +96,14 @@ fn examine(ctx: &Context) -> Result<(Vec<Finding>, Vec<Fix>, Vec<String>)> {
     Ok((findings, fixes, warnings))
 }
 
-fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
+/// What a fix does: the project configured anew (`bump`, `adopt`: written unless `dry_run`) and
+/// the operations that apply it to PM2.
+fn plan_fix(
+    ctx: &Context,
+    fix: &Fix,
+    timeout: u64,
+    dry_run: bool,
+) -> Result<(Option<configure::Plan>, Pm2Plan)> {
     match fix {
         Fix::Bump { dir, app, .. } | Fix::Adopt { dir, app, .. } => {
             let req = Request {
@@ -102,20 +114,107 @@ fn apply_fix(ctx: &Context, fix: &Fix, timeout: Duration) -> Result<()> {
                     _ => None,
                 },
                 only: Some(app.clone()),
+                dry_run,
                 ..Request::default()
             };
             let plan = configure::configure(ctx, &req)?;
-            let moved = plan.report.apps.iter().find(|a| &a.name == app);
-            match moved {
-                Some(moved) => apply::reapply_known(ctx, &plan.file, moved, timeout),
-                None => Ok(()),
-            }
+            let pm2 = match plan.report.apps.iter().find(|a| &a.name == app) {
+                Some(moved) => ops::reapply_moved(
+                    &ctx.pm2_apps()?,
+                    &plan.file,
+                    &Target {
+                        name: moved.name.clone(),
+                        cwd: moved.cwd.clone(),
+                        port: moved.port,
+                        previous_port: moved.previous_port,
+                    },
+                    timeout,
+                ),
+                None => Pm2Plan::default(),
+            };
+            Ok((Some(plan), pm2))
         }
         Fix::Reapply {
             app, file, online, ..
-        } => {
-            crate::sys::pm2_cli::reapply(file, app, !online)?;
-            Ok(())
+        } => Ok((
+            None,
+            Pm2Plan {
+                ops: ops::reapply(app, file, *online),
+                messages: Vec::new(),
+            },
+        )),
+    }
+}
+
+fn apply_fix(ctx: &Context, fix: &Fix, timeout: u64) -> Result<()> {
+    let (_, pm2) = plan_fix(ctx, fix, timeout, false)?;
+    apply::tell(&pm2);
+    apply::execute(ctx, &pm2.ops, false, false)
+}
+
+/// A fix of `doctor --fix --dry-run`: what it would write and run.
+#[derive(Serialize)]
+struct PlannedFix {
+    #[serde(flatten)]
+    fix: Fix,
+    /// For `bump` and `adopt`: `init --json`'s object for the project, as it would be written.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    configure: Option<configure::Report>,
+    operations: Vec<Op>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<String>,
+    #[serde(skip)]
+    diff: String,
+}
+
+fn plan_fixes_dry(ctx: &Context, fixes: Vec<Fix>, timeout: u64) -> Vec<PlannedFix> {
+    fixes
+        .into_iter()
+        .map(|fix| match plan_fix(ctx, &fix, timeout, true) {
+            Ok((plan, pm2)) => {
+                apply::tell(&pm2);
+                PlannedFix {
+                    diff: plan
+                        .as_ref()
+                        .map(configure::unified_diff)
+                        .unwrap_or_default(),
+                    configure: plan.map(|p| p.report),
+                    operations: pm2.ops,
+                    error: None,
+                    fix,
+                }
+            }
+            Err(err) => PlannedFix {
+                fix,
+                configure: None,
+                operations: Vec::new(),
+                error: Some(format!("{err:#}")),
+                diff: String::new(),
+            },
+        })
+        .collect()
+}
+
+/// What a fix of a dry run would do, for a person.
+fn describe_planned(f: &PlannedFix) -> String {
+    let to = match &f.fix {
+        Fix::Bump { app, .. } => f
+            .configure
+            .as_ref()
+            .and_then(|r| r.apps.iter().find(|a| &a.name == app))
+            .map(|a| a.port),
+        _ => None,
+    };
+    match &f.fix {
+        Fix::Bump { app, port, .. } => match to {
+            Some(to) => format!("move `{app}` off port {port} to {to}"),
+            None => format!("move `{app}` off port {port}"),
+        },
+        Fix::Adopt { app, from, to, .. } => {
+            format!("record port {to} for `{app}`, which listens there (was {from})")
+        }
+        Fix::Reapply { app, file, .. } => {
+            format!("re-apply `{}` to PM2 for `{app}`", file.display())
         }
     }
 }
@@ -133,8 +232,17 @@ fn describe_fix(fix: &Fix) -> String {
 }
 
 pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
-    let DoctorArgs { json, fix, timeout } = *args;
-    let ctx = &if fix { ctx.driving_pm2() } else { ctx.clone() };
+    let DoctorArgs {
+        json,
+        fix,
+        timeout,
+        dry_run,
+    } = *args;
+    let ctx = &if fix && !dry_run {
+        ctx.driving_pm2()
+    } else {
+        ctx.clone()
+    };
     let (findings, fixes, warnings) = examine(ctx)?;
     for w in &warnings {
         warn!("{w}");
@@ -142,13 +250,17 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     let mut report = Report {
         healthy: findings.is_empty(),
         findings,
+        dry_run,
         fixes: None,
+        planned: None,
         remaining: None,
     };
-    if fix && !report.findings.is_empty() {
+    if dry_run && !report.findings.is_empty() {
+        report.planned = Some(plan_fixes_dry(ctx, fixes, timeout));
+    } else if fix && !report.findings.is_empty() {
         let done: Vec<FixReport> = fixes
             .into_iter()
-            .map(|f| match apply_fix(ctx, &f, Duration::from_secs(timeout)) {
+            .map(|f| match apply_fix(ctx, &f, timeout) {
                 Ok(()) => FixReport {
                     fix: f,
                     ok: true,
@@ -187,6 +299,20 @@ fn print_human(report: &Report) -> Result<()> {
     outln!("found {} problem(s):", report.findings.len())?;
     for f in &report.findings {
         outln!("  {}", f.describe())?;
+    }
+    if let Some(planned) = &report.planned {
+        for f in planned {
+            match &f.error {
+                None => outln!("would fix: {}", describe_planned(f))?,
+                Some(err) => outln!("could not plan ({}): {err}", describe_planned(f))?,
+            }
+            out!("{}", f.diff)?;
+            if f.error.is_none() {
+                apply::print_ops(&f.operations)?;
+            }
+        }
+        outln!("dry run: nothing was changed")?;
+        return Ok(());
     }
     if let Some(fixes) = &report.fixes {
         for f in fixes {

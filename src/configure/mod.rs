@@ -475,6 +475,20 @@ fn file_diff(name: &str, old: Option<&str>, new: &str) -> String {
 
 /// Print notes, the diff of a dry run, and the report (JSON or human).
 pub fn print(plan: &Plan, json: bool) -> Result<()> {
+    print_with_ops(plan, json, None)
+}
+
+/// `init --json`'s object with the operations of a dry run.
+#[derive(Serialize)]
+struct WithOps<'a> {
+    #[serde(flatten)]
+    report: &'a Report,
+    operations: &'a [crate::ops::Op],
+}
+
+/// [`print`], and for the `--dry-run` of `start` and `bump` the PM2 operations that would run:
+/// their lines after the report, or `"operations"` in its JSON object.
+pub fn print_with_ops(plan: &Plan, json: bool, ops: Option<&[crate::ops::Op]>) -> Result<()> {
     for note in &plan.notes {
         note!("{note}");
     }
@@ -487,12 +501,28 @@ pub fn print(plan: &Plan, json: bool) -> Result<()> {
         }
     }
     if json {
-        outln!("{}", serde_json::to_string(&plan.report)?)?;
+        match ops {
+            Some(operations) => outln!(
+                "{}",
+                serde_json::to_string(&WithOps {
+                    report: &plan.report,
+                    operations
+                })?
+            )?,
+            None => outln!("{}", serde_json::to_string(&plan.report)?)?,
+        }
         return Ok(());
     }
-    if crate::output::level() < crate::output::NORMAL {
-        return Ok(());
+    if crate::output::level() >= crate::output::NORMAL {
+        print_summary(plan)?;
     }
+    if let Some(ops) = ops {
+        crate::apply::print_ops(ops)?;
+    }
+    Ok(())
+}
+
+fn print_summary(plan: &Plan) -> Result<()> {
     let verb = match (plan.changed(), plan.report.dry_run) {
         (false, _) => "unchanged",
         (true, true) => "would write",

@@ -118,18 +118,6 @@ pub fn save() -> Result<()> {
     run(&["save"]).map(drop)
 }
 
-/// Apply app `name` of `file` to PM2 (docs/pm2.md, "Applying a changed port"): `delete` it, so
-/// that a changed script and removed env keys do not linger, `start` it from the file, `stop` it
-/// again when it was not running, and `save` so that a resurrect brings back the new port.
-pub fn reapply(file: &Path, name: &str, keep_stopped: bool) -> Result<()> {
-    delete(name)?;
-    start_only(file, name)?;
-    if keep_stopped {
-        run(&["stop", name])?;
-    }
-    save()
-}
-
 /// Every app PM2 knows: the live daemon's list (when one runs) and the apps saved in `dump.pm2`
 /// that the live list does not have, since `pm2 resurrect` brings them back. Never starts a daemon:
 /// the list comes from the daemon's socket. When a daemon answers there in a way this client does

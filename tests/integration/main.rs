@@ -15,6 +15,7 @@ mod daemon;
 mod detect;
 mod docs;
 mod doctor;
+mod dry_run;
 mod guarantees;
 mod hostile;
 mod live;
