@@ -1,9 +1,14 @@
-//! The command line: one `clap` struct per subcommand; the `///` docs are the help users read.
+//! The command line: the subcommands, and the flags several of them share; each subcommand's own
+//! `clap` struct lives beside its `run` in `cmd/`. The `///` docs are the help users read.
 
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::cmd::{
+    bump::BumpArgs, doctor::DoctorArgs, init::InitArgs, list::ListArgs, next::NextArgs,
+    release::ReleaseArgs, start::StartArgs, tunnel::TunnelArgs,
+};
 use crate::ports::PortRange;
 
 /// Stable, unique ports for every PM2 project on a dev server.
@@ -73,47 +78,6 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-pub struct TunnelArgs {
-    /// The server, as ssh knows it (a name from ~/.ssh/config, user@host, ...)
-    pub host: String,
-
-    /// An ssh configuration file (ssh's -F)
-    #[arg(short = 'F', value_name = "SSH_CONFIG")]
-    pub config: Option<PathBuf>,
-
-    /// An ssh option (ssh's -o), repeatable
-    #[arg(short = 'o', value_name = "SSH_OPTION")]
-    pub options: Vec<String>,
-
-    /// Keep polling the server: forward apps that come online, cancel those that go away
-    #[arg(long)]
-    pub watch: bool,
-
-    /// Seconds between polls with --watch
-    #[arg(long, value_name = "SECS", default_value_t = 2)]
-    pub interval: u64,
-
-    /// One JSON object per line on stdout (forward, cancel, ready events)
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ReleaseArgs {
-    /// The project directory (it may be gone already)
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-
-    /// Say what would be released, change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
 pub struct CompletionsArgs {
     /// The shell
     #[arg(value_enum)]
@@ -126,20 +90,6 @@ pub struct RangeArgs {
     /// Ports that may be allocated, inclusive [env: PM2_PORT_RANGE] [default: 3000-3100]
     #[arg(long, value_name = "A-B", value_parser = parse_range)]
     pub range: Option<PortRange>,
-}
-
-#[derive(Debug, Args)]
-pub struct InitArgs {
-    #[command(flatten)]
-    pub options: InitOptions,
-
-    /// Show what would change (a diff) and write nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
 }
 
 /// What `init` and `start` share.
@@ -174,100 +124,12 @@ pub struct InitOptions {
     pub force: bool,
 }
 
-#[derive(Debug, Args)]
-pub struct StartArgs {
-    #[command(flatten)]
-    pub init: InitOptions,
-
-    /// Seconds to wait for the app to listen on its port
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub timeout: u64,
-
-    /// Show what would change (a diff) and the PM2 operations; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the `init` result as JSON on stdout once the port listens
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct BumpArgs {
-    /// The project directory
-    #[arg(default_value = ".")]
-    pub dir: PathBuf,
-
-    /// Move to this port instead of the lowest free one
-    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
-    pub port: Option<u16>,
-
-    /// In a project of several [[apps]], move only this one
-    #[arg(long, value_name = "NAME")]
-    pub app: Option<String>,
-
-    #[command(flatten)]
-    pub range: RangeArgs,
-
-    /// Rewrite the file and the registry, but leave PM2 alone
-    #[arg(long)]
-    pub no_restart: bool,
-
-    /// Seconds to wait for the app to listen on its new port
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub timeout: u64,
-
-    /// Show what would change (a diff) and the PM2 operations; change nothing
-    #[arg(long)]
-    pub dry_run: bool,
-
-    /// Print the result as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct NextArgs {
-    #[command(flatten)]
-    pub range: RangeArgs,
-
-    /// Print `{"port": N}` instead of the bare number
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args)]
-pub struct ListArgs {
-    /// Print a JSON array on stdout
-    #[arg(long)]
-    pub json: bool,
-}
-
-#[derive(Debug, Args, Clone, Copy)]
-pub struct DoctorArgs {
-    /// Print the findings (and fixes) as JSON on stdout
-    #[arg(long)]
-    pub json: bool,
-
-    /// Repair what is safe: move pm2-port's side of a conflict, record a drifted port, re-apply files
-    #[arg(long)]
-    pub fix: bool,
-
-    /// Seconds to wait for a moved app to listen again
-    #[arg(long, value_name = "SECS", default_value_t = 60)]
-    pub timeout: u64,
-
-    /// With --fix: show each fix's diff and PM2 operations, change nothing
-    #[arg(long, requires = "fix")]
-    pub dry_run: bool,
-}
-
-fn parse_range(s: &str) -> Result<PortRange, String> {
+pub fn parse_range(s: &str) -> Result<PortRange, String> {
     s.parse()
 }
 
 /// A command line with something to run in it.
-fn non_blank(s: &str) -> Result<String, String> {
+pub fn non_blank(s: &str) -> Result<String, String> {
     if s.trim().is_empty() {
         Err(
             "the command is empty; give the line that starts the dev server, like 'npm run dev'"

@@ -64,12 +64,6 @@ pub enum RuntimeError {
     },
 }
 
-/// A command that has said everything it had to (`doctor` finding problems) and only needs a
-/// non-zero exit status.
-#[derive(Debug, Error)]
-#[error("exit status {0}")]
-pub struct Exit(pub u8);
-
 /// The exit status for an error chain: 2 for bad input, 1 for everything else.
 pub fn exit_code(err: &anyhow::Error) -> u8 {
     if err

@@ -44,11 +44,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
         }
     };
     match run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
+        Ok(code) => code,
         Err(err) => {
-            if let Some(error::Exit(code)) = err.downcast_ref::<error::Exit>() {
-                return ExitCode::from(*code);
-            }
             // The reader went away (`pm2-port list | head -1`): nothing left to say.
             if output::is_broken_pipe(&err) {
                 return ExitCode::SUCCESS;
@@ -61,7 +58,8 @@ pub fn main_with_args(args: impl IntoIterator<Item = impl Into<OsString> + Clone
     }
 }
 
-pub fn run(cli: Cli) -> anyhow::Result<()> {
+/// Run the parsed command: its exit status, or the error to print.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     output::set_level(if cli.quiet {
         output::QUIET
     } else if cli.verbose {
@@ -70,21 +68,22 @@ pub fn run(cli: Cli) -> anyhow::Result<()> {
         output::NORMAL
     });
     let ctx = sys::world::Context::from_env();
+    let ok = |r: anyhow::Result<()>| r.map(|()| ExitCode::SUCCESS);
     match cli.command {
-        Command::Init(args) => cmd::init::run(&ctx, &args),
-        Command::Start(args) => cmd::start::run(&ctx, &args),
-        Command::Bump(args) => cmd::bump::run(&ctx, &args),
-        Command::Next(args) => cmd::next::run(&ctx, &args),
-        Command::List(args) => cmd::list::run(&ctx, &args),
+        Command::Init(args) => ok(cmd::init::run(&ctx, &args)),
+        Command::Start(args) => ok(cmd::start::run(&ctx, &args)),
+        Command::Bump(args) => ok(cmd::bump::run(&ctx, &args)),
+        Command::Next(args) => ok(cmd::next::run(&ctx, &args)),
+        Command::List(args) => ok(cmd::list::run(&ctx, &args)),
         Command::Doctor(args) => cmd::doctor::run(&ctx, &args),
-        Command::Release(args) => cmd::release::run(&ctx, &args),
-        Command::Tunnel(args) => cmd::tunnel::run(&args),
+        Command::Release(args) => ok(cmd::release::run(&ctx, &args)),
+        Command::Tunnel(args) => ok(cmd::tunnel::run(&args)),
         Command::Completions(args) => {
             use clap::CommandFactory;
             let mut out = Vec::new();
             clap_complete::generate(args.shell, &mut Cli::command(), "pm2-port", &mut out);
             std::io::Write::write_all(&mut std::io::stdout().lock(), &out)?;
-            Ok(())
+            Ok(ExitCode::SUCCESS)
         }
     }
 }

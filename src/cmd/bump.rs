@@ -1,13 +1,49 @@
 //! `pm2-port bump`: move a project to another free port, rewrite its file and the registry, and
 //! apply the change to PM2 when PM2 knows the app.
 
+use crate::cli::RangeArgs;
 use anyhow::Result;
+use clap::Args;
+use std::path::PathBuf;
 
 use crate::apply;
-use crate::cli::BumpArgs;
 use crate::configure::{self, Request};
 use crate::ops::{self, Op, Target};
 use crate::sys::world::Context;
+
+#[derive(Debug, Args)]
+pub struct BumpArgs {
+    /// The project directory
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Move to this port instead of the lowest free one
+    #[arg(long, value_name = "PORT", value_parser = clap::value_parser!(u16).range(1..))]
+    pub port: Option<u16>,
+
+    /// In a project of several [[apps]], move only this one
+    #[arg(long, value_name = "NAME")]
+    pub app: Option<String>,
+
+    #[command(flatten)]
+    pub range: RangeArgs,
+
+    /// Rewrite the file and the registry, but leave PM2 alone
+    #[arg(long)]
+    pub no_restart: bool,
+
+    /// Seconds to wait for the app to listen on its new port
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Show what would change (a diff) and the PM2 operations; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
     let ctx = &if args.no_restart || args.dry_run {

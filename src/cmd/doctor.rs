@@ -1,5 +1,8 @@
 //! `pm2-port doctor`: find conflicts and drift on the whole server; `--fix` repairs what is safe.
 
+use std::process::ExitCode;
+
+use clap::Args;
 use std::collections::HashMap;
 use std::path::PathBuf;
 
@@ -8,11 +11,9 @@ use serde::Serialize;
 
 use crate::apply;
 use crate::buildflowz_toml::ProjectConfig;
-use crate::cli::DoctorArgs;
 use crate::configure::{self, Request};
 use crate::doctor::{self, Finding, Fix, Hosts};
 use crate::ecosystem::read::Existing;
-use crate::error::Exit;
 use crate::inventory;
 use crate::model::Processes;
 use crate::model::World;
@@ -231,7 +232,26 @@ fn describe_fix(fix: &Fix) -> String {
     }
 }
 
-pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
+#[derive(Debug, Args, Clone, Copy)]
+pub struct DoctorArgs {
+    /// Print the findings (and fixes) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+
+    /// Repair what is safe: move pm2-port's side of a conflict, record a drifted port, re-apply files
+    #[arg(long)]
+    pub fix: bool,
+
+    /// Seconds to wait for a moved app to listen again
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// With --fix: show each fix's diff and PM2 operations, change nothing
+    #[arg(long, requires = "fix")]
+    pub dry_run: bool,
+}
+
+pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
     let DoctorArgs {
         json,
         fix,
@@ -284,11 +304,12 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<()> {
     } else {
         print_human(&report)?;
     }
-    if report.healthy {
-        Ok(())
+    // Findings are not errors: everything has been said, only the status is left.
+    Ok(if report.healthy {
+        ExitCode::SUCCESS
     } else {
-        Err(Exit(1).into())
-    }
+        ExitCode::from(1)
+    })
 }
 
 fn print_human(report: &Report) -> Result<()> {

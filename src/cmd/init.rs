@@ -1,10 +1,25 @@
 //! `pm2-port init`: detect the dev command, choose the port, write `ecosystem.config.cjs`.
 
 use anyhow::Result;
+use clap::Args;
 
-use crate::cli::{InitArgs, InitOptions};
+use crate::cli::InitOptions;
 use crate::configure::{self, Request};
 use crate::sys::world::Context;
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub options: InitOptions,
+
+    /// Show what would change (a diff) and write nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn request(o: &InitOptions, dry_run: bool) -> Request {
     Request {

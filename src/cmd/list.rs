@@ -2,11 +2,18 @@
 
 use crate::model::Status;
 use anyhow::Result;
+use clap::Args;
 
-use crate::cli::ListArgs;
 use crate::inventory::{self, Row};
 use crate::style::{self, Color, paint};
 use crate::sys::world::{self, Context};
+
+#[derive(Debug, Args)]
+pub struct ListArgs {
+    /// Print a JSON array on stdout
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
     let (world, _) = world::gather(ctx, &[])?;

@@ -3,12 +3,12 @@
 //! saved entry is touched), so `pm2 resurrect` does not bring them back. Its ecosystem file stays:
 //! it is the user's to keep or delete, and `pm2-port init` configures it again.
 
+use clap::Args;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Result, bail};
 use serde::Serialize;
 
-use crate::cli::ReleaseArgs;
 use crate::ecosystem::FILE_NAME;
 use crate::model::App;
 use crate::model::Entry;
@@ -67,6 +67,21 @@ fn entry_of(dir: &Path, registered: Option<&Entry>, apps: &[App]) -> Option<Entr
         })
         .collect();
     (!apps.is_empty()).then_some(Entry { apps })
+}
+
+#[derive(Debug, Args)]
+pub struct ReleaseArgs {
+    /// The project directory (it may be gone already)
+    #[arg(default_value = ".")]
+    pub dir: PathBuf,
+
+    /// Say what would be released, change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the result as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
 }
 
 pub fn run(ctx: &Context, args: &ReleaseArgs) -> Result<()> {

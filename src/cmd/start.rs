@@ -1,12 +1,31 @@
 //! `pm2-port start`: `init`, then bring the app up in PM2 and wait until it listens.
 
+use crate::cli::InitOptions;
 use anyhow::Result;
+use clap::Args;
 
 use crate::apply;
-use crate::cli::StartArgs;
 use crate::configure;
 use crate::ops::{self, Target};
 use crate::sys::world::{self, Context};
+
+#[derive(Debug, Args)]
+pub struct StartArgs {
+    #[command(flatten)]
+    pub init: InitOptions,
+
+    /// Seconds to wait for the app to listen on its port
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    pub timeout: u64,
+
+    /// Show what would change (a diff) and the PM2 operations; change nothing
+    #[arg(long)]
+    pub dry_run: bool,
+
+    /// Print the `init` result as JSON on stdout once the port listens
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     // Before writing anything: without pm2 there is nothing to start.

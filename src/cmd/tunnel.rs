@@ -3,7 +3,9 @@
 //! and close everything on Ctrl-C or SIGTERM. What the server sends (app names, stderr) reaches
 //! the terminal through [`escape`]; JSON events carry it as it is.
 
+use clap::Args;
 use std::io::IsTerminal;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration, Instant};
@@ -11,12 +13,37 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
-use crate::cli::TunnelArgs;
 use crate::error::InputError;
 use crate::sys::proc::{self, RunError};
 use crate::sys::ssh::{self, Master, Ssh};
 use crate::text::escape;
 use crate::tunnel::plan::{self, Forward, RemoteApp};
+
+#[derive(Debug, Args)]
+pub struct TunnelArgs {
+    /// The server, as ssh knows it (a name from ~/.ssh/config, user@host, ...)
+    pub host: String,
+
+    /// An ssh configuration file (ssh's -F)
+    #[arg(short = 'F', value_name = "SSH_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    /// An ssh option (ssh's -o), repeatable
+    #[arg(short = 'o', value_name = "SSH_OPTION")]
+    pub options: Vec<String>,
+
+    /// Keep polling the server: forward apps that come online, cancel those that go away
+    #[arg(long)]
+    pub watch: bool,
+
+    /// Seconds between polls with --watch
+    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    pub interval: u64,
+
+    /// One JSON object per line on stdout (forward, cancel, ready events)
+    #[arg(long)]
+    pub json: bool,
+}
 
 pub fn run(args: &TunnelArgs) -> Result<()> {
     if args.host.is_empty() || args.host.starts_with('-') {
