@@ -114,19 +114,6 @@ fn take_back(ctx: &Context, done: &[Op], err: anyhow::Error) -> anyhow::Error {
     ))
 }
 
-/// The human lines of a `--dry-run`'s operations, on stdout.
-pub fn print_ops(ops: &[Op]) -> Result<()> {
-    if ops.is_empty() {
-        outln!("PM2: nothing to do")?;
-        return Ok(());
-    }
-    outln!("PM2 operations:")?;
-    for op in ops {
-        outln!("  {}", crate::text::escape(&op.to_string()))?;
-    }
-    Ok(())
-}
-
 /// Print a plan's messages (before running it, or instead of it for `--dry-run`).
 pub fn tell(plan: &Pm2Plan) {
     for (level, text) in &plan.messages {

@@ -97,7 +97,7 @@ pub fn run(ctx: &Context, args: &BumpArgs) -> Result<()> {
         }
     }
     if args.dry_run {
-        return configure::print_with_ops(&plan, args.json, Some(&operations));
+        return super::show::plan_with_ops(&plan, args.json, Some(&operations));
     }
-    configure::print(&plan, args.json)
+    super::show::plan(&plan, args.json)
 }

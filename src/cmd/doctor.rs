@@ -329,7 +329,7 @@ fn print_human(report: &Report) -> Result<()> {
             }
             out!("{}", f.diff)?;
             if f.error.is_none() {
-                apply::print_ops(&f.operations)?;
+                super::show::print_ops(&f.operations)?;
             }
         }
         outln!("dry run: nothing was changed")?;

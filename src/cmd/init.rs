@@ -4,7 +4,7 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::cli::InitOptions;
-use crate::configure::{self, Request};
+use crate::configure::Request;
 use crate::sys::world::Context;
 
 #[derive(Debug, Args)]
@@ -39,5 +39,5 @@ pub fn request(o: &InitOptions, dry_run: bool) -> Request {
 
 pub fn run(ctx: &Context, args: &InitArgs) -> Result<()> {
     let plan = super::configure_asking(ctx, &request(&args.options, args.dry_run))?;
-    configure::print(&plan, args.json)
+    super::show::plan(&plan, args.json)
 }

@@ -6,6 +6,7 @@ pub mod init;
 pub mod list;
 pub mod next;
 pub mod release;
+pub mod show;
 pub mod start;
 pub mod tunnel;
 

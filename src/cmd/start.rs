@@ -5,7 +5,6 @@ use anyhow::Result;
 use clap::Args;
 
 use crate::apply;
-use crate::configure;
 use crate::ops::{self, Target};
 use crate::sys::world::{self, Context};
 
@@ -88,7 +87,7 @@ pub fn run(ctx: &Context, args: &StartArgs) -> Result<()> {
     });
     apply::tell(&pm2);
     if args.dry_run {
-        return configure::print_with_ops(&plan, args.json, Some(&pm2.ops));
+        return super::show::plan_with_ops(&plan, args.json, Some(&pm2.ops));
     }
     apply::execute(ctx, &pm2.ops, true, !args.json)?;
     if args.json {
