@@ -2,8 +2,9 @@
 # Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
 # pinned by tests/pm2/package-lock.json, the older PM2s pinned by tests/pm2-5 and tests/pm2-6 that
 # the daemon tests also run against, the Vite pinned by fixtures/vite-app/package-lock.json, and the
-# real frameworks of fixtures/live/*, each pinned by its package-lock.json), then run the whole
-# suite: formatting, lints, unit and integration tests.
+# real frameworks of fixtures/live/*, each pinned by its package-lock.json; lsof; Debian's rustc-web
+# for the cross checks), then run the whole suite: formatting, lints, unit and integration tests,
+# the macOS and ARM Linux checks, and `cargo package`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,6 +22,8 @@ apt_install() {
 
 have node && have npm || apt_install nodejs npm
 [ -x /usr/sbin/sshd ] && have ssh && have ssh-keygen || apt_install openssh-server openssh-client
+# lsof: the socket-owner code used where there is no /proc (macOS) is run here too (src/sys/lsof.rs).
+[ -x /usr/bin/lsof ] || apt_install lsof
 # strace kills pm2-port at each of its writes in the fault-injection tests (tests/integration/crash.rs).
 [ -x /usr/bin/strace ] || apt_install strace
 node_major=$(node -p 'process.versions.node.split(".")[0]')
@@ -43,3 +46,32 @@ done
 cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 cargo test --locked
+
+# The laptop end builds for macOS (Apple silicon and Intel) and ARM Linux: checked with the standard
+# library built from source by Debian's rustc-web (it sits in /usr/bin beside rustup's toolchain and
+# replaces nothing; RUSTC_BOOTSTRAP lets that stable compiler take -Zbuild-std). `check` needs no
+# linker. The target directory is kept outside the clone, so that the standard library built once
+# on this machine is reused by later runs (a first run takes about 5 minutes on 2 cores, a later
+# one seconds).
+rust_web_ok() {
+  [ -x /usr/bin/cargo ] && [ -x /usr/bin/cargo-clippy ] && [ -d /usr/lib/rustlib/src/rust/library/std ] &&
+    /usr/bin/rustc --version | awk '{ split($2, v, "."); exit !(v[1] > 1 || v[2] >= 89) }'
+}
+rust_web_ok || apt_install rustc-web cargo-web rust-web-src rust-web-clippy
+if ! rust_web_ok; then
+  echo "tests/run.sh: need Debian's rustc-web, cargo-web, rust-web-src and rust-web-clippy >= 1.89 (bookworm-security), found $(/usr/bin/rustc --version 2>&1)" >&2
+  exit 1
+fi
+cross_dir=${PM2_PORT_CROSS_TARGET_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/pm2-port/cross-target}
+cross() {
+  env PATH="/usr/bin:$PATH" RUSTC_BOOTSTRAP=1 RUSTC=/usr/bin/rustc CARGO_TARGET_DIR="$cross_dir" \
+    cargo "$@"
+}
+for target in aarch64-apple-darwin x86_64-apple-darwin aarch64-unknown-linux-gnu; do
+  echo "tests/run.sh: cargo check --target $target (std from source, $(/usr/bin/rustc --version))"
+  cross check -q --locked --all-targets -Zbuild-std=std,panic_abort --target "$target"
+done
+cross clippy -q --locked --all-targets -Zbuild-std=std,panic_abort --target aarch64-apple-darwin -- -D warnings
+
+# Ready to publish: the package builds from what it would upload (nothing is uploaded).
+cargo package --locked --allow-dirty -q

@@ -1,6 +1,8 @@
 //! Which ports are taken, and the choice of a port for a project: pure functions of the world.
 
+pub mod lsof;
 pub mod procnet;
+pub mod ps;
 
 use std::fmt;
 use std::net::IpAddr;

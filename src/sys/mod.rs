@@ -1,10 +1,12 @@
 //! The effects layer: the only modules that touch the world. Files (safe reads, atomic writes,
 //! crash leftovers, the registry and its lock, a project's files), child processes (bounded by a
-//! deadline), PM2 (its daemon's socket and its CLI), listening sockets (netlink sock_diag, `/proc`),
-//! the process table, `ssh`, and the terminal's prompts. [`world`] gathers the server into the
+//! deadline), PM2 (its daemon's socket and its CLI), listening sockets and the process table
+//! (netlink sock_diag and `/proc` on Linux, `lsof` and `ps` elsewhere), `ssh`, and the terminal's
+//! prompts. [`world`] gathers the server into the
 //! model the pure code takes. `tests/layers.rs` keeps everything else from touching the world.
 
 pub mod files;
+pub mod lsof;
 pub mod pm2_cli;
 pub mod pm2_rpc;
 pub mod proc;
@@ -12,6 +14,7 @@ pub mod procs;
 pub mod project;
 pub mod prompt;
 pub mod registry;
+#[cfg(target_os = "linux")]
 pub mod sockdiag;
 pub mod ssh;
 pub mod world;

@@ -308,6 +308,44 @@ impl Write for Exchange {
     }
 }
 
+/// A fresh, unconnected, non-blocking Unix stream socket, closed on exec.
+#[cfg(not(target_vendor = "apple"))]
+fn nonblocking_unix_socket() -> io::Result<UnixStream> {
+    // SAFETY: plain socket(2); the descriptor is owned by the UnixStream at once.
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_UNIX,
+            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
+            0,
+        )
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    Ok(unsafe { UnixStream::from_raw_fd(fd) })
+}
+
+/// A fresh, unconnected, non-blocking Unix stream socket, closed on exec. macOS has no
+/// `SOCK_NONBLOCK` or `SOCK_CLOEXEC`: the flags are set right after `socket(2)` (a child spawned
+/// by another thread in between would inherit the descriptor; std does the same on macOS).
+#[cfg(target_vendor = "apple")]
+fn nonblocking_unix_socket() -> io::Result<UnixStream> {
+    // SAFETY: plain socket(2); the descriptor is owned by the UnixStream at once.
+    let fd = unsafe { libc::socket(libc::AF_UNIX, libc::SOCK_STREAM, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: `fd` is a fresh socket that nothing else owns.
+    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    // SAFETY: F_SETFD on a descriptor we own.
+    if unsafe { libc::fcntl(stream.as_raw_fd(), libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    stream.set_nonblocking(true)?;
+    Ok(stream)
+}
+
 /// Connect to the Unix socket at `path` before `end`. A blocking `connect()` waits for
 /// ever on a full accept queue (a stopped daemon, a listener that never accepts), so the socket is
 /// non-blocking and a full queue (`EAGAIN`) is retried until the deadline. The errors that mean
@@ -331,19 +369,7 @@ fn connect(path: &Path, end: Instant) -> io::Result<UnixStream> {
     }
     let len =
         (std::mem::offset_of!(libc::sockaddr_un, sun_path) + bytes.len() + 1) as libc::socklen_t;
-    // SAFETY: plain socket(2); the descriptor is owned by the UnixStream at once.
-    let fd = unsafe {
-        libc::socket(
-            libc::AF_UNIX,
-            libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC,
-            0,
-        )
-    };
-    if fd < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: `fd` is a fresh socket that nothing else owns.
-    let stream = unsafe { UnixStream::from_raw_fd(fd) };
+    let stream = nonblocking_unix_socket()?;
     loop {
         // SAFETY: `addr` is a valid sockaddr_un of `len` bytes.
         let r = unsafe {

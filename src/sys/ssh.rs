@@ -7,7 +7,7 @@ use std::borrow::Cow;
 use std::ffi::OsString;
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Output, Stdio};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -247,13 +247,139 @@ fn spec(local: u16, remote: u16) -> OsString {
     OsString::from(format!("127.0.0.1:{local}:localhost:{remote}"))
 }
 
-/// A free local port: nothing listens on it (any address, where `/proc` tells) and
-/// `127.0.0.1` binds.
+/// A free local port: nothing listens on it that this system shows (any address and user on
+/// Linux; on macOS, one's own processes only, unless root) and it binds on `127.0.0.1` and `::1`
+/// ([`binds_on_loopback`], which sees every user's listener).
 pub fn local_free(port: u16) -> bool {
-    if Path::new("/proc/net/tcp").exists()
-        && crate::sys::world::listeners().is_ok_and(|l| l.iter().any(|l| l.port == port))
-    {
+    if crate::sys::world::listeners().is_ok_and(|l| l.iter().any(|l| l.port == port)) {
         return false;
     }
-    std::net::TcpListener::bind(("127.0.0.1", port)).is_ok()
+    binds_on_loopback(port)
+}
+
+/// The bind test: whether a TCP socket binds `port` on `127.0.0.1` and on `::1` (on `::1` only
+/// where this machine has IPv6). It is made without `SO_REUSEADDR` (which std's `TcpListener`
+/// sets): with it, macOS and the BSDs let a socket bind `127.0.0.1:P` while another listens on
+/// `*:P`. A port only root may bind is not free either: ssh could not bind it.
+pub fn binds_on_loopback(port: u16) -> bool {
+    use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+    let v4 = bind_once(SocketAddr::from((Ipv4Addr::LOCALHOST, port)));
+    let v6 = bind_once(SocketAddr::from((Ipv6Addr::LOCALHOST, port)));
+    let no_ipv6 = |e: &std::io::Error| {
+        matches!(
+            e.raw_os_error(),
+            Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
+        )
+    };
+    v4.is_ok() && v6.as_ref().map_or_else(no_ipv6, |()| true)
+}
+
+/// Bind a fresh TCP socket (no `SO_REUSEADDR`, never listening) to `addr`, then close it.
+fn bind_once(addr: std::net::SocketAddr) -> std::io::Result<()> {
+    let (family, len) = match addr {
+        std::net::SocketAddr::V4(_) => (libc::AF_INET, std::mem::size_of::<libc::sockaddr_in>()),
+        std::net::SocketAddr::V6(_) => (libc::AF_INET6, std::mem::size_of::<libc::sockaddr_in6>()),
+    };
+    // SAFETY: plain socket(2); the descriptor is owned by `fd` at once and closed on drop.
+    let raw = unsafe { libc::socket(family, libc::SOCK_STREAM, 0) };
+    if raw < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: `raw` is a fresh descriptor that nothing else owns.
+    let fd = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(raw) };
+    // No child may inherit it (it would keep the port bound): closed on exec.
+    // SAFETY: F_SETFD on a descriptor we own.
+    if unsafe { libc::fcntl(raw, libc::F_SETFD, libc::FD_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    // SAFETY: all-zero sockaddr_in / sockaddr_in6 are valid; every field used is set below.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    match addr {
+        std::net::SocketAddr::V4(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in.
+            let sin = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in>() };
+            sin.sin_family = libc::AF_INET as libc::sa_family_t;
+            sin.sin_port = a.port().to_be();
+            sin.sin_addr.s_addr = u32::from_ne_bytes(a.ip().octets());
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            {
+                sin.sin_len = len as u8;
+            }
+        }
+        std::net::SocketAddr::V6(a) => {
+            // SAFETY: sockaddr_storage is large and aligned enough for a sockaddr_in6.
+            let sin6 = unsafe { &mut *(&raw mut storage).cast::<libc::sockaddr_in6>() };
+            sin6.sin6_family = libc::AF_INET6 as libc::sa_family_t;
+            sin6.sin6_port = a.port().to_be();
+            sin6.sin6_addr.s6_addr = a.ip().octets();
+            #[cfg(not(any(target_os = "linux", target_os = "android")))]
+            {
+                sin6.sin6_len = len as u8;
+            }
+        }
+    }
+    // SAFETY: `storage` holds a valid address of `len` bytes; the descriptor is open.
+    let r = unsafe {
+        libc::bind(
+            std::os::fd::AsRawFd::as_raw_fd(&fd),
+            (&raw const storage).cast::<libc::sockaddr>(),
+            len as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A port nothing holds: the kernel's pick, released again.
+    fn unused_port() -> u16 {
+        std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port()
+    }
+
+    #[test]
+    fn the_bind_test_sees_a_listener_on_ipv4_loopback() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(!binds_on_loopback(port));
+        assert!(!local_free(port));
+        drop(l);
+        assert!(binds_on_loopback(port));
+    }
+
+    #[test]
+    fn the_bind_test_sees_a_listener_on_ipv6_loopback_only() {
+        let Ok(l) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let port = l.local_addr().unwrap().port();
+        // 127.0.0.1 alone would still bind: the ::1 half of the test is what sees it.
+        assert!(bind_once(std::net::SocketAddr::from(([127, 0, 0, 1], port))).is_ok());
+        assert!(!binds_on_loopback(port));
+        drop(l);
+        assert!(binds_on_loopback(port));
+    }
+
+    #[test]
+    fn the_bind_test_sees_a_wildcard_listener() {
+        let l = std::net::TcpListener::bind("0.0.0.0:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        assert!(!binds_on_loopback(port));
+    }
+
+    #[test]
+    fn a_port_nothing_holds_is_free() {
+        let port = unused_port();
+        assert!(binds_on_loopback(port));
+        assert!(local_free(port));
+    }
 }

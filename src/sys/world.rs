@@ -5,11 +5,10 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context as _, Result};
+use anyhow::Result;
 
 use crate::model::Processes;
 use crate::model::World;
-use crate::ports::procnet;
 use crate::sys::registry;
 
 /// Where PM2 and pm2-port keep their state.
@@ -49,6 +48,7 @@ impl Context {
     }
 }
 
+#[cfg(target_os = "linux")]
 /// Read a `/proc/net` table in large chunks. The kernel walks its whole socket hash table again for
 /// every `read` call (milliseconds on a machine with much memory), so the small first reads of
 /// `read_to_string` are costly, and so is the final empty read: a read that leaves much of the
@@ -73,6 +73,7 @@ fn read_proc_table(path: &str) -> std::io::Result<String> {
 }
 
 /// Every listening TCP socket, IPv4 and IPv6: from sock_diag, else from `/proc/net/tcp*`.
+#[cfg(target_os = "linux")]
 pub fn listeners() -> Result<Vec<crate::model::Listener>> {
     match crate::sys::sockdiag::listeners() {
         Ok(all) => return Ok(all),
@@ -81,13 +82,25 @@ pub fn listeners() -> Result<Vec<crate::model::Listener>> {
     let mut all = Vec::new();
     for file in ["/proc/net/tcp", "/proc/net/tcp6"] {
         match read_proc_table(file) {
-            Ok(text) => all.extend(procnet::parse(&text)),
+            Ok(text) => all.extend(crate::ports::procnet::parse(&text)),
             // No IPv6 in this kernel: nothing listens there.
             Err(err) if err.kind() == std::io::ErrorKind::NotFound && file.ends_with('6') => {}
-            Err(err) => return Err(err).with_context(|| format!("cannot read `{file}`")),
+            Err(err) => {
+                return anyhow::Context::with_context(Err(err), || format!("cannot read `{file}`"));
+            }
         }
     }
     Ok(all)
+}
+
+/// Every listening TCP socket, IPv4 and IPv6, that `lsof` shows: without `/proc` (macOS, the
+/// BSDs), only one's own processes' unless root (said once, as a warning).
+#[cfg(not(target_os = "linux"))]
+pub fn listeners() -> Result<Vec<crate::model::Listener>> {
+    Ok(crate::sys::lsof::sockets()?
+        .into_iter()
+        .map(|s| s.listener)
+        .collect())
 }
 
 /// The listeners on `port`.
