@@ -5,6 +5,7 @@
 //! model the pure code takes. `tests/layers.rs` keeps everything else from touching the world.
 
 pub mod files;
+pub mod pm2_bus;
 pub mod pm2_cli;
 pub mod pm2_rpc;
 pub mod proc;
@@ -14,4 +15,5 @@ pub mod prompt;
 pub mod registry;
 pub mod sockdiag;
 pub mod ssh;
+pub mod watch;
 pub mod world;
