@@ -52,7 +52,7 @@ pub enum Command {
     Next(NextArgs),
     /// Every known app: name, port, status, directory, where the port is recorded, conflicts.
     #[command(
-        after_help = "Examples:\n  pm2-port list\n  pm2-port list --json | jq '.[] | select(.conflicts != [])'"
+        after_help = "Examples:\n  pm2-port list\n  pm2-port list --json | jq '.[] | select(.conflicts != [])'\n  pm2-port list --json --watch"
     )]
     List(ListArgs),
     /// Find conflicts, drift, orphans, files that disagree with PM2 and apps open beyond loopback; `--fix` repairs what is safe.

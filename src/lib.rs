@@ -26,6 +26,7 @@ pub mod style;
 pub mod sys;
 pub mod text;
 pub mod tunnel;
+pub mod watch;
 
 use std::ffi::OsString;
 use std::process::ExitCode;

@@ -23,6 +23,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("inventory", 2),
     ("tunnel", 2),
     ("ops", 2),
+    ("watch", 2),
     ("sys", 3),
     ("configure", 4),
     ("apply", 4),

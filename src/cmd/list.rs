@@ -6,6 +6,7 @@ use clap::Args;
 
 use crate::inventory::{self, Row};
 use crate::style::{self, Color, paint};
+use crate::sys::pm2_bus::Note;
 use crate::sys::world::{self, Context};
 
 #[derive(Debug, Args)]
@@ -13,9 +14,17 @@ pub struct ListArgs {
     /// Print a JSON array on stdout
     #[arg(long)]
     pub json: bool,
+
+    /// With --json: print the list as one JSON line now, then a line each time it changes, until
+    /// stdin closes or a signal; never starts a PM2 daemon
+    #[arg(long, requires = "json")]
+    pub watch: bool,
 }
 
 pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
+    if args.watch {
+        return watch(ctx);
+    }
     let (world, _) = world::gather(ctx, &[])?;
     let files = crate::sys::world::read_files(&world);
     let rows = inventory::rows(&world, &files);
@@ -29,6 +38,33 @@ pub fn run(ctx: &Context, args: &ListArgs) -> Result<()> {
     }
     out!("{}", table(&rows, style::stdout_color()))?;
     Ok(())
+}
+
+/// `list --json --watch`: the stream of `crate::watch`, driven by PM2's bus and a poll of the
+/// daemon's socket.
+fn watch(ctx: &Context) -> Result<()> {
+    use crate::sys::watch::{self as sys_watch, Wake};
+    use crate::watch::{TIMING, Watch};
+    use std::time::Instant;
+
+    let wakeups = sys_watch::Wakeups::start(ctx, TIMING.poll)?;
+    let mut state = Watch::new(TIMING, Instant::now());
+    loop {
+        if state.due() <= Instant::now() {
+            let reading = sys_watch::read(ctx);
+            for line in state.observed(Instant::now(), reading) {
+                outln!("{}", serde_json::to_string(&line)?)?;
+            }
+            continue;
+        }
+        match wakeups.next(state.due()) {
+            None => {}
+            Some(Wake::Bus(Note::Event)) => state.on_event(Instant::now()),
+            Some(Wake::Bus(Note::Connected)) => state.on_bus(true, Instant::now()),
+            Some(Wake::Bus(Note::Disconnected)) => state.on_bus(false, Instant::now()),
+            Some(Wake::Stop) => return Ok(()),
+        }
+    }
 }
 
 fn cells(r: &Row) -> [String; 6] {

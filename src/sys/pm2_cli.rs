@@ -124,6 +124,11 @@ pub fn save() -> Result<()> {
 /// not understand, a command that drives PM2 anyway (`runs_pm2`) asks `pm2 jlist`; any other
 /// fails, since running `pm2` could start a daemon and writes into `PM2_HOME`.
 pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
+    apps_and_daemon(home, runs_pm2).map(|(apps, _)| apps)
+}
+
+/// [`apps`], and whether a daemon answered on its socket (`false`: no socket, or a stale one).
+pub fn apps_and_daemon(home: &Path, runs_pm2: bool) -> Result<(Vec<App>, bool)> {
     let answer = rpc::process_list(home);
     let daemon_runs = !matches!(answer, rpc::Answer::NoSocket | rpc::Answer::Stale);
     let mut apps = match answer {
@@ -182,7 +187,7 @@ pub fn apps(home: &Path, runs_pm2: bool) -> Result<Vec<App>> {
         Err(err) => return Err(err),
     }
     resolve_cwds(&mut apps);
-    Ok(apps)
+    Ok((apps, daemon_runs))
 }
 
 /// Resolve each app's directory: PM2 keeps `pm_cwd` as it was given (`$(pwd)` may hold a

@@ -350,7 +350,7 @@ fn nonblocking_unix_socket() -> io::Result<UnixStream> {
 /// ever on a full accept queue (a stopped daemon, a listener that never accepts), so the socket is
 /// non-blocking and a full queue (`EAGAIN`) is retried until the deadline. The errors that mean
 /// something keep their kind: `NotFound` (no socket file) and `ConnectionRefused` (a stale one).
-fn connect(path: &Path, end: Instant) -> io::Result<UnixStream> {
+pub(crate) fn connect(path: &Path, end: Instant) -> io::Result<UnixStream> {
     let bytes = path.as_os_str().as_bytes();
     // SAFETY: sockaddr_un is plain data, valid when zeroed.
     let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };

@@ -26,3 +26,4 @@ mod props;
 mod registry;
 mod start;
 mod tunnel;
+mod watch;
