@@ -2,8 +2,8 @@
 # Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
 # pinned by tests/pm2/package-lock.json, the older PM2s pinned by tests/pm2-5 and tests/pm2-6 that
 # the daemon tests also run against, the Vite pinned by fixtures/vite-app/package-lock.json, and the
-# real frameworks of fixtures/live/*, each pinned by its package-lock.json; lsof; Debian's rustc-web
-# for the cross checks), then run the whole suite: formatting, lints, unit and integration tests,
+# real frameworks of fixtures/live/*, each pinned by its package-lock.json; lsof, strace, iproute2;
+# Debian's rustc-web for the cross checks), then run the whole suite: formatting, lints, unit and integration tests,
 # the macOS and ARM Linux checks, and `cargo package`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,6 +24,9 @@ have node && have npm || apt_install nodejs npm
 [ -x /usr/sbin/sshd ] && have ssh && have ssh-keygen || apt_install openssh-server openssh-client
 # lsof: the socket-owner code used where there is no /proc (macOS) is run here too (src/sys/lsof.rs).
 [ -x /usr/bin/lsof ] || apt_install lsof
+# ip (iproute2): the tunnel tests run each server in its own network namespace
+# (tests/integration/netns.rs), which also needs root.
+[ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || [ -x /bin/ip ] || apt_install iproute2
 # strace kills pm2-port at each of its writes in the fault-injection tests (tests/integration/crash.rs).
 [ -x /usr/bin/strace ] || apt_install strace
 node_major=$(node -p 'process.versions.node.split(".")[0]')

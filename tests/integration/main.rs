@@ -1,5 +1,6 @@
 //! The one integration-test binary: every scenario against the real pm2, sockets and node.
 
+mod netns;
 mod sshd;
 mod support;
 

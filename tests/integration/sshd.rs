@@ -1,17 +1,17 @@
-//! A real OpenSSH server on loopback for the tunnel tests: its own host key, a user key, a
-//! `HOME` whose `.profile` puts pm2-port and the test PM2 on `PATH` (as an nvm install would), and
-//! the sandbox's `PM2_HOME` for every session.
+//! A real OpenSSH server for the tunnel tests, in inetd mode inside a server's network namespace
+//! (tests/integration/netns.rs): the client's `ProxyCommand` runs `sshd -i` there, one per
+//! connection, so no TCP listener is needed. Its own host key, a user key, a `HOME` whose
+//! `.profile` puts pm2-port and the test PM2 on `PATH` (as an nvm install would), and the
+//! sandbox's `PM2_HOME` for every session.
 
 use std::fs;
-use std::net::TcpStream;
 use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::process::Command;
 
+use crate::netns::Netns;
 use crate::support::*;
 
 pub struct SshServer {
-    child: Child,
     pub dir: PathBuf,
     /// An ssh client configuration naming the server `testhost`.
     pub config: PathBuf,
@@ -29,7 +29,8 @@ fn keygen(path: &std::path::Path) {
 }
 
 impl SshServer {
-    pub fn start(sb: &Sandbox) -> SshServer {
+    /// The server of `sb`, reached in `ns`.
+    pub fn in_netns(sb: &Sandbox, ns: &Netns) -> SshServer {
         let sshd = PathBuf::from("/usr/sbin/sshd");
         assert!(
             sshd.exists(),
@@ -54,15 +55,11 @@ impl SshServer {
         // Privilege separation needs this directory, which only the service's start creates.
         fs::create_dir_all("/run/sshd").unwrap();
 
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-            l.local_addr().unwrap().port()
-        };
         let sshd_config = dir.join("sshd_config");
         fs::write(
             &sshd_config,
             format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
+                "HostKey {d}/host_key\nPidFile {d}/sshd.pid\n\
                  AuthorizedKeysFile {d}/authorized_keys\nStrictModes no\nUsePAM no\n\
                  PasswordAuthentication no\nKbdInteractiveAuthentication no\n\
                  PermitRootLogin prohibit-password\n\
@@ -74,30 +71,25 @@ impl SshServer {
             ),
         )
         .unwrap();
-        let child = Command::new(&sshd)
-            .args(["-D", "-e", "-f"])
-            .arg(&sshd_config)
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(fs::File::create(dir.join("sshd.log")).unwrap())
-            .spawn()
-            .unwrap();
-        wait_for(10, "sshd to listen", || {
-            TcpStream::connect_timeout(&([127, 0, 0, 1], port).into(), Duration::from_millis(200))
-                .ok()
-        });
+        // Its log goes to a file (`-E`): on stderr it would reach the tunnel's.
+        let proxy = ns.proxy_command(&format!(
+            "{} -i -f {} -E {}",
+            sshd.display(),
+            sshd_config.display(),
+            dir.join("sshd.log").display()
+        ));
         let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
         let config = dir.join("ssh_config");
         fs::write(
             &config,
             format!(
-                "Host testhost\n  HostName 127.0.0.1\n  Port {port}\n  User {user}\n  IdentityFile {d}/id\n\
+                "Host testhost\n  HostName 127.0.0.1\n  ProxyCommand {proxy}\n  User {user}\n  IdentityFile {d}/id\n\
                  IdentitiesOnly yes\n  UserKnownHostsFile {d}/known_hosts\n  StrictHostKeyChecking accept-new\n  LogLevel ERROR\n",
                 d = dir.display()
             ),
         )
         .unwrap();
-        SshServer { child, dir, config }
+        SshServer { dir, config }
     }
 }
 
@@ -116,12 +108,5 @@ impl SshServer {
         fs::write(&tmp, script).unwrap();
         fs::set_permissions(&tmp, fs::Permissions::from_mode(0o755)).unwrap();
         fs::rename(&tmp, bin.join("pm2-port")).unwrap();
-    }
-}
-
-impl Drop for SshServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }

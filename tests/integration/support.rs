@@ -284,8 +284,7 @@ impl Sandbox {
                 OsStr::new(name),
                 OsStr::new("--cwd"),
                 dir.as_os_str(),
-                // Online only once it listens: a tunnel watching PM2 in this same network stack
-                // would otherwise take the port for its forward before the app binds it.
+                // Online only once it listens.
                 OsStr::new("--wait-ready"),
             ],
             &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
@@ -298,18 +297,7 @@ impl Sandbox {
 
     /// `pm2 jlist`, parsed.
     pub fn jlist(&self) -> Vec<Value> {
-        let out = self.pm2(["jlist"]);
-        let text = String::from_utf8_lossy(&out.stdout);
-        let at = text
-            .lines()
-            .position(|l| l.starts_with('['))
-            .expect("jlist printed JSON");
-        let json: String = text.lines().skip(at).collect::<Vec<_>>().join("\n");
-        serde_json::from_str::<Value>(&json)
-            .unwrap()
-            .as_array()
-            .unwrap()
-            .clone()
+        parse_jlist(&self.pm2(["jlist"]))
     }
 
     /// The registry file, parsed.
@@ -343,6 +331,21 @@ impl Drop for Sandbox {
             }
         }
     }
+}
+
+/// What `pm2 jlist` printed, parsed (PM2 may print notices before the JSON).
+pub fn parse_jlist(out: &Output) -> Vec<Value> {
+    let text = String::from_utf8_lossy(&out.stdout);
+    let at = text
+        .lines()
+        .position(|l| l.starts_with('['))
+        .expect("jlist printed JSON");
+    let json: String = text.lines().skip(at).collect::<Vec<_>>().join("\n");
+    serde_json::from_str::<Value>(&json)
+        .unwrap()
+        .as_array()
+        .unwrap()
+        .clone()
 }
 
 /// `fixtures/vite-app` copied as `name` (its `node_modules`, installed by tests/run.sh, linked

@@ -1,4 +1,6 @@
-//! `tunnel` against a real sshd on loopback and real PM2 apps behind it.
+//! `tunnel` between a laptop and real servers, each in its own network namespace
+//! (tests/integration/netns.rs): `pm2-port tunnel` and its ssh on the laptop, PM2, its apps and an
+//! sshd on each server. An app's port is reachable from the laptop only through a forward.
 
 use std::io::{BufRead, BufReader};
 use std::path::Path;
@@ -8,15 +10,15 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::sshd::SshServer;
+use crate::netns::{Laptop, Server};
 use crate::support::*;
 
-/// `pm2-port tunnel -F CONFIG ARGS... testhost`.
-fn tunnel_cmd(sb: &Sandbox, server: &SshServer, args: &[&str]) -> Command {
-    let mut all = vec!["tunnel", "-F", server.config.to_str().unwrap()];
+/// `pm2-port tunnel -F CONFIG ARGS... testhost` on the laptop.
+fn tunnel_cmd(sb: &Sandbox, laptop: &Laptop, server: &Server, args: &[&str]) -> Command {
+    let mut all = vec!["tunnel", "-F", server.config().to_str().unwrap()];
     all.extend_from_slice(args);
     all.push("testhost");
-    sb.cmd(&all)
+    laptop.cmd(sb, &all)
 }
 
 /// A file to send a tunnel's stderr to.
@@ -36,14 +38,20 @@ struct Tunnel {
 
 impl Tunnel {
     /// `tunnel --json EXTRA... testhost`, stderr dropped.
-    fn spawn(sb: &Sandbox, server: &SshServer, extra: &[&str]) -> Tunnel {
-        Tunnel::spawn_logging(sb, server, extra, Stdio::null())
+    fn spawn(sb: &Sandbox, laptop: &Laptop, server: &Server, extra: &[&str]) -> Tunnel {
+        Tunnel::spawn_logging(sb, laptop, server, extra, Stdio::null())
     }
 
-    fn spawn_logging(sb: &Sandbox, server: &SshServer, extra: &[&str], stderr: Stdio) -> Tunnel {
+    fn spawn_logging(
+        sb: &Sandbox,
+        laptop: &Laptop,
+        server: &Server,
+        extra: &[&str],
+        stderr: Stdio,
+    ) -> Tunnel {
         let mut args = vec!["--json"];
         args.extend_from_slice(extra);
-        Tunnel::start(tunnel_cmd(sb, server, &args), stderr)
+        Tunnel::start(tunnel_cmd(sb, laptop, server, &args), stderr)
     }
 
     fn start(mut cmd: Command, stderr: Stdio) -> Tunnel {
@@ -117,13 +125,13 @@ impl Tunnel {
     }
 
     /// SIGTERM, then the exit status; asserts no ssh process of ours is left.
-    fn terminate(&mut self, server: &SshServer) -> i32 {
+    fn terminate(&mut self, server: &Server) -> i32 {
         self.terminate_timed(server).0
     }
 
     /// SIGTERM, then the exit status and how long the tunnel took to exit; asserts no ssh process
     /// of ours is left.
-    fn terminate_timed(&mut self, server: &SshServer) -> (i32, Duration) {
+    fn terminate_timed(&mut self, server: &Server) -> (i32, Duration) {
         let ssh = self.ssh_children();
         assert!(!ssh.is_empty(), "the tunnel has no ssh control master");
         let sent = Instant::now();
@@ -157,8 +165,8 @@ impl Drop for Tunnel {
 }
 
 /// The ssh processes still running with this server's client configuration.
-fn ssh_left(server: &SshServer) -> Vec<String> {
-    let config = server.config.to_str().unwrap().to_string();
+fn ssh_left(server: &Server) -> Vec<String> {
+    let config = server.config().to_str().unwrap().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -166,6 +174,11 @@ fn ssh_left(server: &SshServer) -> Vec<String> {
         .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
         .filter(|c| c.starts_with("ssh ") && c.contains(&config))
         .collect()
+}
+
+/// A forward's local port.
+fn local_of(forward: &Value) -> u16 {
+    forward["local_port"].as_u64().unwrap() as u16
 }
 
 fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
@@ -178,21 +191,27 @@ fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
 #[test]
 fn two_apps_are_forwarded_and_sigterm_leaves_no_ssh() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
-    sb.start_foreign_app("shop", sb.port(0));
-    sb.start_foreign_app("blog", sb.port(1));
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("shop", sb.port(0));
+    server.start_app("blog", sb.port(1));
+    // The apps listen in the server's network stack only.
+    laptop.unreachable(sb.port(0));
+    laptop.unreachable(sb.port(1));
+    // The laptop uses both ports itself.
+    let _held = [laptop.listen(sb.port(0)), laptop.listen(sb.port(1))];
 
-    let mut tunnel = Tunnel::spawn(&sb, &server, &[]);
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     let events = tunnel.until_ready();
     assert_eq!(events.len(), 2, "{events:?}");
     for (name, port) in [("shop", sb.port(0)), ("blog", sb.port(1))] {
         let f = forward_of(&events, name);
         assert_eq!(f["remote_port"], port);
-        // One machine plays both sides, so the remote port is busy here: remapped.
+        // The remote port is busy here: remapped.
         let local = f["local_port"].as_u64().unwrap() as u16;
         assert_ne!(local, port);
         assert_eq!(
-            http_get("127.0.0.1", local).unwrap(),
+            laptop.http_get(local).unwrap(),
             format!("hello from {name} on {port}\n")
         );
     }
@@ -202,34 +221,43 @@ fn two_apps_are_forwarded_and_sigterm_leaves_no_ssh() {
 #[test]
 fn watch_adds_new_apps_and_cancels_deleted_ones() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
-    sb.start_foreign_app("one", sb.port(0));
-    sb.start_foreign_app("two", sb.port(1));
-    let mut tunnel = Tunnel::spawn(&sb, &server, &["--watch", "--interval", "1"]);
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("one", sb.port(0));
+    server.start_app("two", sb.port(1));
+    laptop.unreachable(sb.port(0));
+    laptop.unreachable(sb.port(1));
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &["--watch", "--interval", "1"]);
     let events = tunnel.until_ready();
     let two_local = forward_of(&events, "two")["local_port"].as_u64().unwrap() as u16;
+    // Free here: the same port on both sides.
+    assert_eq!(two_local, sb.port(1));
+    assert_eq!(
+        laptop.http_get(two_local).unwrap(),
+        format!("hello from two on {}\n", sb.port(1))
+    );
 
-    sb.start_foreign_app("three", sb.port(2));
+    laptop.unreachable(sb.port(2));
+    server.start_app("three", sb.port(2));
     let added = tunnel.next(10);
     assert_eq!(added["event"], "forward", "{added}");
     assert_eq!(added["name"], "three");
     assert_eq!(added["remote_port"], sb.port(2));
     let local = added["local_port"].as_u64().unwrap() as u16;
+    assert_eq!(local, sb.port(2));
     assert_eq!(
-        http_get("127.0.0.1", local).unwrap(),
+        laptop.http_get(local).unwrap(),
         format!("hello from three on {}\n", sb.port(2))
     );
 
-    sb.pm2(["delete", "two"]);
+    server.pm2(["delete", "two"]);
     let cancelled = tunnel.next(10);
     assert_eq!(
         cancelled,
         json!({"event": "cancel", "name": "two", "local_port": two_local})
     );
     wait_for(5, "the local port to close", || {
-        std::net::TcpStream::connect(("127.0.0.1", two_local))
-            .is_err()
-            .then_some(())
+        laptop.refused(two_local).then_some(())
     });
     assert_eq!(tunnel.terminate(&server), 0);
 }
@@ -248,44 +276,50 @@ fn a_host_that_looks_like_an_option_is_refused_and_runs_nothing() {
 #[test]
 fn no_apps_unreachable_and_a_bad_key_fail_clearly() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
-    let config = server.config.to_str().unwrap();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let config = server.config().to_str().unwrap();
 
-    let err = sb.run(["tunnel", "-F", config, "testhost"]).fails(1);
+    let err = laptop
+        .run(&sb, ["tunnel", "-F", config, "testhost"])
+        .fails(1);
     assert!(
         err.contains("`testhost` has no online PM2 app with a port"),
         "{err}"
     );
 
-    let closed = {
-        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let err = sb
-        .run([
-            "tunnel",
-            "-F",
-            config,
-            "-o",
-            &format!("Port={closed}"),
-            "testhost",
-        ])
+    let closed = laptop.closed_port();
+    let err = laptop
+        .run(
+            &sb,
+            [
+                "tunnel",
+                "-F",
+                config,
+                // Straight to a closed port here, not through the server's sshd.
+                "-o",
+                "ProxyCommand=none",
+                "-o",
+                &format!("Port={closed}"),
+                "testhost",
+            ],
+        )
         .fails(1);
     assert!(
         err.contains("cannot connect to `testhost`") && err.contains("Connection refused"),
         "{err}"
     );
 
-    let bad = server.dir.join("bad_config");
+    let bad = server.ssh.dir.join("bad_config");
     std::fs::write(
         &bad,
-        std::fs::read_to_string(&server.config)
+        std::fs::read_to_string(server.config())
             .unwrap()
             .replace("/id\n", "/other_id\n"),
     )
     .unwrap();
-    let err = sb
-        .run(["tunnel", "-F", bad.to_str().unwrap(), "testhost"])
+    let err = laptop
+        .run(&sb, ["tunnel", "-F", bad.to_str().unwrap(), "testhost"])
         .fails(1);
     assert!(
         err.contains("cannot connect to `testhost`") && err.contains("Permission denied"),
@@ -296,11 +330,14 @@ fn no_apps_unreachable_and_a_bad_key_fail_clearly() {
 #[test]
 fn a_broken_connection_is_reconnected_and_said_so() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
-    sb.start_foreign_app("web", sb.port(0));
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    laptop.unreachable(sb.port(0));
     let log = sb.root.path().join("tunnel.log");
     let mut tunnel = Tunnel::spawn_logging(
         &sb,
+        &laptop,
         &server,
         &[],
         Stdio::from(std::fs::File::create(&log).unwrap()),
@@ -314,9 +351,7 @@ fn a_broken_connection_is_reconnected_and_said_so() {
             .status()
             .unwrap();
     }
-    let body = wait_for(20, "the forward to come back", || {
-        http_get("127.0.0.1", local)
-    });
+    let body = wait_for(20, "the forward to come back", || laptop.http_get(local));
     assert_eq!(body, format!("hello from web on {}\n", sb.port(0)));
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(
@@ -335,11 +370,12 @@ const HUNG_LIST: &str = "#!/bin/sh\ncd \"$HOME\" || exit 1\n: > listing\nexec sl
 #[test]
 fn a_hung_first_list_fails_naming_the_host_and_the_wait() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
     server.fake_pm2_port(HUNG_LIST);
 
     let log = sb.root.path().join("timeout.log");
-    let mut cmd = tunnel_cmd(&sb, &server, &[]);
+    let mut cmd = tunnel_cmd(&sb, &laptop, &server, &[]);
     cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "2");
     let mut tunnel = Tunnel::start(cmd, log_file(&log));
     let started = Instant::now();
@@ -359,12 +395,13 @@ fn a_hung_first_list_fails_naming_the_host_and_the_wait() {
 #[test]
 fn sigterm_while_the_first_list_hangs_ends_the_tunnel_at_once() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
     server.fake_pm2_port(HUNG_LIST);
     let listing = server.home().join("listing");
     // The default wait (30 s) is far longer than the test's bound.
     let log = sb.root.path().join("sigterm.log");
-    let mut tunnel = Tunnel::start(tunnel_cmd(&sb, &server, &[]), log_file(&log));
+    let mut tunnel = Tunnel::start(tunnel_cmd(&sb, &laptop, &server, &[]), log_file(&log));
     wait_for(20, "the list to hang", || listing.exists().then_some(()));
     let (code, took) = tunnel.terminate_timed(&server);
     assert_eq!(code, 0);
@@ -376,10 +413,17 @@ fn sigterm_while_the_first_list_hangs_ends_the_tunnel_at_once() {
 #[test]
 fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
-    sb.start_foreign_app("web", sb.port(0));
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    laptop.unreachable(sb.port(0));
     let log = sb.root.path().join("tunnel.log");
-    let mut cmd = tunnel_cmd(&sb, &server, &["--json", "--watch", "--interval", "1"]);
+    let mut cmd = tunnel_cmd(
+        &sb,
+        &laptop,
+        &server,
+        &["--json", "--watch", "--interval", "1"],
+    );
     cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "2");
     let mut tunnel = Tunnel::start(cmd, log_file(&log));
     let events = tunnel.until_ready();
@@ -394,7 +438,7 @@ fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
     });
     // The forward in place works on meanwhile.
     assert_eq!(
-        http_get("127.0.0.1", local).unwrap(),
+        laptop.http_get(local).unwrap(),
         format!("hello from web on {}\n", sb.port(0))
     );
 
@@ -420,7 +464,8 @@ const HOSTILE_LIST: &str = "#!/bin/sh\ncd \"$HOME\" || exit 1\n[ -f list.err ] &
 #[test]
 fn remote_names_and_stderr_reach_the_terminal_escaped() {
     let sb = Sandbox::new();
-    let server = SshServer::start(&sb);
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
     server.fake_pm2_port(HOSTILE_LIST);
     let home = server.home();
     let port = sb.port(0);
@@ -433,7 +478,7 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
     .unwrap();
 
     // JSON stays faithful data.
-    let mut tunnel = Tunnel::spawn(&sb, &server, &[]);
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     let events = tunnel.until_ready();
     assert_eq!(
         events,
@@ -443,7 +488,7 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
 
     let log = sb.root.path().join("tunnel.log");
     let mut tunnel = Tunnel::start(
-        tunnel_cmd(&sb, &server, &["--watch", "--interval", "1"]),
+        tunnel_cmd(&sb, &laptop, &server, &["--watch", "--interval", "1"]),
         log_file(&log),
     );
     let shown = r"web\e]0;pwned\u{7}\e[2J\n  http://localhost:1  forged";
@@ -476,4 +521,62 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
     let warning = r"warning: asking `testhost` for its apps failed (exit status: 1): \e]2;owned\u{7}\e[31mboom\u{202e}";
     assert!(lines.all(|l| l == warning), "{said:?}");
     assert!(!said.contains('\x1b'), "{said:?}");
+}
+
+#[test]
+fn two_servers_whose_apps_share_a_port_are_both_reachable() {
+    let (sb_a, sb_b) = (Sandbox::new(), Sandbox::new());
+    // One laptop, two servers.
+    let laptop = Laptop::new();
+    let (a, b) = (Server::start(&sb_a), Server::start(&sb_b));
+    // The same port on both servers, each in its own network stack.
+    let port = sb_a.port(0);
+    a.start_app("alpha", port);
+    b.start_app("beta", port);
+    assert_eq!(
+        a.http_get(port).unwrap(),
+        format!("hello from alpha on {port}\n")
+    );
+    assert_eq!(
+        b.http_get(port).unwrap(),
+        format!("hello from beta on {port}\n")
+    );
+    laptop.unreachable(port);
+
+    // One tunnel per server (`tunnel` takes one host).
+    let mut to_a = Tunnel::spawn(&sb_a, &laptop, &a, &[]);
+    let events_a = to_a.until_ready();
+    assert_eq!(events_a.len(), 1, "{events_a:?}");
+    let fa = forward_of(&events_a, "alpha");
+    assert_eq!(fa["remote_port"], port);
+    // Free here: kept.
+    assert_eq!(local_of(fa), port);
+
+    let mut to_b = Tunnel::spawn(&sb_b, &laptop, &b, &[]);
+    let events_b = to_b.until_ready();
+    assert_eq!(events_b.len(), 1, "{events_b:?}");
+    let fb = forward_of(&events_b, "beta");
+    assert_eq!(fb["remote_port"], port);
+    // Taken here by the first tunnel: remapped.
+    let local_b = local_of(fb);
+    assert_ne!(local_b, port);
+
+    assert_eq!(
+        laptop.http_get(port).unwrap(),
+        format!("hello from alpha on {port}\n")
+    );
+    assert_eq!(
+        laptop.http_get(local_b).unwrap(),
+        format!("hello from beta on {port}\n")
+    );
+
+    // Each tunnel ends alone; the other's forward serves on.
+    assert_eq!(to_a.terminate(&a), 0);
+    laptop.unreachable(port);
+    assert_eq!(
+        laptop.http_get(local_b).unwrap(),
+        format!("hello from beta on {port}\n")
+    );
+    assert_eq!(to_b.terminate(&b), 0);
+    laptop.unreachable(local_b);
 }
