@@ -30,23 +30,7 @@ fn healthy_then_conflict_and_drift_then_fixed() {
     );
 
     // An app started by hand on shop's port.
-    let rogue = sb.fixture_as("http-app", "rogue");
-    sb.pm2_with_env(
-        [
-            "start",
-            rogue.join("server.js").to_str().unwrap(),
-            "--name",
-            "rogue",
-        ],
-        &[
-            ("PORT", p0.to_string()),
-            ("HOST", "127.0.0.1".to_string()),
-            ("APP_NAME", "rogue".into()),
-        ],
-    );
-    wait_for(20, "rogue", || {
-        http_get("127.0.0.1", p0).filter(|b| b.contains("rogue"))
-    });
+    sb.start_rogue(p0);
     // A pm2-port app whose command listens elsewhere than assigned.
     let blog = sb.fixture_as("http-app", "blog");
     let q = sb.port(7);

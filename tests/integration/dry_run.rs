@@ -283,23 +283,7 @@ fn doctor_fix_dry_run_prints_each_fix_and_changes_nothing() {
     let p0 = sb.port(0);
     sb.run(["start", shop.to_str().unwrap(), "--json"]).json();
     // An app started by hand on shop's port: a conflict.
-    let rogue = sb.fixture_as("http-app", "rogue");
-    sb.pm2_with_env(
-        [
-            "start",
-            rogue.join("server.js").to_str().unwrap(),
-            "--name",
-            "rogue",
-        ],
-        &[
-            ("PORT", p0.to_string()),
-            ("HOST", "127.0.0.1".to_string()),
-            ("APP_NAME", "rogue".into()),
-        ],
-    );
-    wait_for(20, "rogue", || {
-        http_get("127.0.0.1", p0).filter(|b| b.contains("rogue"))
-    });
+    sb.start_rogue(p0);
     // A pm2-port app whose command listens elsewhere than assigned: drift.
     let blog = sb.fixture_as("http-app", "blog");
     let q = sb.port(7);

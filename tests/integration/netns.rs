@@ -329,21 +329,9 @@ impl<'a> Server<'a> {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = self.ns.exec(&self.sb.pm2_program);
-        c.args(args);
-        self.sb.env(&mut c);
-        for (k, v) in vars {
-            c.env(k, v);
-        }
-        let out = c.output().unwrap();
-        assert!(
-            out.status.success(),
-            "pm2 (in {}) failed: {}\n{}",
-            self.ns.name,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        let what = format!("pm2 (in {})", self.ns.name);
+        self.sb
+            .pm2_through(self.ns.exec(&self.sb.pm2_program), args, vars, &what)
     }
 
     /// Start `fixtures/http-app/server.js` under the namespace's PM2 as `name`, in its own

@@ -255,7 +255,22 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut c = Command::new(&self.pm2_program);
+        self.pm2_through(Command::new(&self.pm2_program), args, vars, "pm2")
+    }
+
+    /// Run `c` (the sandbox's pm2, perhaps behind `ip netns exec`) with `args`, the sandbox's
+    /// environment and `vars`; panics, naming `what`, when it fails.
+    pub fn pm2_through<I, S>(
+        &self,
+        mut c: Command,
+        args: I,
+        vars: &[(&str, String)],
+        what: &str,
+    ) -> Output
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
         c.args(args);
         self.env(&mut c);
         for (k, v) in vars {
@@ -264,11 +279,34 @@ impl Sandbox {
         let out = c.output().unwrap();
         assert!(
             out.status.success(),
-            "pm2 failed: {}\n{}",
+            "{what} failed: {}\n{}",
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
         out
+    }
+
+    /// Start `fixtures/http-app` by hand under PM2 as `rogue` (in the sandbox's `rogue`
+    /// directory), on 127.0.0.1:`port`, and wait until it answers: an app pm2-port did not
+    /// configure, holding a port.
+    pub fn start_rogue(&self, port: u16) {
+        let rogue = self.fixture_as("http-app", "rogue");
+        self.pm2_with_env(
+            [
+                "start",
+                rogue.join("server.js").to_str().unwrap(),
+                "--name",
+                "rogue",
+            ],
+            &[
+                ("PORT", port.to_string()),
+                ("HOST", "127.0.0.1".to_string()),
+                ("APP_NAME", "rogue".into()),
+            ],
+        );
+        wait_for(20, "rogue", || {
+            http_get("127.0.0.1", port).filter(|b| b.contains("rogue"))
+        });
     }
 
     /// Start `fixtures/http-app/server.js` under PM2 as `name`, in its own directory, on `port`,
