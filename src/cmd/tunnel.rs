@@ -1,28 +1,32 @@
-//! `pm2-port tunnel HOST`: ask HOST for its apps over ssh, forward each one's port through one
-//! control master, keep the forwards up to date with `--watch`, reconnect when the link breaks,
-//! and close everything on Ctrl-C or SIGTERM. What the server sends (app names, stderr) reaches
-//! the terminal through [`escape`]; JSON events carry it as it is.
+//! `pm2-port tunnel HOST...`: follow each server's apps (a thread per host, `sys::follow`: its
+//! control master and the `list --json --watch` stream over it), forward each online app's port
+//! through that host's master, on a local port no other forward has, and close everything on
+//! Ctrl-C or SIGTERM. What a server sends (app names, stderr) reaches the terminal escaped; JSON
+//! events carry it as it is.
 
 use clap::Args;
 use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
-use std::time::{Duration, Instant};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
+use std::time::Duration;
 
 use anyhow::{Context, Result, anyhow, bail};
 use serde_json::json;
 
 use crate::error::InputError;
-use crate::sys::proc::{self, RunError};
-use crate::sys::ssh::{self, Master, Ssh};
+use crate::sys::follow::{self, Event, Mode, Tagged};
+use crate::sys::proc;
+use crate::sys::ssh::{self, Ssh};
 use crate::text::escape;
 use crate::tunnel::plan::{self, Forward, RemoteApp};
 
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
-    /// The server, as ssh knows it (a name from ~/.ssh/config, user@host, ...)
-    pub host: String,
+    /// The servers, as ssh knows them (names from ~/.ssh/config, user@host, ...)
+    #[arg(required = true, value_name = "HOST")]
+    pub hosts: Vec<String>,
 
     /// An ssh configuration file (ssh's -F)
     #[arg(short = 'F', value_name = "SSH_CONFIG")]
@@ -32,26 +36,38 @@ pub struct TunnelArgs {
     #[arg(short = 'o', value_name = "SSH_OPTION")]
     pub options: Vec<String>,
 
-    /// Keep polling the server: forward apps that come online, cancel those that go away
+    /// Forward the apps online now and keep those forwards, without following the servers (by
+    /// default the tunnel follows them: apps that come online are forwarded, those that go away
+    /// cancelled)
     #[arg(long)]
+    pub once: bool,
+
+    /// Follow the servers: the default (the flag is kept for scripts written for 0.1)
+    #[arg(long, hide = true, conflicts_with = "once")]
     pub watch: bool,
 
-    /// Seconds between polls with --watch
+    /// Seconds between two listings of a server that cannot stream its apps (its pm2-port has no
+    /// `list --watch`, or only PM2 is installed there)
     #[arg(long, value_name = "SECS", default_value_t = 2)]
     pub interval: u64,
 
-    /// One JSON object per line on stdout (forward, cancel, ready events)
+    /// One JSON object per line on stdout (forward, cancel, host and ready events)
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn run(args: &TunnelArgs) -> Result<()> {
-    if args.host.is_empty() || args.host.starts_with('-') {
-        return Err(InputError::Usage(format!(
-            "`{}` is not a host: a HOST starting with `-` would be read by ssh as an option",
-            escape(&args.host)
-        ))
-        .into());
+    for (i, host) in args.hosts.iter().enumerate() {
+        if host.is_empty() || host.starts_with('-') {
+            return Err(InputError::Usage(format!(
+                "`{}` is not a host: a HOST starting with `-` would be read by ssh as an option",
+                escape(host)
+            ))
+            .into());
+        }
+        if args.hosts[..i].contains(host) {
+            return Err(InputError::Usage(format!("`{}` is given twice", escape(host))).into());
+        }
     }
     if args.interval == 0 {
         return Err(InputError::Usage("`--interval` must be at least 1 second".into()).into());
@@ -61,33 +77,56 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
     let dir = tempfile::Builder::new()
         .prefix("pm2-port-tunnel-")
         .tempdir_in("/tmp")
-        .context("cannot create a directory for the ssh control socket")?;
+        .context("cannot create a directory for the ssh control sockets")?;
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, Arc::clone(&stop))
             .context("cannot handle Ctrl-C and SIGTERM")?;
     }
-    let ssh = Ssh {
-        host: args.host.clone(),
-        config: args.config.clone(),
-        options: args.options.clone(),
-        control: dir.path().join("ctl"),
-        batch: !std::io::stdin().is_terminal(),
-        list_timeout,
-        stop,
+    let batch = !std::io::stdin().is_terminal();
+    let hosts: Vec<Ssh> = args
+        .hosts
+        .iter()
+        .enumerate()
+        .map(|(i, host)| Ssh {
+            host: host.clone(),
+            config: args.config.clone(),
+            options: args.options.clone(),
+            control: dir.path().join(format!("ctl{i}")),
+            batch,
+            list_timeout,
+            stop: Arc::clone(&stop),
+        })
+        .collect();
+    let mode = if args.once {
+        Mode::Once
+    } else {
+        Mode::Live {
+            interval: Duration::from_secs(args.interval),
+        }
     };
-    let result = ssh
-        .connect(Duration::from_secs(120))
-        .and_then(|mut master| {
-            let mut tunnel = Tunnel {
-                ssh: &ssh,
-                json: args.json,
-                forwards: Vec::new(),
-            };
-            let result = tunnel.serve(&mut master, args);
-            ssh.close(&mut master);
-            result
-        });
+
+    let (tx, rx) = mpsc::channel();
+    let result = std::thread::scope(|scope| {
+        for (i, ssh) in hosts.iter().enumerate() {
+            let tx = tx.clone();
+            scope.spawn(move || follow::follow(ssh, i, mode, tx));
+        }
+        drop(tx);
+        let mut tunnel = Tunnel {
+            hosts: hosts.iter().map(Host::new).collect(),
+            json: args.json,
+            once: args.once,
+            interval: args.interval,
+            forwards: Vec::new(),
+            ready: false,
+            hello: false,
+        };
+        let result = tunnel.serve(&rx, &stop);
+        // The threads end on this: each closes its master, and its forwards with it.
+        stop.store(true, Ordering::Relaxed);
+        result
+    });
     match result {
         // Ctrl-C or SIGTERM cut a wait short: the end asked for.
         Err(err) if proc::is_stopped(&err) => Ok(()),
@@ -111,84 +150,212 @@ fn list_timeout() -> Result<Duration> {
     }
 }
 
-struct Tunnel<'a> {
+/// The tunnel's view of one host.
+struct Host<'a> {
     ssh: &'a Ssh,
+    /// Its apps were listed once.
+    answered: bool,
+    /// Its first attempt failed (the error, until it is returned or shown).
+    failed: bool,
+    /// A master came up once: the next one is a reconnection.
+    connected: bool,
+}
+
+impl<'a> Host<'a> {
+    fn new(ssh: &'a Ssh) -> Host<'a> {
+        Host {
+            ssh,
+            answered: false,
+            failed: false,
+            connected: false,
+        }
+    }
+
+    fn name(&self) -> &str {
+        &self.ssh.host
+    }
+}
+
+struct Tunnel<'a> {
+    hosts: Vec<Host<'a>>,
     json: bool,
+    once: bool,
+    /// Seconds between two listings of a host that cannot stream.
+    interval: u64,
+    /// Every host's forwards in place (or to put back when its link comes back).
     forwards: Vec<Forward>,
+    /// `ready` was said: every host answered or failed once.
+    ready: bool,
+    /// `tunnel to ...` was said.
+    hello: bool,
 }
 
 impl Tunnel<'_> {
-    fn serve(&mut self, master: &mut Master, args: &TunnelArgs) -> Result<()> {
-        let apps = self.query()?;
-        if apps.is_empty() && !args.watch {
+    fn serve(&mut self, rx: &Receiver<Tagged>, stop: &AtomicBool) -> Result<()> {
+        let mut failures: Vec<anyhow::Error> = Vec::new();
+        loop {
+            if stop.load(Ordering::Relaxed) {
+                return Ok(());
+            }
+            let Tagged { host, event } = match rx.recv_timeout(Duration::from_millis(100)) {
+                Ok(tagged) => tagged,
+                Err(RecvTimeoutError::Timeout) => continue,
+                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            };
+            match event {
+                Event::Failed(err) => {
+                    self.hosts[host].failed = true;
+                    failures.push(err);
+                }
+                event => self.on(host, event)?,
+            }
+            if !self.ready && self.hosts.iter().all(|h| h.answered || h.failed) {
+                if self.hosts.iter().all(|h| h.failed) {
+                    let last = failures
+                        .pop()
+                        .unwrap_or_else(|| anyhow!("no host answered"));
+                    for err in failures {
+                        eprintln!("error: {err:#}");
+                    }
+                    return Err(last);
+                }
+                for err in failures.drain(..) {
+                    warn!("{err:#}; trying again");
+                }
+                self.ready()?;
+            }
+        }
+    }
+
+    /// `tunnel to ...`, said before the first line about a forward or a host: a tunnel that ends
+    /// on its first error says only that.
+    fn hello(&mut self) {
+        if !self.hello && !self.json {
+            say!("tunnel to {}; Ctrl-C to close it", self.names().join(", "));
+        }
+        self.hello = true;
+    }
+
+    /// The hosts, quoted for the terminal.
+    fn names(&self) -> Vec<String> {
+        self.hosts
+            .iter()
+            .map(|h| format!("`{}`", h.ssh.host_shown()))
+            .collect()
+    }
+
+    /// Every host answered or failed once.
+    fn ready(&mut self) -> Result<()> {
+        self.ready = true;
+        if self.once && self.forwards.is_empty() {
+            let names = self.names();
             bail!(
-                "`{}` has no online PM2 app with a port (use `--watch` to wait for some)",
-                self.ssh.host_shown()
+                "{} {} no online PM2 app with a port (leave out `--once` to wait for some)",
+                names.join(", "),
+                if names.len() == 1 { "has" } else { "have" }
             );
         }
-        if !self.json {
-            say!("tunnel to `{}`; Ctrl-C to close it", self.ssh.host_shown());
-        }
-        self.apply(&apps)?;
+        self.hello();
         if self.json {
             outln!("{}", json!({"event": "ready"}))?;
-        } else if apps.is_empty() {
+        } else if self.forwards.is_empty() {
             say!("no apps yet; watching");
-        }
-        let interval = Duration::from_secs(args.interval);
-        let mut polled = Instant::now();
-        while !self.ssh.stopping() {
-            if !master.alive() {
-                *master = self.reconnect(master)?;
-                continue;
-            }
-            if args.watch && polled.elapsed() >= interval {
-                polled = Instant::now();
-                match self.query() {
-                    Ok(apps) => self.apply(&apps)?,
-                    Err(err) if proc::is_stopped(&err) => break,
-                    Err(err) if master.alive() => warning(&err),
-                    Err(_) => continue,
-                }
-            }
-            std::thread::sleep(Duration::from_millis(100));
         }
         Ok(())
     }
 
-    fn query(&self) -> Result<Vec<RemoteApp>> {
-        let out = self.ssh.list().map_err(|err| {
-            let asking = format!("asking `{}` for its apps", self.ssh.host_shown());
-            if matches!(err.downcast_ref(), Some(RunError::TimedOut { .. })) {
-                anyhow!(
-                    "{asking}: no answer within {}s (a stuck `pm2-port list` or `pm2 jlist` \
-                     there? PM2_PORT_TUNNEL_LIST_TIMEOUT=SECS waits longer)",
-                    self.ssh.list_timeout.as_secs()
-                )
-            } else {
-                err.context(asking)
+    fn on(&mut self, host: usize, event: Event) -> Result<()> {
+        let name = self.hosts[host].name().to_string();
+        let shown = escape(&name).into_owned();
+        match event {
+            Event::Apps(apps) => {
+                self.hosts[host].answered = true;
+                self.apply(host, &apps)?;
             }
-        })?;
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        let stderr = escape(stderr.trim());
-        if !out.status.success() {
-            bail!(
-                "asking `{}` for its apps failed ({}): {stderr}",
-                self.ssh.host_shown(),
-                out.status,
-            );
+            Event::Up => {
+                let again = std::mem::replace(&mut self.hosts[host].connected, true);
+                if again {
+                    if self.json {
+                        outln!("{}", json!({"event": "host", "host": name, "state": "up"}))?;
+                    }
+                    say!("reconnected to `{shown}`");
+                    self.restore(host)?;
+                }
+            }
+            Event::Live => {
+                if self.json {
+                    outln!(
+                        "{}",
+                        json!({"event": "host", "host": name, "state": "live"})
+                    )?;
+                }
+            }
+            Event::Polling(why) => {
+                self.hello();
+                if self.json {
+                    outln!(
+                        "{}",
+                        json!({"event": "host", "host": name, "state": "polling", "message": why})
+                    )?;
+                }
+                // `why` is escaped already (note! would escape it twice).
+                say!(
+                    "note: `{shown}` cannot stream its apps ({why}); listing them every {}s \
+                     instead (a pm2-port with `list --watch` there follows them live)",
+                    self.interval
+                );
+            }
+            Event::Down { reason, retry } => {
+                self.hello();
+                if self.json {
+                    outln!(
+                        "{}",
+                        json!({"event": "host", "host": name, "state": "down", "message": reason, "retry_in": retry.as_secs()})
+                    )?;
+                }
+                warn!("{reason}; reconnecting in {}s", retry.as_secs());
+            }
+            Event::Warning(text) => warn!("{text}"),
+            Event::Note(text) => say!("{text}"),
+            Event::Failed(_) => unreachable!("handled by serve"),
         }
-        // serde's messages may quote the server's text too.
-        plan::parse_apps(&String::from_utf8_lossy(&out.stdout))
-            .map_err(|err| anyhow!("{}", escape(&format!("{err:#}"))))
-            .with_context(|| format!("`{}` answered: {stderr}", self.ssh.host_shown()))
+        Ok(())
     }
 
-    /// Cancel the forwards of apps that went away, forward the new ones.
-    fn apply(&mut self, apps: &[RemoteApp]) -> Result<()> {
-        let (cancel, add) = plan::diff(&self.forwards, apps);
+    /// Put a host's forwards back after a reconnection, on the same local ports where they are
+    /// still free.
+    fn restore(&mut self, host: usize) -> Result<()> {
+        let name = self.hosts[host].name().to_string();
+        let (previous, others): (Vec<Forward>, Vec<Forward>) = std::mem::take(&mut self.forwards)
+            .into_iter()
+            .partition(|f| f.host == name);
+        self.forwards = others;
+        for f in previous {
+            if self.hosts[host]
+                .ssh
+                .forward(f.local_port, f.remote_port)
+                .is_ok()
+            {
+                self.forwards.push(f);
+            } else {
+                self.add(
+                    host,
+                    &RemoteApp {
+                        name: f.name,
+                        port: f.remote_port,
+                    },
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Cancel the forwards of a host's apps that went away, forward its new ones.
+    fn apply(&mut self, host: usize, apps: &[RemoteApp]) -> Result<()> {
+        let name = self.hosts[host].name().to_string();
+        let (cancel, add) = plan::diff(&self.forwards, &name, apps);
         for f in cancel {
-            if let Err(err) = self.ssh.cancel(f.local_port, f.remote_port)
+            if let Err(err) = self.hosts[host].ssh.cancel(f.local_port, f.remote_port)
                 && !proc::is_stopped(&err)
             {
                 warning(&err);
@@ -197,105 +364,74 @@ impl Tunnel<'_> {
             if self.json {
                 outln!(
                     "{}",
-                    json!({"event": "cancel", "name": f.name, "local_port": f.local_port})
+                    json!({"event": "cancel", "host": f.host, "name": f.name, "local_port": f.local_port})
                 )?;
             } else {
                 outln!(
-                    "- {} (was http://localhost:{})",
+                    "- {}{} (was http://localhost:{})",
                     escape(&f.name),
+                    self.on_host(&f.host),
                     f.local_port
                 )?;
             }
         }
         for app in add {
-            self.add(&app)?;
+            self.add(host, &app)?;
         }
         Ok(())
     }
 
-    fn add(&mut self, app: &RemoteApp) -> Result<()> {
+    /// ` on `HOST`` when there are several hosts.
+    fn on_host(&self, host: &str) -> String {
+        if self.hosts.len() > 1 {
+            format!(" on `{}`", escape(host))
+        } else {
+            String::new()
+        }
+    }
+
+    fn add(&mut self, host: usize, app: &RemoteApp) -> Result<()> {
         let used: Vec<u16> = self.forwards.iter().map(|f| f.local_port).collect();
+        let name = self.hosts[host].name().to_string();
         let Some(local) = plan::local_port(app.port, &used, ssh::local_free) else {
             warn!(
-                "no free local port for `{}` ({})",
+                "no free local port for `{}`{} ({})",
                 escape(&app.name),
+                self.on_host(&name),
                 app.port
             );
             return Ok(());
         };
-        if let Err(err) = self.ssh.forward(local, app.port) {
+        if let Err(err) = self.hosts[host].ssh.forward(local, app.port) {
             if !proc::is_stopped(&err) {
                 warning(&err);
             }
             return Ok(());
         }
         let f = Forward {
+            host: name,
             name: app.name.clone(),
             remote_port: app.port,
             local_port: local,
         };
+        let on = self.on_host(&f.host);
+        self.hello();
         if self.json {
             outln!(
                 "{}",
-                json!({"event": "forward", "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port})
+                json!({"event": "forward", "host": f.host, "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port})
             )?;
         } else if local == app.port {
-            outln!("  http://localhost:{local}  {}", escape(&f.name))?;
+            outln!("  http://localhost:{local}  {}{on}", escape(&f.name))?;
         } else {
             outln!(
-                "  http://localhost:{local} → {} ({})",
+                "  http://localhost:{local} → {}{on} ({})",
                 escape(&f.name),
                 f.remote_port
             )?;
         }
         self.forwards.push(f);
         Ok(())
-    }
-
-    /// Reconnect with backoff, then put the forwards back on the same local ports.
-    fn reconnect(&mut self, old: &mut Master) -> Result<Master> {
-        self.ssh.close(old);
-        let mut delay = Duration::from_secs(1);
-        let said = old.said();
-        loop {
-            warn!(
-                "the connection to `{}` broke{}; reconnecting in {}s",
-                self.ssh.host_shown(),
-                said.lines()
-                    .last()
-                    .map_or(String::new(), |l| format!(" ({})", escape(l))),
-                delay.as_secs()
-            );
-            let until = Instant::now() + delay;
-            while Instant::now() < until {
-                if self.ssh.stopping() {
-                    return Err(RunError::Stopped.into());
-                }
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            match self.ssh.connect(Duration::from_secs(30)) {
-                Ok(master) => {
-                    say!("reconnected to `{}`", self.ssh.host_shown());
-                    let previous = std::mem::take(&mut self.forwards);
-                    for f in previous {
-                        if self.ssh.forward(f.local_port, f.remote_port).is_ok() {
-                            self.forwards.push(f);
-                        } else {
-                            self.add(&RemoteApp {
-                                name: f.name,
-                                port: f.remote_port,
-                            })?;
-                        }
-                    }
-                    return Ok(master);
-                }
-                Err(err) if proc::is_stopped(&err) => return Err(err),
-                Err(err) => {
-                    warning(&err);
-                    delay = (delay * 2).min(Duration::from_secs(30));
-                }
-            }
-        }
     }
 }
 

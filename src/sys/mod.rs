@@ -6,6 +6,7 @@
 //! pure code takes. `tests/layers.rs` keeps everything else from touching the world.
 
 pub mod files;
+pub mod follow;
 pub mod lsof;
 pub mod pm2_bus;
 pub mod pm2_cli;

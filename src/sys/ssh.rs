@@ -29,6 +29,12 @@ const CONTROL_TIMEOUT: Duration = Duration::from_secs(5);
 /// starting one), else an empty list.
 pub const REMOTE_LIST: &str = r#"exec "${SHELL:-/bin/sh}" -lc 'if command -v pm2-port >/dev/null 2>&1; then exec pm2-port list --json; elif command -v pm2 >/dev/null 2>&1; then if [ -S "${PM2_HOME:-$HOME/.pm2}/rpc.sock" ]; then exec pm2 jlist; else echo "[]"; fi; else echo "neither pm2-port nor pm2 is on PATH (login shell)" >&2; exit 127; fi'"#;
 
+/// Follows the server's apps: `pm2-port list --json --watch` through a login shell, for as long as
+/// its standard input stays open. Exit 127 when pm2-port is not on `PATH`; a pm2-port too old to
+/// stream fails on `--watch` (clap: exit 2). Either way the stream ends without an event, and the
+/// tunnel falls back to [`REMOTE_LIST`].
+pub const REMOTE_WATCH: &str = r#"exec "${SHELL:-/bin/sh}" -lc 'if command -v pm2-port >/dev/null 2>&1; then exec pm2-port list --json --watch; else echo "pm2-port is not on PATH (login shell)" >&2; exit 127; fi'"#;
+
 /// How to reach the server.
 #[derive(Debug, Clone)]
 pub struct Ssh {
@@ -195,6 +201,21 @@ impl Ssh {
             .arg(&self.host)
             .arg(REMOTE_LIST);
         self.run(c, self.list_timeout)
+    }
+
+    /// Start [`REMOTE_WATCH`] through the master: its stdout gives the stream's lines, and
+    /// closing its stdin (or killing it) ends the remote command. In a process group of its own,
+    /// so that Ctrl-C reaches pm2-port alone, which ends it.
+    pub fn stream(&self) -> Result<Child> {
+        let mut c = self.command();
+        c.args(["-o", "ControlMaster=no", "-T", "--"])
+            .arg(&self.host)
+            .arg(REMOTE_WATCH);
+        c.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .process_group(0);
+        c.spawn().context("cannot run `ssh`")
     }
 
     pub fn forward(&self, local: u16, remote: u16) -> Result<()> {

@@ -1,5 +1,6 @@
-//! The tunnel's pure parts: the remote app list, which forwards to add and cancel, and which
-//! local port each gets.
+//! The tunnel's pure parts: the remote app list (one `list --json` answer, or one line of the
+//! `list --json --watch` stream), which forwards to add and cancel, and which local port each
+//! gets.
 
 use anyhow::{Result, bail};
 use serde::Serialize;
@@ -12,9 +13,10 @@ pub struct RemoteApp {
     pub port: u16,
 }
 
-/// A forward in place: `127.0.0.1:local_port` here to `localhost:remote_port` there.
+/// A forward in place: `127.0.0.1:local_port` here to `localhost:remote_port` on `host`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Forward {
+    pub host: String,
     pub name: String,
     pub remote_port: u16,
     pub local_port: u16,
@@ -27,26 +29,78 @@ pub fn parse_apps(text: &str) -> Result<Vec<RemoteApp>> {
         bail!("the server printed no app list");
     };
     let rows: Vec<Value> = serde_json::from_str(json)?;
-    let online: Vec<(String, u16)> = if rows.iter().any(|r| r.get("pm2_env").is_some()) {
-        crate::pm2::parse_process_list(json.as_bytes())?
+    if rows.iter().any(|r| r.get("pm2_env").is_some()) {
+        let online = crate::pm2::parse_process_list(json.as_bytes())?
             .into_iter()
             .filter(|a| a.status == crate::model::Status::Online)
             .filter_map(|a| Some((a.name, a.port?)))
-            .collect()
+            .collect();
+        Ok(one_a_port(online))
     } else {
-        rows.iter()
-            .filter(|r| {
-                r.get("status")
-                    .and_then(Value::as_str)
-                    .map(crate::model::Status::parse)
-                    == Some(crate::model::Status::Online)
-            })
-            .filter_map(|r| {
-                let name = r.get("name")?.as_str()?.to_string();
-                Some((name, crate::pm2::port_value(r.get("port")?)?))
-            })
-            .collect()
+        Ok(online_rows(&rows))
+    }
+}
+
+/// One line of `list --json --watch`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StreamLine {
+    /// The server's apps now (online, with a port).
+    Apps(Vec<RemoteApp>),
+    /// PM2's daemon went away (an `apps` line follows).
+    DaemonDown,
+    /// PM2's daemon came (back).
+    DaemonUp,
+    /// The server could not be read; the stream goes on.
+    Error(String),
+    /// An event this version does not know: a newer server's; skipped.
+    Other,
+}
+
+/// Parse one line of the stream. A line that is not a JSON object with an `event` is an error:
+/// the other end is not `list --json --watch`.
+pub fn parse_line(line: &str) -> Result<StreamLine> {
+    let value: Value = serde_json::from_str(line)?;
+    let Some(event) = value.get("event").and_then(Value::as_str) else {
+        bail!("not an event of `list --json --watch`");
     };
+    Ok(match event {
+        "apps" => match value.get("apps") {
+            Some(Value::Array(rows)) => StreamLine::Apps(online_rows(rows)),
+            _ => bail!("an `apps` event without its `apps` list"),
+        },
+        "daemon-down" => StreamLine::DaemonDown,
+        "daemon-up" => StreamLine::DaemonUp,
+        "error" => StreamLine::Error(
+            value
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("(no message)")
+                .to_string(),
+        ),
+        _ => StreamLine::Other,
+    })
+}
+
+/// The online apps with a port among `list --json` rows.
+fn online_rows(rows: &[Value]) -> Vec<RemoteApp> {
+    let online = rows
+        .iter()
+        .filter(|r| {
+            r.get("status")
+                .and_then(Value::as_str)
+                .map(crate::model::Status::parse)
+                == Some(crate::model::Status::Online)
+        })
+        .filter_map(|r| {
+            let name = r.get("name")?.as_str()?.to_string();
+            Some((name, crate::pm2::port_value(r.get("port")?)?))
+        })
+        .collect();
+    one_a_port(online)
+}
+
+/// Sorted by port, the first app of each port kept.
+fn one_a_port(online: Vec<(String, u16)>) -> Vec<RemoteApp> {
     let mut apps: Vec<RemoteApp> = Vec::new();
     for (name, port) in online {
         if !apps.iter().any(|a| a.port == port) {
@@ -54,11 +108,17 @@ pub fn parse_apps(text: &str) -> Result<Vec<RemoteApp>> {
         }
     }
     apps.sort_by_key(|a| a.port);
-    Ok(apps)
+    apps
 }
 
-/// The forwards to cancel (their app went away or changed port) and the apps to forward.
-pub fn diff(current: &[Forward], wanted: &[RemoteApp]) -> (Vec<Forward>, Vec<RemoteApp>) {
+/// The forwards of `host` to cancel (their app went away or changed port) and the apps of `host`
+/// to forward. `current` may hold other hosts' forwards: they are left alone.
+pub fn diff(
+    current: &[Forward],
+    host: &str,
+    wanted: &[RemoteApp],
+) -> (Vec<Forward>, Vec<RemoteApp>) {
+    let current: Vec<&Forward> = current.iter().filter(|f| f.host == host).collect();
     let cancel = current
         .iter()
         .filter(|f| {
@@ -66,7 +126,7 @@ pub fn diff(current: &[Forward], wanted: &[RemoteApp]) -> (Vec<Forward>, Vec<Rem
                 .iter()
                 .any(|a| a.name == f.name && a.port == f.remote_port)
         })
-        .cloned()
+        .map(|f| (*f).clone())
         .collect();
     let add = wanted
         .iter()
@@ -121,6 +181,7 @@ mod tests {
     #[test]
     fn diffs() {
         let f = |n: &str, r, l| Forward {
+            host: "h".into(),
             name: n.into(),
             remote_port: r,
             local_port: l,
@@ -129,12 +190,58 @@ mod tests {
             name: n.into(),
             port: p,
         };
+        let mut other = f("b", 2, 5);
+        other.host = "other".into();
         let (cancel, add) = diff(
-            &[f("a", 1, 1), f("b", 2, 2)],
+            &[f("a", 1, 1), f("b", 2, 2), other.clone()],
+            "h",
             &[a("a", 1), a("b", 3), a("c", 4)],
         );
         assert_eq!(cancel, [f("b", 2, 2)]);
         assert_eq!(add, [a("b", 3), a("c", 4)]);
+        // Another host's forward is neither cancelled nor taken for this host's.
+        let (cancel, add) = diff(&[other], "h", &[a("b", 2)]);
+        assert_eq!(cancel, []);
+        assert_eq!(add, [a("b", 2)]);
+    }
+
+    #[test]
+    fn stream_lines() {
+        let apps = r#"{"event":"apps","daemon":true,"apps":[{"name":"b","port":3002,"status":"online"},
+            {"name":"a","port":3001,"status":"online"},{"name":"dup","port":3001,"status":"online"},
+            {"name":"off","port":3003,"status":"stopped"},{"name":"noport","port":null,"status":"online"}]}"#;
+        let a = |n: &str, p| RemoteApp {
+            name: n.into(),
+            port: p,
+        };
+        assert_eq!(
+            parse_line(apps).unwrap(),
+            StreamLine::Apps(vec![a("a", 3001), a("b", 3002)])
+        );
+        assert_eq!(
+            parse_line(r#"{"event":"apps","daemon":false,"apps":[]}"#).unwrap(),
+            StreamLine::Apps(vec![])
+        );
+        assert_eq!(
+            parse_line(r#"{"event":"daemon-down"}"#).unwrap(),
+            StreamLine::DaemonDown
+        );
+        assert_eq!(
+            parse_line(r#"{"event":"daemon-up"}"#).unwrap(),
+            StreamLine::DaemonUp
+        );
+        assert_eq!(
+            parse_line(r#"{"event":"error","message":"boom"}"#).unwrap(),
+            StreamLine::Error("boom".into())
+        );
+        assert_eq!(
+            parse_line(r#"{"event":"from-the-future","x":1}"#).unwrap(),
+            StreamLine::Other
+        );
+        // Not the stream: an old `list --json` array, a banner, an `apps` event without apps.
+        assert!(parse_line(r#"[{"name":"a","port":3001,"status":"online"}]"#).is_err());
+        assert!(parse_line("[PM2] Spawning PM2 daemon").is_err());
+        assert!(parse_line(r#"{"event":"apps"}"#).is_err());
     }
 
     #[test]

@@ -166,7 +166,12 @@ impl Drop for Tunnel {
 
 /// The ssh processes still running with this server's client configuration.
 fn ssh_left(server: &Server) -> Vec<String> {
-    let config = server.config().to_str().unwrap().to_string();
+    ssh_left_with(server.config())
+}
+
+/// The ssh processes still running with the client configuration `config`.
+fn ssh_left_with(config: &Path) -> Vec<String> {
+    let config = config.to_str().unwrap().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -179,6 +184,27 @@ fn ssh_left(server: &Server) -> Vec<String> {
 /// A forward's local port.
 fn local_of(forward: &Value) -> u16 {
     forward["local_port"].as_u64().unwrap() as u16
+}
+
+/// The `forward` events among `events`.
+fn forwards(events: &[Value]) -> Vec<&Value> {
+    events.iter().filter(|e| e["event"] == "forward").collect()
+}
+
+/// The event saying that `testhost` streams its apps.
+fn live() -> Value {
+    json!({"event": "host", "host": "testhost", "state": "live"})
+}
+
+/// Fault injection: the server's pm2-port as it was before `list --watch` (clap refuses the
+/// flag); everything else is the real one.
+fn old_pm2_port() -> String {
+    format!(
+        "#!/bin/sh
+case \" $* \" in *\" --watch \"*) \
+         echo \"error: unexpected argument '--watch' found\" >&2; exit 2;; esac\nexec {} \"$@\"\n",
+        bin().display()
+    )
 }
 
 fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
@@ -203,7 +229,9 @@ fn two_apps_are_forwarded_and_sigterm_leaves_no_ssh() {
 
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     let events = tunnel.until_ready();
-    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events.len(), 3, "{events:?}");
+    // Followed live: the stream, not a poll.
+    assert_eq!(events[0], live());
     for (name, port) in [("shop", sb.port(0)), ("blog", sb.port(1))] {
         let f = forward_of(&events, name);
         assert_eq!(f["remote_port"], port);
@@ -227,8 +255,11 @@ fn watch_adds_new_apps_and_cancels_deleted_ones() {
     server.start_app("two", sb.port(1));
     laptop.unreachable(sb.port(0));
     laptop.unreachable(sb.port(1));
-    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &["--watch", "--interval", "1"]);
+    // `--watch` is the default now, and still accepted.
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &["--watch"]);
     let events = tunnel.until_ready();
+    assert_eq!(events[0], live());
+    assert_eq!(forwards(&events).len(), 2, "{events:?}");
     let two_local = forward_of(&events, "two")["local_port"].as_u64().unwrap() as u16;
     // Free here: the same port on both sides.
     assert_eq!(two_local, sb.port(1));
@@ -254,7 +285,7 @@ fn watch_adds_new_apps_and_cancels_deleted_ones() {
     let cancelled = tunnel.next(10);
     assert_eq!(
         cancelled,
-        json!({"event": "cancel", "name": "two", "local_port": two_local})
+        json!({"event": "cancel", "host": "testhost", "name": "two", "local_port": two_local})
     );
     wait_for(5, "the local port to close", || {
         laptop.refused(two_local).then_some(())
@@ -281,11 +312,12 @@ fn no_apps_unreachable_and_a_bad_key_fail_clearly() {
     let config = server.config().to_str().unwrap();
 
     let err = laptop
-        .run(&sb, ["tunnel", "-F", config, "testhost"])
+        .run(&sb, ["tunnel", "-F", config, "--once", "testhost"])
         .fails(1);
-    assert!(
-        err.contains("`testhost` has no online PM2 app with a port"),
-        "{err}"
+    assert_eq!(
+        err,
+        "error: `testhost` has no online PM2 app with a port (leave out `--once` to wait for \
+         some)\n"
     );
 
     let closed = laptop.closed_port();
@@ -410,31 +442,35 @@ fn sigterm_while_the_first_list_hangs_ends_the_tunnel_at_once() {
     assert_eq!(tunnel.rest(), Vec::<String>::new());
 }
 
+/// A server whose pm2-port cannot stream: listed every interval, and a listing that hangs there is
+/// a warning.
 #[test]
-fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
+fn a_hung_list_while_polling_is_a_warning_and_sigterm_ends_the_wait() {
     let sb = Sandbox::new();
     let laptop = Laptop::new();
     let server = Server::start(&sb);
     server.start_app("web", sb.port(0));
     laptop.unreachable(sb.port(0));
+    server.fake_pm2_port(&old_pm2_port());
     let log = sb.root.path().join("tunnel.log");
-    let mut cmd = tunnel_cmd(
-        &sb,
-        &laptop,
-        &server,
-        &["--json", "--watch", "--interval", "1"],
-    );
+    let mut cmd = tunnel_cmd(&sb, &laptop, &server, &["--json", "--interval", "1"]);
     cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "2");
     let mut tunnel = Tunnel::start(cmd, log_file(&log));
     let events = tunnel.until_ready();
+    let why = "error: unexpected argument '--watch' found";
+    assert_eq!(
+        events[0],
+        json!({"event": "host", "host": "testhost", "state": "polling", "message": why})
+    );
     let local = forward_of(&events, "web")["local_port"].as_u64().unwrap() as u16;
+    assert_eq!(local, sb.port(0));
 
     server.fake_pm2_port(HUNG_LIST);
     let warning = "warning: asking `testhost` for its apps: no answer within 2s (a stuck \
                    `pm2-port list` or `pm2 jlist` there? PM2_PORT_TUNNEL_LIST_TIMEOUT=SECS waits \
                    longer)";
     wait_for(20, "a warning about the hung list", || {
-        read(&log).starts_with("warning: ").then_some(())
+        read(&log).contains("\nwarning: ").then_some(())
     });
     // The forward in place works on meanwhile.
     assert_eq!(
@@ -452,7 +488,18 @@ fn a_hung_list_in_watch_mode_is_a_warning_and_sigterm_ends_the_wait() {
     assert_eq!(code, 0);
     assert!(took < Duration::from_secs(2), "{took:?}");
     let said = read(&log);
-    assert!(said.lines().all(|l| l == warning), "{said}");
+    let mut lines = said.lines();
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "note: `testhost` cannot stream its apps ({why}); listing them every 1s instead \
+                 (a pm2-port with `list --watch` there follows them live)"
+            )
+            .as_str()
+        )
+    );
+    assert!(lines.all(|l| l == warning), "{said}");
     assert_eq!(tunnel.rest(), Vec::<String>::new());
 }
 
@@ -477,18 +524,23 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
     )
     .unwrap();
 
-    // JSON stays faithful data.
+    // JSON stays faithful data. The fake answers `list --watch` with the list and ends: not a
+    // stream, so it is polled, and the message quotes what it printed, escaped.
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     let events = tunnel.until_ready();
+    let printed = r#"its `pm2-port list --json --watch` printed `[{"name":"web\u001b]0;pwned\u0007\u001b[2J\n  http://localho…`"#;
     assert_eq!(
         events,
-        [json!({"event": "forward", "name": name, "remote_port": port, "local_port": port})]
+        [
+            json!({"event": "host", "host": "testhost", "state": "polling", "message": printed}),
+            json!({"event": "forward", "host": "testhost", "name": name, "remote_port": port, "local_port": port})
+        ]
     );
     assert_eq!(tunnel.terminate(&server), 0);
 
     let log = sb.root.path().join("tunnel.log");
     let mut tunnel = Tunnel::start(
-        tunnel_cmd(&sb, &laptop, &server, &["--watch", "--interval", "1"]),
+        tunnel_cmd(&sb, &laptop, &server, &["--interval", "1"]),
         log_file(&log),
     );
     let shown = r"web\e]0;pwned\u{7}\e[2J\n  http://localhost:1  forged";
@@ -518,13 +570,55 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
         lines.next(),
         Some("tunnel to `testhost`; Ctrl-C to close it")
     );
+    assert_eq!(
+        lines.next(),
+        Some(
+            format!(
+                "note: `testhost` cannot stream its apps ({printed}); listing them every 1s \
+                 instead (a pm2-port with `list --watch` there follows them live)"
+            )
+            .as_str()
+        )
+    );
     let warning = r"warning: asking `testhost` for its apps failed (exit status: 1): \e]2;owned\u{7}\e[31mboom\u{202e}";
     assert!(lines.all(|l| l == warning), "{said:?}");
     assert!(!said.contains('\x1b'), "{said:?}");
 }
 
+/// An ssh configuration naming each server by its alias (their own configurations name each one
+/// `testhost`).
+fn config_for(dir: &Path, servers: &[(&str, &Server)]) -> std::path::PathBuf {
+    let text: String = servers
+        .iter()
+        .map(|(alias, server)| {
+            read(server.config()).replace("Host testhost\n", &format!("Host {alias}\n"))
+        })
+        .collect();
+    let path = dir.join("ssh_config");
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Kill -9 every sshd process of `server` (its namespace's): the link to it breaks as when the
+/// machine goes away.
+fn kill_sshd(server: &Server) -> usize {
+    let pids: Vec<u32> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim() == "sshd")
+                && server.ns.holds(pid)
+        })
+        .collect();
+    for pid in &pids {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    pids.len()
+}
+
 #[test]
-fn two_servers_whose_apps_share_a_port_are_both_reachable() {
+fn two_servers_whose_apps_share_a_port_are_both_reachable_and_one_breaking_spares_the_other() {
     let (sb_a, sb_b) = (Sandbox::new(), Sandbox::new());
     // One laptop, two servers.
     let laptop = Laptop::new();
@@ -533,50 +627,99 @@ fn two_servers_whose_apps_share_a_port_are_both_reachable() {
     let port = sb_a.port(0);
     a.start_app("alpha", port);
     b.start_app("beta", port);
-    assert_eq!(
-        a.http_get(port).unwrap(),
-        format!("hello from alpha on {port}\n")
-    );
-    assert_eq!(
-        b.http_get(port).unwrap(),
-        format!("hello from beta on {port}\n")
-    );
     laptop.unreachable(port);
 
-    // One tunnel per server (`tunnel` takes one host).
-    let mut to_a = Tunnel::spawn(&sb_a, &laptop, &a, &[]);
-    let events_a = to_a.until_ready();
-    assert_eq!(events_a.len(), 1, "{events_a:?}");
-    let fa = forward_of(&events_a, "alpha");
-    assert_eq!(fa["remote_port"], port);
-    // Free here: kept.
-    assert_eq!(local_of(fa), port);
-
-    let mut to_b = Tunnel::spawn(&sb_b, &laptop, &b, &[]);
-    let events_b = to_b.until_ready();
-    assert_eq!(events_b.len(), 1, "{events_b:?}");
-    let fb = forward_of(&events_b, "beta");
-    assert_eq!(fb["remote_port"], port);
-    // Taken here by the first tunnel: remapped.
-    let local_b = local_of(fb);
-    assert_ne!(local_b, port);
-
+    // One tunnel to both.
+    let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
+    let log = sb_a.root.path().join("tunnel.log");
+    let mut tunnel = Tunnel::start(
+        laptop.cmd(
+            &sb_a,
+            [
+                "tunnel",
+                "-F",
+                config.to_str().unwrap(),
+                "--json",
+                "hosta",
+                "hostb",
+            ],
+        ),
+        log_file(&log),
+    );
+    let events = tunnel.until_ready();
+    assert_eq!(events.len(), 4, "{events:?}");
+    for host in ["hosta", "hostb"] {
+        assert!(
+            events.contains(&json!({"event": "host", "host": host, "state": "live"})),
+            "{events:?}"
+        );
+    }
+    let (fa, fb) = (forward_of(&events, "alpha"), forward_of(&events, "beta"));
     assert_eq!(
-        laptop.http_get(port).unwrap(),
-        format!("hello from alpha on {port}\n")
+        (&fa["host"], &fa["remote_port"]),
+        (&json!("hosta"), &json!(port))
     );
     assert_eq!(
-        laptop.http_get(local_b).unwrap(),
-        format!("hello from beta on {port}\n")
+        (&fb["host"], &fb["remote_port"]),
+        (&json!("hostb"), &json!(port))
     );
+    let (local_a, local_b) = (local_of(fa), local_of(fb));
+    // Distinct local ports: the first forward kept the port, the other got port + 10000.
+    let mut locals = [local_a, local_b];
+    locals.sort();
+    assert_eq!(locals, [port, port + 10000]);
+    let alpha = format!("hello from alpha on {port}\n");
+    let beta = format!("hello from beta on {port}\n");
+    assert_eq!(laptop.http_get(local_a).unwrap(), alpha);
+    assert_eq!(laptop.http_get(local_b).unwrap(), beta);
 
-    // Each tunnel ends alone; the other's forward serves on.
-    assert_eq!(to_a.terminate(&a), 0);
-    laptop.unreachable(port);
+    // Server A goes away: its forward with it; B's serves on, and A's comes back by itself.
+    assert!(kill_sshd(&a) > 0, "no sshd of server A");
+    let down = tunnel.next(20);
     assert_eq!(
-        laptop.http_get(local_b).unwrap(),
-        format!("hello from beta on {port}\n")
+        (&down["event"], &down["host"], &down["state"]),
+        (&json!("host"), &json!("hosta"), &json!("down")),
+        "{down}"
     );
-    assert_eq!(to_b.terminate(&b), 0);
+    assert_eq!(down["retry_in"], 1, "{down}");
+    let mut b_failed = 0;
+    let mut probes = 0;
+    let back = wait_for(30, "alpha to answer again", || {
+        probes += 1;
+        if laptop.http_get(local_b).as_deref() != Some(beta.as_str()) {
+            b_failed += 1;
+        }
+        laptop.http_get(local_a)
+    });
+    assert_eq!(back, alpha);
+    assert_eq!(
+        b_failed, 0,
+        "beta failed {b_failed} of {probes} probes while hosta was down"
+    );
+    assert_eq!(laptop.http_get(local_b).unwrap(), beta);
+    assert_eq!(
+        tunnel.next(10),
+        json!({"event": "host", "host": "hosta", "state": "up"})
+    );
+    assert_eq!(
+        tunnel.next(10),
+        json!({"event": "host", "host": "hosta", "state": "live"})
+    );
+    let said = read(&log);
+    assert!(
+        said.starts_with("warning: the connection to `hosta` broke"),
+        "{said}"
+    );
+    assert!(
+        said.contains("reconnecting in 1s\nreconnected to `hosta`\n"),
+        "{said}"
+    );
+    assert!(!said.contains("hostb"), "{said}");
+
+    // Each app is still where it was.
+    assert_eq!(tunnel.terminate(&a), 0);
+    assert_eq!(tunnel.rest(), Vec::<String>::new());
+    laptop.unreachable(local_a);
     laptop.unreachable(local_b);
+    assert_eq!(ssh_left_with(&config), Vec::<String>::new());
 }
