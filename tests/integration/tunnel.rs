@@ -723,3 +723,90 @@ fn two_servers_whose_apps_share_a_port_are_both_reachable_and_one_breaking_spare
     laptop.unreachable(local_b);
     assert_eq!(ssh_left_with(&config), Vec::<String>::new());
 }
+
+/// Every process below `pid` (children, their children, ...), from `/proc`: on the laptop the
+/// tunnel's ssh processes, and through the master's ProxyCommand the server's sshd, its session
+/// and what the session runs.
+fn descendants(pid: u32) -> Vec<u32> {
+    let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
+        .unwrap()
+        .flatten()
+        .filter_map(|e| {
+            let p = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).ok()?;
+            let after = &stat[stat.rfind(')')? + 1..];
+            Some((p, after.split_whitespace().nth(1)?.parse().ok()?))
+        })
+        .collect();
+    let mut found = vec![pid];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found.sort();
+    found
+}
+
+#[test]
+fn the_stream_spawns_nothing_while_nothing_changes_and_follows_a_daemon_kill() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    laptop.unreachable(sb.port(0));
+    let log = sb.root.path().join("tunnel.log");
+    let mut tunnel = Tunnel::start(
+        tunnel_cmd(&sb, &laptop, &server, &["--json"]),
+        log_file(&log),
+    );
+    let events = tunnel.until_ready();
+    let web = json!({"event": "forward", "host": "testhost", "name": "web", "remote_port": sb.port(0), "local_port": sb.port(0)});
+    assert_eq!(events, [live(), web.clone()]);
+
+    // Nothing changes for 3 s (a poll every 2 s would run an ssh client here and a session
+    // there): the same processes on both sides throughout, sampled every 10 ms.
+    let at_rest = descendants(tunnel.child.id());
+    assert!(at_rest.len() >= 4, "{at_rest:?}");
+    let until = Instant::now() + Duration::from_secs(3);
+    let mut samples = 0;
+    while Instant::now() < until {
+        assert_eq!(
+            descendants(tunnel.child.id()),
+            at_rest,
+            "a process came or went"
+        );
+        samples += 1;
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert!(samples > 50, "{samples}");
+
+    // PM2's daemon killed: its app is gone, its forward cancelled; a new daemon with the app
+    // brings the forward back.
+    server.pm2(["kill"]);
+    assert_eq!(
+        tunnel.next(10),
+        json!({"event": "cancel", "host": "testhost", "name": "web", "local_port": sb.port(0)})
+    );
+    wait_for(5, "the local port to close", || {
+        laptop.refused(sb.port(0)).then_some(())
+    });
+    server.start_app("web", sb.port(0));
+    assert_eq!(tunnel.next(10), web);
+    assert_eq!(
+        laptop.http_get(sb.port(0)).unwrap(),
+        format!("hello from web on {}\n", sb.port(0))
+    );
+    assert_eq!(tunnel.terminate(&server), 0);
+    assert_eq!(
+        read(&log),
+        "PM2's daemon on `testhost` stopped; its apps are gone\nPM2's daemon on `testhost` runs (again)\n"
+    );
+}
