@@ -18,9 +18,11 @@ use serde_json::json;
 use crate::error::InputError;
 use crate::sys::follow::{self, Event, Mode, Tagged};
 use crate::sys::proc;
+use crate::sys::proxy::Proxy;
 use crate::sys::ssh::{self, Ssh};
 use crate::text::escape;
-use crate::tunnel::plan::{self, Forward, RemoteApp};
+use crate::tunnel::names::{self, AppIn, HostIn, Routes};
+use crate::tunnel::plan::{self, Apps, Forward, Listed, RemoteApp};
 
 #[derive(Debug, Args)]
 pub struct TunnelArgs {
@@ -51,10 +53,22 @@ pub struct TunnelArgs {
     #[arg(long, value_name = "SECS", default_value_t = 2)]
     pub interval: u64,
 
-    /// One JSON object per line on stdout (forward, cancel, host and ready events)
+    /// One JSON object per line on stdout (proxy, forward, cancel, host and ready events)
     #[arg(long)]
     pub json: bool,
+
+    /// Serve every app by name at http://NAME.localhost:PORT, and an index of them all at
+    /// http://localhost:PORT/ (on by default, on port 8800 when it is free)
+    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "8800")]
+    pub proxy: Option<u16>,
+
+    /// No proxy: only the port forwards
+    #[arg(long, conflicts_with = "proxy")]
+    pub no_proxy: bool,
 }
+
+/// The proxy's port unless told otherwise.
+pub const PROXY_PORT: u16 = 8800;
 
 pub fn run(args: &TunnelArgs) -> Result<()> {
     for (i, host) in args.hosts.iter().enumerate() {
@@ -73,6 +87,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
         return Err(InputError::Usage("`--interval` must be at least 1 second".into()).into());
     }
     let list_timeout = list_timeout()?;
+    let proxy = start_proxy(args)?;
     // A short path: control sockets are limited to about 100 bytes.
     let dir = tempfile::Builder::new()
         .prefix("pm2-port-tunnel-")
@@ -121,6 +136,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
             forwards: Vec::new(),
             ready: false,
             hello: false,
+            proxy: proxy.as_ref(),
         };
         let result = tunnel.serve(&rx, &stop);
         // The threads end on this: each closes its master, and its forwards with it.
@@ -131,6 +147,25 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
         // Ctrl-C or SIGTERM cut a wait short: the end asked for.
         Err(err) if proc::is_stopped(&err) => Ok(()),
         other => other,
+    }
+}
+
+/// The proxy as asked: `--proxy PORT` must start (port 0: any free port); by default it starts on
+/// [`PROXY_PORT`] when that is free, else the tunnel goes on without it and says so.
+fn start_proxy(args: &TunnelArgs) -> Result<Option<Proxy>> {
+    if args.no_proxy {
+        return Ok(None);
+    }
+    match (Proxy::start(args.proxy.unwrap_or(PROXY_PORT)), args.proxy) {
+        (Ok(proxy), _) => Ok(Some(proxy)),
+        (Err(err), Some(_)) => Err(anyhow!("cannot start the proxy: {err}")),
+        (Err(err), None) => {
+            warn!(
+                "no proxy: {err} (`--proxy PORT` picks another port, `--no-proxy` says you do \
+                 not want it)"
+            );
+            Ok(None)
+        }
     }
 }
 
@@ -159,6 +194,10 @@ struct Host<'a> {
     failed: bool,
     /// A master came up once: the next one is a reconnection.
     connected: bool,
+    /// Its apps as last listed, whatever their status.
+    apps: Vec<Listed>,
+    /// Its link as the index page shows it.
+    state: &'static str,
 }
 
 impl<'a> Host<'a> {
@@ -168,6 +207,8 @@ impl<'a> Host<'a> {
             answered: false,
             failed: false,
             connected: false,
+            apps: Vec::new(),
+            state: "connecting",
         }
     }
 
@@ -188,10 +229,18 @@ struct Tunnel<'a> {
     ready: bool,
     /// `tunnel to ...` was said.
     hello: bool,
+    proxy: Option<&'a Proxy>,
 }
 
 impl Tunnel<'_> {
     fn serve(&mut self, rx: &Receiver<Tagged>, stop: &AtomicBool) -> Result<()> {
+        if let (true, Some(proxy)) = (self.json, self.proxy) {
+            let url = format!("http://localhost{}/", names::port_suffix(proxy.port));
+            outln!(
+                "{}",
+                json!({"event": "proxy", "port": proxy.port, "url": url})
+            )?;
+        }
         let mut failures: Vec<anyhow::Error> = Vec::new();
         loop {
             if stop.load(Ordering::Relaxed) {
@@ -232,6 +281,12 @@ impl Tunnel<'_> {
     fn hello(&mut self) {
         if !self.hello && !self.json {
             say!("tunnel to {}; Ctrl-C to close it", self.names().join(", "));
+            if let Some(proxy) = self.proxy {
+                say!(
+                    "every app at http://NAME.localhost{p}; the list at http://localhost{p}/",
+                    p = names::port_suffix(proxy.port)
+                );
+            }
         }
         self.hello = true;
     }
@@ -268,11 +323,13 @@ impl Tunnel<'_> {
         let name = self.hosts[host].name().to_string();
         let shown = escape(&name).into_owned();
         match event {
-            Event::Apps(apps) => {
+            Event::Apps(Apps { online, all }) => {
                 self.hosts[host].answered = true;
-                self.apply(host, &apps)?;
+                self.hosts[host].apps = all;
+                self.apply(host, &online)?;
             }
             Event::Up => {
+                self.hosts[host].state = "connected";
                 let again = std::mem::replace(&mut self.hosts[host].connected, true);
                 if again {
                     if self.json {
@@ -283,6 +340,7 @@ impl Tunnel<'_> {
                 }
             }
             Event::Live => {
+                self.hosts[host].state = "live";
                 if self.json {
                     outln!(
                         "{}",
@@ -291,6 +349,7 @@ impl Tunnel<'_> {
                 }
             }
             Event::Polling(why) => {
+                self.hosts[host].state = "polling";
                 self.hello();
                 if self.json {
                     outln!(
@@ -306,6 +365,7 @@ impl Tunnel<'_> {
                 );
             }
             Event::Down { reason, retry } => {
+                self.hosts[host].state = "down";
                 self.hello();
                 if self.json {
                     outln!(
@@ -319,7 +379,52 @@ impl Tunnel<'_> {
             Event::Note(text) => say!("{text}"),
             Event::Failed(_) => unreachable!("handled by serve"),
         }
+        if let Some(proxy) = self.proxy {
+            proxy.update(self.routes());
+        }
         Ok(())
+    }
+
+    /// The proxy's table: every app of every host, with its forward's local port.
+    fn routes(&self) -> Routes {
+        let hosts: Vec<HostIn> = self
+            .hosts
+            .iter()
+            .map(|h| HostIn {
+                host: h.name().to_string(),
+                state: h.state.to_string(),
+                apps: h
+                    .apps
+                    .iter()
+                    .map(|a| AppIn {
+                        name: a.name.clone(),
+                        status: a.status.clone(),
+                        remote_port: a.port,
+                        local_port: self
+                            .forwards
+                            .iter()
+                            .find(|f| {
+                                f.host == h.name()
+                                    && f.name == a.name
+                                    && Some(f.remote_port) == a.port
+                            })
+                            .map(|f| f.local_port),
+                    })
+                    .collect(),
+            })
+            .collect();
+        names::routes(&hosts)
+    }
+
+    /// The named URL of a forward, with the proxy.
+    fn url_of(&self, f: &Forward) -> Option<String> {
+        let proxy = self.proxy?;
+        let routes = self.routes();
+        let site = routes
+            .sites
+            .iter()
+            .find(|s| s.host == f.host && s.name == f.name)?;
+        Some(routes.url(site, proxy.port))
     }
 
     /// Put a host's forwards back after a reconnection, on the same local ports where they are
@@ -416,21 +521,27 @@ impl Tunnel<'_> {
         };
         let on = self.on_host(&f.host);
         self.hello();
-        if self.json {
-            outln!(
-                "{}",
-                json!({"event": "forward", "host": f.host, "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port})
-            )?;
-        } else if local == app.port {
-            outln!("  http://localhost:{local}  {}{on}", escape(&f.name))?;
-        } else {
-            outln!(
-                "  http://localhost:{local} → {}{on} ({})",
-                escape(&f.name),
-                f.remote_port
-            )?;
-        }
         self.forwards.push(f);
+        let f = &self.forwards[self.forwards.len() - 1];
+        let url = self.url_of(f);
+        if self.json {
+            let mut event = json!({"event": "forward", "host": f.host, "name": f.name, "remote_port": f.remote_port, "local_port": f.local_port});
+            if let Some(url) = url {
+                event["url"] = url.into();
+            }
+            outln!("{event}")?;
+        } else {
+            let named = url.map_or(String::new(), |u| format!("{u}  "));
+            if local == app.port {
+                outln!("  {named}http://localhost:{local}  {}{on}", escape(&f.name))?;
+            } else {
+                outln!(
+                    "  {named}http://localhost:{local} → {}{on} ({})",
+                    escape(&f.name),
+                    f.remote_port
+                )?;
+            }
+        }
         Ok(())
     }
 }

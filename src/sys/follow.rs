@@ -18,7 +18,7 @@ use anyhow::{Result, anyhow, bail};
 use crate::sys::proc::{self, RunError};
 use crate::sys::ssh::{Master, Ssh};
 use crate::text::escape;
-use crate::tunnel::plan::{self, RemoteApp, StreamLine};
+use crate::tunnel::plan::{self, Apps, StreamLine};
 
 /// How often the thread looks at the master, the stream and the stop flag.
 const TICK: Duration = Duration::from_millis(100);
@@ -37,8 +37,8 @@ pub enum Mode {
 /// What a host's thread tells the tunnel.
 #[derive(Debug)]
 pub enum Event {
-    /// The host's apps now: online, with a port.
-    Apps(Vec<RemoteApp>),
+    /// The host's apps now.
+    Apps(Apps),
     /// A master is up (the first, or a new one after a break): the host's forwards can be (put
     /// back) in place.
     Up,
@@ -176,7 +176,7 @@ impl Follower<'_> {
             .is_ok()
     }
 
-    fn apps(&mut self, apps: Vec<RemoteApp>) -> bool {
+    fn apps(&mut self, apps: Apps) -> bool {
         self.answered = true;
         self.send(Event::Apps(apps))
     }
@@ -366,7 +366,7 @@ impl Follower<'_> {
 }
 
 /// The apps of the server, from one `list --json` (or `pm2 jlist`) through the master.
-pub fn list(ssh: &Ssh) -> Result<Vec<RemoteApp>> {
+pub fn list(ssh: &Ssh) -> Result<Apps> {
     let out = ssh.list().map_err(|err| {
         if matches!(err.downcast_ref(), Some(RunError::TimedOut { .. })) {
             no_answer(ssh)

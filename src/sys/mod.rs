@@ -15,6 +15,7 @@ pub mod proc;
 pub mod procs;
 pub mod project;
 pub mod prompt;
+pub mod proxy;
 pub mod registry;
 #[cfg(target_os = "linux")]
 pub mod sockdiag;

@@ -13,6 +13,37 @@ pub struct RemoteApp {
     pub port: u16,
 }
 
+/// An app as the server listed it, whatever its status: what the proxy shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listed {
+    pub name: String,
+    pub status: String,
+    pub port: Option<u16>,
+}
+
+/// A server's apps: those to forward, and all of them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Apps {
+    /// Online, with a port; sorted by port, one app a port.
+    pub online: Vec<RemoteApp>,
+    /// Every app listed, in the server's order.
+    pub all: Vec<Listed>,
+}
+
+impl Apps {
+    fn from_listed(all: Vec<Listed>) -> Apps {
+        let online = all
+            .iter()
+            .filter(|l| crate::model::Status::parse(&l.status) == crate::model::Status::Online)
+            .filter_map(|l| Some((l.name.clone(), l.port?)))
+            .collect();
+        Apps {
+            online: one_a_port(online),
+            all,
+        }
+    }
+}
+
 /// A forward in place: `127.0.0.1:local_port` here to `localhost:remote_port` on `host`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Forward {
@@ -23,29 +54,31 @@ pub struct Forward {
 }
 
 /// Parse what the server printed: `pm2-port list --json` rows, or `pm2 jlist` (after any banner).
-/// Keeps online apps with a port, sorted by port, one app a port.
-pub fn parse_apps(text: &str) -> Result<Vec<RemoteApp>> {
+pub fn parse_apps(text: &str) -> Result<Apps> {
     let Some(json) = crate::pm2::json_array_in(text) else {
         bail!("the server printed no app list");
     };
     let rows: Vec<Value> = serde_json::from_str(json)?;
     if rows.iter().any(|r| r.get("pm2_env").is_some()) {
-        let online = crate::pm2::parse_process_list(json.as_bytes())?
+        let all = crate::pm2::parse_process_list(json.as_bytes())?
             .into_iter()
-            .filter(|a| a.status == crate::model::Status::Online)
-            .filter_map(|a| Some((a.name, a.port?)))
+            .map(|a| Listed {
+                status: a.status.as_str().to_string(),
+                name: a.name,
+                port: a.port,
+            })
             .collect();
-        Ok(one_a_port(online))
+        Ok(Apps::from_listed(all))
     } else {
-        Ok(online_rows(&rows))
+        Ok(listed_rows(&rows))
     }
 }
 
 /// One line of `list --json --watch`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum StreamLine {
-    /// The server's apps now (online, with a port).
-    Apps(Vec<RemoteApp>),
+    /// The server's apps now.
+    Apps(Apps),
     /// PM2's daemon went away (an `apps` line follows).
     DaemonDown,
     /// PM2's daemon came (back).
@@ -65,7 +98,7 @@ pub fn parse_line(line: &str) -> Result<StreamLine> {
     };
     Ok(match event {
         "apps" => match value.get("apps") {
-            Some(Value::Array(rows)) => StreamLine::Apps(online_rows(rows)),
+            Some(Value::Array(rows)) => StreamLine::Apps(listed_rows(rows)),
             _ => bail!("an `apps` event without its `apps` list"),
         },
         "daemon-down" => StreamLine::DaemonDown,
@@ -81,22 +114,23 @@ pub fn parse_line(line: &str) -> Result<StreamLine> {
     })
 }
 
-/// The online apps with a port among `list --json` rows.
-fn online_rows(rows: &[Value]) -> Vec<RemoteApp> {
-    let online = rows
+/// The apps of `list --json` rows (rows without a name are skipped).
+fn listed_rows(rows: &[Value]) -> Apps {
+    let all = rows
         .iter()
-        .filter(|r| {
-            r.get("status")
-                .and_then(Value::as_str)
-                .map(crate::model::Status::parse)
-                == Some(crate::model::Status::Online)
-        })
         .filter_map(|r| {
-            let name = r.get("name")?.as_str()?.to_string();
-            Some((name, crate::pm2::port_value(r.get("port")?)?))
+            Some(Listed {
+                name: r.get("name")?.as_str()?.to_string(),
+                status: r
+                    .get("status")
+                    .and_then(Value::as_str)
+                    .unwrap_or("unknown")
+                    .to_string(),
+                port: r.get("port").and_then(crate::pm2::port_value),
+            })
         })
         .collect();
-    one_a_port(online)
+    Apps::from_listed(all)
 }
 
 /// Sorted by port, the first app of each port kept.
@@ -160,7 +194,7 @@ mod tests {
         let list = r#"[{"name":"shop","port":3003,"status":"online","cwd":"/s","sources":["pm2"],"conflicts":[]},
                        {"name":"off","port":3004,"status":"stopped"},{"name":"new","port":3001,"status":"not-started"}]"#;
         assert_eq!(
-            parse_apps(list).unwrap(),
+            parse_apps(list).unwrap().online,
             [RemoteApp {
                 name: "shop".into(),
                 port: 3003
@@ -168,8 +202,24 @@ mod tests {
         );
         let jlist = "[PM2] Spawning\n[{\"name\":\"a\",\"pm2_env\":{\"status\":\"online\",\"env\":{\"PORT\":\"3010\"}}},\
                      {\"name\":\"b\",\"pm2_env\":{\"status\":\"online\"}}]\n";
+        let listed = parse_apps(jlist).unwrap();
         assert_eq!(
-            parse_apps(jlist).unwrap(),
+            listed.all,
+            [
+                Listed {
+                    name: "a".into(),
+                    status: "online".into(),
+                    port: Some(3010)
+                },
+                Listed {
+                    name: "b".into(),
+                    status: "online".into(),
+                    port: None
+                }
+            ]
+        );
+        assert_eq!(
+            listed.online,
             [RemoteApp {
                 name: "a".into(),
                 port: 3010
@@ -214,13 +264,27 @@ mod tests {
             name: n.into(),
             port: p,
         };
+        let StreamLine::Apps(listed) = parse_line(apps).unwrap() else {
+            panic!()
+        };
+        assert_eq!(listed.online, [a("a", 3001), a("b", 3002)]);
         assert_eq!(
-            parse_line(apps).unwrap(),
-            StreamLine::Apps(vec![a("a", 3001), a("b", 3002)])
+            listed
+                .all
+                .iter()
+                .map(|l| (l.name.as_str(), l.status.as_str(), l.port))
+                .collect::<Vec<_>>(),
+            [
+                ("b", "online", Some(3002)),
+                ("a", "online", Some(3001)),
+                ("dup", "online", Some(3001)),
+                ("off", "stopped", Some(3003)),
+                ("noport", "online", None)
+            ]
         );
         assert_eq!(
             parse_line(r#"{"event":"apps","daemon":false,"apps":[]}"#).unwrap(),
-            StreamLine::Apps(vec![])
+            StreamLine::Apps(Apps::default())
         );
         assert_eq!(
             parse_line(r#"{"event":"daemon-down"}"#).unwrap(),

@@ -24,6 +24,7 @@ mod pm2_start;
 mod ports;
 mod prompt;
 mod props;
+mod proxy;
 mod registry;
 mod start;
 mod tunnel;

@@ -338,7 +338,12 @@ impl<'a> Server<'a> {
     /// directory, on `port`, and wait until it answers there. Its daemon and the app must be in
     /// the namespace.
     pub fn start_app(&self, name: &str, port: u16) -> PathBuf {
-        let dir = self.sb.fixture_as("http-app", &format!("foreign-{name}"));
+        self.start_fixture("http-app", name, port)
+    }
+
+    /// [`Server::start_app`] with another fixture's `server.js`.
+    pub fn start_fixture(&self, fixture: &str, name: &str, port: u16) -> PathBuf {
+        let dir = self.sb.fixture_as(fixture, &format!("foreign-{name}"));
         let script = dir.join("server.js");
         self.pm2_with_env(
             [

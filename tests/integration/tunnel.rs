@@ -14,7 +14,7 @@ use crate::netns::{Laptop, Server};
 use crate::support::*;
 
 /// `pm2-port tunnel -F CONFIG ARGS... testhost` on the laptop.
-fn tunnel_cmd(sb: &Sandbox, laptop: &Laptop, server: &Server, args: &[&str]) -> Command {
+pub fn tunnel_cmd(sb: &Sandbox, laptop: &Laptop, server: &Server, args: &[&str]) -> Command {
     let mut all = vec!["tunnel", "-F", server.config().to_str().unwrap()];
     all.extend_from_slice(args);
     all.push("testhost");
@@ -22,27 +22,27 @@ fn tunnel_cmd(sb: &Sandbox, laptop: &Laptop, server: &Server, args: &[&str]) -> 
 }
 
 /// A file to send a tunnel's stderr to.
-fn log_file(path: &Path) -> Stdio {
+pub fn log_file(path: &Path) -> Stdio {
     Stdio::from(std::fs::File::create(path).unwrap())
 }
 
-fn read(path: &Path) -> String {
+pub fn read(path: &Path) -> String {
     std::fs::read_to_string(path).unwrap()
 }
 
 /// A running tunnel and its stdout lines.
-struct Tunnel {
-    child: Child,
+pub struct Tunnel {
+    pub child: Child,
     lines: Receiver<String>,
 }
 
 impl Tunnel {
     /// `tunnel --json EXTRA... testhost`, stderr dropped.
-    fn spawn(sb: &Sandbox, laptop: &Laptop, server: &Server, extra: &[&str]) -> Tunnel {
+    pub fn spawn(sb: &Sandbox, laptop: &Laptop, server: &Server, extra: &[&str]) -> Tunnel {
         Tunnel::spawn_logging(sb, laptop, server, extra, Stdio::null())
     }
 
-    fn spawn_logging(
+    pub fn spawn_logging(
         sb: &Sandbox,
         laptop: &Laptop,
         server: &Server,
@@ -54,7 +54,7 @@ impl Tunnel {
         Tunnel::start(tunnel_cmd(sb, laptop, server, &args), stderr)
     }
 
-    fn start(mut cmd: Command, stderr: Stdio) -> Tunnel {
+    pub fn start(mut cmd: Command, stderr: Stdio) -> Tunnel {
         let mut child = cmd.stdout(Stdio::piped()).stderr(stderr).spawn().unwrap();
         let stdout = child.stdout.take().unwrap();
         let (tx, lines) = channel();
@@ -70,19 +70,24 @@ impl Tunnel {
     }
 
     /// The next stdout line, as printed (with its line feed).
-    fn next_line(&self, secs: u64) -> String {
+    pub fn next_line(&self, secs: u64) -> String {
         self.lines
             .recv_timeout(Duration::from_secs(secs))
             .expect("no line from the tunnel in time")
     }
 
-    fn next(&self, secs: u64) -> Value {
+    pub fn next(&self, secs: u64) -> Value {
         serde_json::from_str(&self.next_line(secs)).unwrap()
     }
 
-    /// Events up to and including `ready`.
-    fn until_ready(&self) -> Vec<Value> {
+    /// Events up to `ready`, after the `proxy` event that comes first (checked, not returned).
+    pub fn until_ready(&self) -> Vec<Value> {
         let mut all = Vec::new();
+        let first = self.next(30);
+        assert_eq!(
+            first,
+            json!({"event": "proxy", "port": 8800, "url": "http://localhost:8800/"})
+        );
         loop {
             let e = self.next(30);
             if e["event"] == "ready" {
@@ -93,7 +98,7 @@ impl Tunnel {
     }
 
     /// The stdout lines not read yet, up to the end of stdout (once the tunnel has exited).
-    fn rest(&self) -> Vec<String> {
+    pub fn rest(&self) -> Vec<String> {
         let mut all = Vec::new();
         loop {
             match self.lines.recv_timeout(Duration::from_secs(5)) {
@@ -105,12 +110,12 @@ impl Tunnel {
     }
 
     /// Wait for the tunnel to exit on its own.
-    fn wait(&mut self, secs: u64, what: &str) -> ExitStatus {
+    pub fn wait(&mut self, secs: u64, what: &str) -> ExitStatus {
         wait_for(secs, what, || self.child.try_wait().unwrap())
     }
 
     /// The ssh processes this tunnel started (its children).
-    fn ssh_children(&self) -> Vec<u32> {
+    pub fn ssh_children(&self) -> Vec<u32> {
         let me = self.child.id();
         std::fs::read_dir("/proc")
             .unwrap()
@@ -125,13 +130,13 @@ impl Tunnel {
     }
 
     /// SIGTERM, then the exit status; asserts no ssh process of ours is left.
-    fn terminate(&mut self, server: &Server) -> i32 {
+    pub fn terminate(&mut self, server: &Server) -> i32 {
         self.terminate_timed(server).0
     }
 
     /// SIGTERM, then the exit status and how long the tunnel took to exit; asserts no ssh process
     /// of ours is left.
-    fn terminate_timed(&mut self, server: &Server) -> (i32, Duration) {
+    pub fn terminate_timed(&mut self, server: &Server) -> (i32, Duration) {
         let ssh = self.ssh_children();
         assert!(!ssh.is_empty(), "the tunnel has no ssh control master");
         let sent = Instant::now();
@@ -170,7 +175,7 @@ fn ssh_left(server: &Server) -> Vec<String> {
 }
 
 /// The ssh processes still running with the client configuration `config`.
-fn ssh_left_with(config: &Path) -> Vec<String> {
+pub fn ssh_left_with(config: &Path) -> Vec<String> {
     let config = config.to_str().unwrap().to_string();
     std::fs::read_dir("/proc")
         .unwrap()
@@ -182,23 +187,23 @@ fn ssh_left_with(config: &Path) -> Vec<String> {
 }
 
 /// A forward's local port.
-fn local_of(forward: &Value) -> u16 {
+pub fn local_of(forward: &Value) -> u16 {
     forward["local_port"].as_u64().unwrap() as u16
 }
 
 /// The `forward` events among `events`.
-fn forwards(events: &[Value]) -> Vec<&Value> {
+pub fn forwards(events: &[Value]) -> Vec<&Value> {
     events.iter().filter(|e| e["event"] == "forward").collect()
 }
 
 /// The event saying that `testhost` streams its apps.
-fn live() -> Value {
+pub fn live() -> Value {
     json!({"event": "host", "host": "testhost", "state": "live"})
 }
 
 /// Fault injection: the server's pm2-port as it was before `list --watch` (clap refuses the
 /// flag); everything else is the real one.
-fn old_pm2_port() -> String {
+pub fn old_pm2_port() -> String {
     format!(
         "#!/bin/sh
 case \" $* \" in *\" --watch \"*) \
@@ -207,7 +212,7 @@ case \" $* \" in *\" --watch \"*) \
     )
 }
 
-fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
+pub fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
     events
         .iter()
         .find(|e| e["event"] == "forward" && e["name"] == name)
@@ -533,7 +538,7 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
         events,
         [
             json!({"event": "host", "host": "testhost", "state": "polling", "message": printed}),
-            json!({"event": "forward", "host": "testhost", "name": name, "remote_port": port, "local_port": port})
+            json!({"event": "forward", "host": "testhost", "name": name, "remote_port": port, "local_port": port, "url": "http://web-0-pwned-2j-http-localhost-1-forged.localhost:8800"})
         ]
     );
     assert_eq!(tunnel.terminate(&server), 0);
@@ -546,7 +551,10 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
     let shown = r"web\e]0;pwned\u{7}\e[2J\n  http://localhost:1  forged";
     assert_eq!(
         tunnel.next_line(30),
-        format!("  http://localhost:{port}  {shown}\n")
+        format!(
+            "  http://web-0-pwned-2j-http-localhost-1-forged.localhost:8800  \
+             http://localhost:{port}  {shown}\n"
+        )
     );
     std::fs::write(home.join("list.out"), "[]").unwrap();
     assert_eq!(
@@ -572,6 +580,10 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
     );
     assert_eq!(
         lines.next(),
+        Some("every app at http://NAME.localhost:8800; the list at http://localhost:8800/")
+    );
+    assert_eq!(
+        lines.next(),
         Some(
             format!(
                 "note: `testhost` cannot stream its apps ({printed}); listing them every 1s \
@@ -587,7 +599,7 @@ fn remote_names_and_stderr_reach_the_terminal_escaped() {
 
 /// An ssh configuration naming each server by its alias (their own configurations name each one
 /// `testhost`).
-fn config_for(dir: &Path, servers: &[(&str, &Server)]) -> std::path::PathBuf {
+pub fn config_for(dir: &Path, servers: &[(&str, &Server)]) -> std::path::PathBuf {
     let text: String = servers
         .iter()
         .map(|(alias, server)| {
@@ -727,7 +739,7 @@ fn two_servers_whose_apps_share_a_port_are_both_reachable_and_one_breaking_spare
 /// Every process below `pid` (children, their children, ...), from `/proc`: on the laptop the
 /// tunnel's ssh processes, and through the master's ProxyCommand the server's sshd, its session
 /// and what the session runs.
-fn descendants(pid: u32) -> Vec<u32> {
+pub fn descendants(pid: u32) -> Vec<u32> {
     let parents: Vec<(u32, u32)> = std::fs::read_dir("/proc")
         .unwrap()
         .flatten()
@@ -768,7 +780,7 @@ fn the_stream_spawns_nothing_while_nothing_changes_and_follows_a_daemon_kill() {
         log_file(&log),
     );
     let events = tunnel.until_ready();
-    let web = json!({"event": "forward", "host": "testhost", "name": "web", "remote_port": sb.port(0), "local_port": sb.port(0)});
+    let web = json!({"event": "forward", "host": "testhost", "name": "web", "remote_port": sb.port(0), "local_port": sb.port(0), "url": "http://web.localhost:8800"});
     assert_eq!(events, [live(), web.clone()]);
 
     // Nothing changes for 3 s (a poll every 2 s would run an ssh client here and a session

@@ -1,0 +1,352 @@
+//! The tunnel's HTTP proxy on the laptop's loopback: `NAME.localhost:PORT` to that app's forward,
+//! on hyper 1 and tokio (a runtime of its own on one thread; the rest of the program stays
+//! synchronous). Which name goes where, and the pages it answers itself, are decided by the pure
+//! `tunnel::names` and `tunnel::pages`; this module only moves bytes:
+//!
+//! - requests and responses stream through (a large body or server-sent events are never held
+//!   whole), with `Host: localhost:REMOTE_PORT` (dev servers check it), `X-Forwarded-Host` and
+//!   `X-Forwarded-Proto`; an `Origin` that is the app's proxied origin becomes its own origin too;
+//! - WebSocket upgrades (hot reload) are joined end to end once both sides switched;
+//! - connections to a forward are kept alive and reused (hyper-util's pool).
+
+use std::convert::Infallible;
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::{Arc, RwLock};
+use std::thread::JoinHandle;
+
+use anyhow::Result;
+use bytes::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::{Frame, Incoming};
+use hyper::header::{self, HeaderValue};
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use crate::tunnel::names::{Routes, Site, Target};
+use crate::tunnel::pages;
+
+type Body = BoxBody<Bytes, hyper::Error>;
+type Upstream = Client<HttpConnector, Incoming>;
+
+struct Shared {
+    routes: RwLock<Arc<Routes>>,
+    /// Bumped at each change of the table: the index page's event streams wait on it.
+    version: tokio::sync::watch::Sender<u64>,
+    port: u16,
+}
+
+/// The running proxy. Dropping it stops it.
+pub struct Proxy {
+    shared: Arc<Shared>,
+    /// The port it listens on (on 127.0.0.1, and on ::1 where the machine has IPv6).
+    pub port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// Why the proxy could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("port {port} is taken on this machine's loopback")]
+    Taken { port: u16 },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("{0}")]
+    Other(#[from] std::io::Error),
+}
+
+/// Listen on `127.0.0.1:port` and `[::1]:port` (port 0: one the system picks, the same on both).
+fn bind(port: u16) -> Result<(Vec<std::net::TcpListener>, u16), StartError> {
+    let v4 = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let first = std::net::TcpListener::bind(v4).map_err(|source| match source.kind() {
+        std::io::ErrorKind::AddrInUse => StartError::Taken { port },
+        _ => StartError::Bind { addr: v4, source },
+    })?;
+    let port = first.local_addr()?.port();
+    let mut listeners = vec![first];
+    let v6 = SocketAddr::from((Ipv6Addr::LOCALHOST, port));
+    match std::net::TcpListener::bind(v6) {
+        Ok(l) => listeners.push(l),
+        Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => {
+            return Err(StartError::Taken { port });
+        }
+        // No IPv6 here: 127.0.0.1 alone.
+        Err(_) => {}
+    }
+    for l in &listeners {
+        l.set_nonblocking(true)?;
+    }
+    Ok((listeners, port))
+}
+
+impl Proxy {
+    pub fn start(port: u16) -> Result<Proxy, StartError> {
+        let (listeners, port) = bind(port)?;
+        let (version, _) = tokio::sync::watch::channel(0u64);
+        let shared = Arc::new(Shared {
+            routes: RwLock::new(Arc::new(Routes::default())),
+            version,
+            port,
+        });
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let (shutdown, stopped) = tokio::sync::oneshot::channel::<()>();
+        let serving = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("proxy".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let upstream: Upstream = Client::builder(TokioExecutor::new())
+                        .pool_max_idle_per_host(32)
+                        .build_http();
+                    for l in listeners {
+                        match tokio::net::TcpListener::from_std(l) {
+                            Ok(l) => {
+                                tokio::spawn(accept(l, Arc::clone(&serving), upstream.clone()));
+                            }
+                            Err(e) => warn!("the proxy cannot listen: {e}"),
+                        }
+                    }
+                    let _ = stopped.await;
+                });
+            })?;
+        Ok(Proxy {
+            shared,
+            port,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
+    }
+
+    /// Serve this table from now on (the index pages open are told when it changed).
+    pub fn update(&self, routes: Routes) {
+        let mut current = self
+            .shared
+            .routes
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if **current != routes {
+            *current = Arc::new(routes);
+            drop(current);
+            self.shared.version.send_modify(|v| *v += 1);
+        }
+    }
+
+    /// The table served now.
+    pub fn routes(&self) -> Arc<Routes> {
+        Arc::clone(&self.shared.routes.read().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, upstream: Upstream) {
+    loop {
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            // Out of descriptors, a connection reset before accept: try again shortly.
+            Err(_) => {
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        let upstream = upstream.clone();
+        tokio::spawn(async move {
+            let service = service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                let upstream = upstream.clone();
+                async move { Ok::<_, Infallible>(handle(req, &shared, &upstream).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .with_upgrades()
+                .await;
+        });
+    }
+}
+
+fn full(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
+    let mut res = Response::new(
+        Full::new(Bytes::from(body))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+const HTML: &str = "text/html; charset=utf-8";
+
+async fn handle(
+    req: Request<Incoming>,
+    shared: &Arc<Shared>,
+    upstream: &Upstream,
+) -> Response<Body> {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .and_then(|h| h.to_str().ok())
+        .map(str::to_string)
+        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .unwrap_or_default();
+    let routes = Arc::clone(&shared.routes.read().unwrap_or_else(|e| e.into_inner()));
+    let port = shared.port;
+    match routes.resolve(&host) {
+        Target::Foreign => full(
+            StatusCode::FORBIDDEN,
+            "text/plain; charset=utf-8",
+            pages::refused(&host),
+        ),
+        Target::Index => match req.uri().path() {
+            "/" => full(StatusCode::OK, HTML, pages::index(&routes, port)),
+            pages::APPS_PATH => full(
+                StatusCode::OK,
+                "application/json",
+                pages::model(&routes, port).to_string(),
+            ),
+            pages::EVENTS_PATH => events(shared),
+            _ => full(
+                StatusCode::NOT_FOUND,
+                HTML,
+                pages::not_found(req.uri().path(), &routes, port),
+            ),
+        },
+        Target::Unknown(name) => full(
+            StatusCode::NOT_FOUND,
+            HTML,
+            pages::not_found(&name, &routes, port),
+        ),
+        Target::Site(site) => match site.local_port {
+            None => full(
+                StatusCode::BAD_GATEWAY,
+                HTML,
+                pages::bad_gateway(site, "it has no forward (not online, or no port)"),
+            ),
+            Some(local) => {
+                let origin = routes.url(site, port);
+                forward(req, site, local, &origin, upstream).await
+            }
+        },
+    }
+}
+
+/// The index page's updates: the table now, then again at each change, until the client goes
+/// or the proxy stops.
+fn events(shared: &Arc<Shared>) -> Response<Body> {
+    let rx = shared.version.subscribe();
+    let shared = Arc::clone(shared);
+    let stream = futures_util::stream::unfold((rx, true), move |(mut rx, first)| {
+        let shared = Arc::clone(&shared);
+        async move {
+            if !first && rx.changed().await.is_err() {
+                return None;
+            }
+            let routes = Arc::clone(&shared.routes.read().unwrap_or_else(|e| e.into_inner()));
+            let data = format!("data: {}\n\n", pages::model(&routes, shared.port));
+            Some((
+                Ok::<_, hyper::Error>(Frame::data(Bytes::from(data))),
+                (rx, false),
+            ))
+        }
+    });
+    let mut res = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    res.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    res.headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// Pass the request to the app's forward on `127.0.0.1:local` and its answer back.
+async fn forward(
+    mut req: Request<Incoming>,
+    site: &Site,
+    local: u16,
+    origin: &str,
+    upstream: &Upstream,
+) -> Response<Body> {
+    let upgrading = req.headers().contains_key(header::UPGRADE);
+    let ours = upgrading.then(|| hyper::upgrade::on(&mut req));
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+    parts.uri = match format!("http://127.0.0.1:{local}{path}").parse() {
+        Ok(uri) => uri,
+        Err(_) => {
+            return full(
+                StatusCode::BAD_REQUEST,
+                "text/plain; charset=utf-8",
+                "a request target this proxy cannot pass on\n".into(),
+            );
+        }
+    };
+    let remote = site.remote_port.unwrap_or(local);
+    let headers = &mut parts.headers;
+    if let Some(host) = headers.remove(header::HOST) {
+        headers.insert("x-forwarded-host", host);
+    }
+    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    if let Ok(host) = HeaderValue::from_str(&format!("localhost:{remote}")) {
+        headers.insert(header::HOST, host);
+    }
+    // The browser's origin is the app's proxied name: to the app it is its own origin.
+    if headers
+        .get(header::ORIGIN)
+        .is_some_and(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
+        && let Ok(own) = HeaderValue::from_str(&format!("http://localhost:{remote}"))
+    {
+        headers.insert(header::ORIGIN, own);
+    }
+    let mut res = match upstream.request(Request::from_parts(parts, body)).await {
+        Ok(res) => res,
+        Err(err) => {
+            let mut why = err.to_string();
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                why = format!("{why}: {s}");
+                source = s.source();
+            }
+            return full(
+                StatusCode::BAD_GATEWAY,
+                HTML,
+                pages::bad_gateway(site, &format!("its forward (127.0.0.1:{local}) gave {why}")),
+            );
+        }
+    };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS
+        && let Some(ours) = ours
+    {
+        let theirs = hyper::upgrade::on(&mut res);
+        tokio::spawn(async move {
+            if let (Ok(a), Ok(b)) = (ours.await, theirs.await) {
+                let _ =
+                    tokio::io::copy_bidirectional(&mut TokioIo::new(a), &mut TokioIo::new(b)).await;
+            }
+        });
+    }
+    res.map(BodyExt::boxed)
+}
