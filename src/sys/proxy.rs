@@ -306,6 +306,9 @@ async fn forward(
     };
     let remote = site.remote_port.unwrap_or(local);
     let headers = &mut parts.headers;
+    if !upgrading {
+        strip_hop_by_hop(headers);
+    }
     if let Some(host) = headers.remove(header::HOST) {
         headers.insert("x-forwarded-host", host);
     }
@@ -348,5 +351,27 @@ async fn forward(
             }
         });
     }
+    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
+        strip_hop_by_hop(res.headers_mut());
+    }
     res.map(BodyExt::boxed)
+}
+
+/// Headers about one connection, not the message: each side's connection is its own (hyper frames
+/// the bodies itself, so `Transfer-Encoding` stays as the body's description).
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
+    let named: Vec<String> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|n| n.trim().to_ascii_lowercase())
+        .filter(|n| !n.is_empty())
+        .collect();
+    for name in named {
+        headers.remove(name.as_str());
+    }
+    for name in ["connection", "keep-alive", "proxy-connection", "te", "upgrade"] {
+        headers.remove(name);
+    }
 }
