@@ -371,7 +371,13 @@ fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
     for name in named {
         headers.remove(name.as_str());
     }
-    for name in ["connection", "keep-alive", "proxy-connection", "te", "upgrade"] {
+    for name in [
+        "connection",
+        "keep-alive",
+        "proxy-connection",
+        "te",
+        "upgrade",
+    ] {
         headers.remove(name);
     }
 }

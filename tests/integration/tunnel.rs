@@ -684,6 +684,21 @@ fn two_servers_whose_apps_share_a_port_are_both_reachable_and_one_breaking_spare
     let beta = format!("hello from beta on {port}\n");
     assert_eq!(laptop.http_get(local_a).unwrap(), alpha);
     assert_eq!(laptop.http_get(local_b).unwrap(), beta);
+    // By name through the proxy: each app's name is unique, so the short name works as well as
+    // the one with its server's.
+    assert_eq!(fa["url"], "http://alpha.localhost:8800");
+    for (host, body) in [
+        ("alpha.localhost", &alpha),
+        ("alpha.hosta.localhost", &alpha),
+        ("beta.hostb.localhost", &beta),
+    ] {
+        let r = crate::proxy::get(&laptop, 8800, host, "/", &[]);
+        assert_eq!((r.status, &r.text()), (200, body), "{host}");
+    }
+    assert_eq!(
+        crate::proxy::get(&laptop, 8800, "beta.hosta.localhost", "/", &[]).status,
+        404
+    );
 
     // Server A goes away: its forward with it; B's serves on, and A's comes back by itself.
     assert!(kill_sshd(&a) > 0, "no sshd of server A");
