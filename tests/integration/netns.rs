@@ -338,21 +338,7 @@ impl<'a> Server<'a> {
     /// directory, on `port`, and wait until it answers there. Its daemon and the app must be in
     /// the namespace.
     pub fn start_app(&self, name: &str, port: u16) -> PathBuf {
-        let dir = self.sb.fixture_as("http-app", &format!("foreign-{name}"));
-        let script = dir.join("server.js");
-        self.pm2_with_env(
-            [
-                OsStr::new("start"),
-                script.as_os_str(),
-                OsStr::new("--name"),
-                OsStr::new(name),
-                OsStr::new("--cwd"),
-                dir.as_os_str(),
-                // Online once it listens, so that a list then shows it with its port.
-                OsStr::new("--wait-ready"),
-            ],
-            &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
-        );
+        let dir = self.start_app_no_wait(name, port);
         wait_for(
             20,
             &format!("{name} to answer on {port} in {}", self.ns.name),
@@ -378,6 +364,28 @@ impl<'a> Server<'a> {
             self.ns.holds(app as u32),
             "{name} runs outside {}",
             self.ns.name
+        );
+        dir
+    }
+
+    /// [`Server::start_app`] up to `pm2 start` returning (PM2 marks the app online once it
+    /// listens, `--wait-ready`), and nothing more: no wait on the server's loopback, no check.
+    /// For the tunnel benchmark, which times from there.
+    pub fn start_app_no_wait(&self, name: &str, port: u16) -> PathBuf {
+        let dir = self.sb.fixture_as("http-app", &format!("foreign-{name}"));
+        let script = dir.join("server.js");
+        self.pm2_with_env(
+            [
+                OsStr::new("start"),
+                script.as_os_str(),
+                OsStr::new("--name"),
+                OsStr::new(name),
+                OsStr::new("--cwd"),
+                dir.as_os_str(),
+                // Online once it listens, so that a list then shows it with its port.
+                OsStr::new("--wait-ready"),
+            ],
+            &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
         );
         dir
     }
