@@ -343,21 +343,7 @@ impl<'a> Server<'a> {
 
     /// [`Server::start_app`] with another fixture's `server.js`.
     pub fn start_fixture(&self, fixture: &str, name: &str, port: u16) -> PathBuf {
-        let dir = self.sb.fixture_as(fixture, &format!("foreign-{name}"));
-        let script = dir.join("server.js");
-        self.pm2_with_env(
-            [
-                OsStr::new("start"),
-                script.as_os_str(),
-                OsStr::new("--name"),
-                OsStr::new(name),
-                OsStr::new("--cwd"),
-                dir.as_os_str(),
-                // Online once it listens, so that a list then shows it with its port.
-                OsStr::new("--wait-ready"),
-            ],
-            &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
-        );
+        let dir = self.start_fixture_no_wait(fixture, name, port);
         wait_for(
             20,
             &format!("{name} to answer on {port} in {}", self.ns.name),
@@ -383,6 +369,33 @@ impl<'a> Server<'a> {
             self.ns.holds(app as u32),
             "{name} runs outside {}",
             self.ns.name
+        );
+        dir
+    }
+
+    /// [`Server::start_app`] up to `pm2 start` returning (PM2 marks the app online once it
+    /// listens, `--wait-ready`), and nothing more: no wait on the server's loopback, no check.
+    /// For the tunnel benchmark, which times from there.
+    pub fn start_app_no_wait(&self, name: &str, port: u16) -> PathBuf {
+        self.start_fixture_no_wait("http-app", name, port)
+    }
+
+    /// [`Server::start_app_no_wait`] with another fixture's `server.js`.
+    pub fn start_fixture_no_wait(&self, fixture: &str, name: &str, port: u16) -> PathBuf {
+        let dir = self.sb.fixture_as(fixture, &format!("foreign-{name}"));
+        let script = dir.join("server.js");
+        self.pm2_with_env(
+            [
+                OsStr::new("start"),
+                script.as_os_str(),
+                OsStr::new("--name"),
+                OsStr::new(name),
+                OsStr::new("--cwd"),
+                dir.as_os_str(),
+                // Online once it listens, so that a list then shows it with its port.
+                OsStr::new("--wait-ready"),
+            ],
+            &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
         );
         dir
     }
