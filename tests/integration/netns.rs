@@ -376,6 +376,7 @@ impl<'a> Server<'a> {
     /// [`Server::start_app`] up to `pm2 start` returning (PM2 marks the app online once it
     /// listens, `--wait-ready`), and nothing more: no wait on the server's loopback, no check.
     /// For the tunnel benchmark, which times from there.
+    #[allow(dead_code)] // bench/tunnel.rs's
     pub fn start_app_no_wait(&self, name: &str, port: u16) -> PathBuf {
         self.start_fixture_no_wait("http-app", name, port)
     }
