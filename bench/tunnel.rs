@@ -205,7 +205,8 @@ fn machine_line() -> String {
 
 /// What this build's `tunnel` takes.
 struct Caps {
-    /// `--watch` is a flag: without it today's tunnel lists once and never again.
+    /// `--watch` must be given: without it a 0.1 tunnel lists once and never again (a tunnel
+    /// with `--once` follows by default).
     watch_flag: bool,
     /// `HOST...`: several hosts in one tunnel.
     multi_host: bool,
@@ -220,7 +221,7 @@ fn caps() -> Caps {
         .expect("cannot run pm2-port");
     let help = String::from_utf8_lossy(&out.stdout);
     Caps {
-        watch_flag: help.contains("--watch"),
+        watch_flag: help.contains("--watch") && !help.contains("--once"),
         multi_host: help.contains("HOST>...") || help.contains("HOST..."),
     }
 }
@@ -1111,7 +1112,7 @@ fn main() {
         if caps.watch_flag {
             " and `--watch` (given: without it the tunnel lists once)"
         } else {
-            ""
+            ", following by default"
         },
     );
     println!(
