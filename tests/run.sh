@@ -50,7 +50,7 @@ cargo fmt --all -- --check
 cargo clippy --locked --all-targets -- -D warnings
 # The tunnel benchmark is a `test = false` target, which `--all-targets` leaves out: linted here
 # so that it keeps compiling against the test helpers it shares (it runs only when asked).
-cargo clippy --locked --test tunnel-bench -- -D warnings
+cargo clippy --locked --test tunnel-bench --test proxy-bench -- -D warnings
 cargo test --locked
 
 # The laptop end builds for macOS (Apple silicon and Intel) and ARM Linux: checked with the standard

@@ -7,7 +7,8 @@
 //!   whole), with `Host: localhost:REMOTE_PORT` (dev servers check it), `X-Forwarded-Host` and
 //!   `X-Forwarded-Proto`; an `Origin` that is the app's proxied origin becomes its own origin too;
 //! - WebSocket upgrades (hot reload) are joined end to end once both sides switched;
-//! - connections to a forward are kept alive and reused (hyper-util's pool).
+//! - each connection to the proxy has its own connection to the forward, kept alive and reused for
+//!   its next requests (one SSH channel each, as without the proxy).
 
 use std::convert::Infallible;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -19,18 +20,23 @@ use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
 use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
+use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 
 use crate::tunnel::names::{Routes, Site, Target};
 use crate::tunnel::pages;
 
 type Body = BoxBody<Bytes, hyper::Error>;
-type Upstream = Client<HttpConnector, Incoming>;
+/// A connection to a forward, ready for a request.
+type Sender = SendRequest<Body>;
+
+/// The connection to the forward that a browser's connection uses, kept between its requests: one
+/// upstream connection for each connection to the proxy, as a direct connection would be.
+#[derive(Default)]
+struct Affinity(std::sync::Mutex<Option<(u16, Sender)>>);
 
 struct Shared {
     routes: RwLock<Arc<Routes>>,
@@ -104,13 +110,10 @@ impl Proxy {
             .name("proxy".into())
             .spawn(move || {
                 runtime.block_on(async move {
-                    let upstream: Upstream = Client::builder(TokioExecutor::new())
-                        .pool_max_idle_per_host(32)
-                        .build_http();
                     for l in listeners {
                         match tokio::net::TcpListener::from_std(l) {
                             Ok(l) => {
-                                tokio::spawn(accept(l, Arc::clone(&serving), upstream.clone()));
+                                tokio::spawn(accept(l, Arc::clone(&serving)));
                             }
                             Err(e) => warn!("the proxy cannot listen: {e}"),
                         }
@@ -157,7 +160,7 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, upstream: Upstream) {
+async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
     loop {
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
@@ -169,11 +172,11 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>, upstream
         };
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
-        let upstream = upstream.clone();
         tokio::spawn(async move {
+            let upstream = Arc::new(Affinity::default());
             let service = service_fn(move |req| {
                 let shared = Arc::clone(&shared);
-                let upstream = upstream.clone();
+                let upstream = Arc::clone(&upstream);
                 async move { Ok::<_, Infallible>(handle(req, &shared, &upstream).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
@@ -203,7 +206,7 @@ const HTML: &str = "text/html; charset=utf-8";
 async fn handle(
     req: Request<Incoming>,
     shared: &Arc<Shared>,
-    upstream: &Upstream,
+    upstream: &Affinity,
 ) -> Response<Body> {
     let host = req
         .headers()
@@ -288,13 +291,13 @@ async fn forward(
     site: &Site,
     local: u16,
     origin: &str,
-    upstream: &Upstream,
+    upstream: &Affinity,
 ) -> Response<Body> {
     let upgrading = req.headers().contains_key(header::UPGRADE);
     let ours = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match format!("http://127.0.0.1:{local}{path}").parse() {
+    parts.uri = match path.parse() {
         Ok(uri) => uri,
         Err(_) => {
             return full(
@@ -324,19 +327,35 @@ async fn forward(
     {
         headers.insert(header::ORIGIN, own);
     }
-    let mut res = match upstream.request(Request::from_parts(parts, body)).await {
+    // A request without a body can be sent again when a kept connection turns out closed.
+    let again = (hyper::body::Body::is_end_stream(&body) && !upgrading).then(|| parts.clone());
+    let sent = send(
+        upstream,
+        local,
+        upgrading,
+        Request::from_parts(parts, body.boxed()),
+    )
+    .await;
+    let sent = match (sent, again) {
+        (Err(Failure::Stale(_)), Some(parts)) => {
+            let empty = Full::new(Bytes::new()).map_err(|never| match never {});
+            send(
+                upstream,
+                local,
+                false,
+                Request::from_parts(parts, empty.boxed()),
+            )
+            .await
+        }
+        (sent, _) => sent,
+    };
+    let mut res = match sent {
         Ok(res) => res,
-        Err(err) => {
-            let mut why = err.to_string();
-            let mut source = std::error::Error::source(&err);
-            while let Some(s) = source {
-                why = format!("{why}: {s}");
-                source = s.source();
-            }
+        Err(Failure::Stale(err) | Failure::Fresh(err)) => {
             return full(
                 StatusCode::BAD_GATEWAY,
                 HTML,
-                pages::bad_gateway(site, &format!("its forward (127.0.0.1:{local}) gave {why}")),
+                pages::bad_gateway(site, &format!("its forward (127.0.0.1:{local}) gave {err}")),
             );
         }
     };
@@ -355,6 +374,86 @@ async fn forward(
         strip_hop_by_hop(res.headers_mut());
     }
     res.map(BodyExt::boxed)
+}
+
+/// Why a request could not be passed on (an error chain, as text).
+enum Failure {
+    /// On a kept connection, which the app may have closed meanwhile: worth one more try.
+    Stale(String),
+    /// On a new connection.
+    Fresh(String),
+}
+
+/// An error and its sources, as one line.
+fn chain(err: &dyn std::error::Error) -> String {
+    let mut why = err.to_string();
+    let mut source = err.source();
+    while let Some(s) = source {
+        why = format!("{why}: {s}");
+        source = s.source();
+    }
+    why
+}
+
+/// Send `req` to the forward on `127.0.0.1:local`: on this connection's kept upstream connection
+/// when there is one (an upgrade takes a new one of its own), and keep that connection for the
+/// next request.
+async fn send(
+    upstream: &Affinity,
+    local: u16,
+    upgrading: bool,
+    req: Request<Body>,
+) -> Result<Response<Incoming>, Failure> {
+    let kept = if upgrading {
+        None
+    } else {
+        upstream
+            .0
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .take()
+            .filter(|(port, _)| *port == local)
+    };
+    let kept = match kept {
+        Some((_, mut sender)) => sender.ready().await.is_ok().then_some(sender),
+        None => None,
+    };
+    let (mut sender, stale) = match kept {
+        Some(sender) => (sender, true),
+        None => (open(local, upgrading).await.map_err(Failure::Fresh)?, false),
+    };
+    let res = sender.send_request(req).await.map_err(|e| {
+        let why = chain(&e);
+        if stale {
+            Failure::Stale(why)
+        } else {
+            Failure::Fresh(why)
+        }
+    })?;
+    if !upgrading {
+        *upstream.0.lock().unwrap_or_else(|e| e.into_inner()) = Some((local, sender));
+    }
+    Ok(res)
+}
+
+/// A new HTTP/1.1 connection to the forward on `127.0.0.1:local`.
+async fn open(local: u16, upgrades: bool) -> Result<Sender, String> {
+    let stream = tokio::net::TcpStream::connect((Ipv4Addr::LOCALHOST, local))
+        .await
+        .map_err(|e| format!("a connection error: {e}"))?;
+    // Small requests and answers: sent at once, not held back (Nagle).
+    let _ = stream.set_nodelay(true);
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| chain(&e))?;
+    tokio::spawn(async move {
+        let _ = if upgrades {
+            conn.with_upgrades().await
+        } else {
+            conn.await
+        };
+    });
+    Ok(sender)
 }
 
 /// Headers about one connection, not the message: each side's connection is its own (hyper frames

@@ -407,3 +407,41 @@ fn a_hostile_app_name_is_text_on_every_page() {
     }
     assert_eq!(tunnel.terminate(&server), 0);
 }
+
+/// One keep-alive connection to the proxy: the app restarts between two of its requests (its
+/// connection from the proxy is closed under it), and the second request is answered all the same.
+#[test]
+fn a_kept_connection_the_app_closed_is_replaced() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let port = sb.port(0);
+    let (c, mut r) = s.laptop.ns.enter(|| {
+        let c = TcpStream::connect(("127.0.0.1", PROXY)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        let r = BufReader::new(c.try_clone().unwrap());
+        (c, r)
+    });
+    let mut c = c;
+    let mut ask = |c: &mut TcpStream, r: &mut BufReader<TcpStream>| {
+        c.write_all(b"GET / HTTP/1.1\r\nHost: shop.localhost:8800\r\n\r\n")
+            .unwrap();
+        let (status, headers) = head(r);
+        let len: usize = headers
+            .iter()
+            .find(|(n, _)| n == "content-length")
+            .map(|(_, v)| v.parse().unwrap())
+            .unwrap();
+        let mut body = vec![0; len];
+        r.read_exact(&mut body).unwrap();
+        (status, String::from_utf8(body).unwrap())
+    };
+    let hello = format!("hello from shop on {port}\n");
+    assert_eq!(ask(&mut c, &mut r), (200, hello.clone()));
+    s.server.pm2(["restart", "shop", "--wait-ready"]);
+    // PM2 says `stopping` (the forward is cancelled), then `online` (forwarded again).
+    assert_eq!(s.tunnel.next(10)["event"], "cancel");
+    assert_eq!(s.tunnel.next(10)["event"], "forward");
+    assert_eq!(ask(&mut c, &mut r), (200, hello.clone()));
+    assert_eq!(ask(&mut c, &mut r), (200, hello));
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
