@@ -422,7 +422,7 @@ fn a_kept_connection_the_app_closed_is_replaced() {
         (c, r)
     });
     let mut c = c;
-    let mut ask = |c: &mut TcpStream, r: &mut BufReader<TcpStream>| {
+    let ask = |c: &mut TcpStream, r: &mut BufReader<TcpStream>| {
         c.write_all(b"GET / HTTP/1.1\r\nHost: shop.localhost:8800\r\n\r\n")
             .unwrap();
         let (status, headers) = head(r);
