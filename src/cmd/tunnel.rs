@@ -346,6 +346,10 @@ impl Tunnel<'_> {
                         "{}",
                         json!({"event": "host", "host": name, "state": "live"})
                     )?;
+                } else if self.hosts.len() > 1 {
+                    // With one host, the forwards that follow say as much.
+                    self.hello();
+                    say!("`{shown}`: following its apps live");
                 }
             }
             Event::Polling(why) => {
