@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Install what the test suite needs (Node.js and OpenSSH's server from Debian when missing; the PM2
 # pinned by tests/pm2/package-lock.json, the older PM2s pinned by tests/pm2-5 and tests/pm2-6 that
-# the daemon tests also run against, the Vite pinned by fixtures/vite-app/package-lock.json, and the
-# real frameworks of fixtures/live/*, each pinned by its package-lock.json; lsof, strace, iproute2;
+# the daemon tests also run against, the playwright-core pinned by tests/browser/package-lock.json
+# (it drives Debian's Chromium, installed when missing), the Vite pinned by
+# fixtures/vite-app/package-lock.json, and the real frameworks of fixtures/live/*, each pinned by its
+# package-lock.json; lsof, strace, iproute2;
 # Debian's rustc-web for the cross checks), then run the whole suite: formatting, lints, unit and integration tests,
 # the macOS and ARM Linux checks, and `cargo package`.
 set -euo pipefail
@@ -29,6 +31,9 @@ have node && have npm || apt_install nodejs npm
 [ -x /usr/sbin/ip ] || [ -x /sbin/ip ] || [ -x /usr/bin/ip ] || [ -x /bin/ip ] || apt_install iproute2
 # strace kills pm2-port at each of its writes in the fault-injection tests (tests/integration/crash.rs).
 [ -x /usr/bin/strace ] || apt_install strace
+# Debian's Chromium: the browser tests drive it headless (tests/browser/drive.mjs,
+# tests/integration/browser.rs); playwright-core downloads no browser of its own.
+[ -x /usr/bin/chromium ] || apt_install chromium
 node_major=$(node -p 'process.versions.node.split(".")[0]')
 if [ "$node_major" -lt 18 ]; then
   echo "tests/run.sh: PM2 needs Node.js >= 18, found $(node --version)" >&2
@@ -42,7 +47,7 @@ fi
 
 # Each from its lockfile (tests/npm-ci.sh: skipped when node_modules was installed from it already).
 . tests/npm-ci.sh
-for dir in tests/pm2 tests/pm2-5 tests/pm2-6 fixtures/vite-app fixtures/live/*/; do
+for dir in tests/pm2 tests/pm2-5 tests/pm2-6 tests/browser fixtures/vite-app fixtures/live/*/; do
   npm_ci "$dir"
 done
 

@@ -1,5 +1,6 @@
 //! The one integration-test binary: every scenario against the real pm2, sockets and node.
 
+mod browser;
 mod netns;
 mod sshd;
 mod support;
@@ -7,6 +8,7 @@ mod support;
 mod adopt;
 mod apps;
 mod bad_input;
+mod browser_harness;
 mod bump;
 mod cli;
 mod command;
