@@ -837,3 +837,431 @@ fn the_stream_spawns_nothing_while_nothing_changes_and_follows_a_daemon_kill() {
         "PM2's daemon on `testhost` stopped; its apps are gone\nPM2's daemon on `testhost` runs (again)\n"
     );
 }
+
+// Attacks on the follower (issue 14, points 2 and 3): each test below failed on the commit that
+// introduced `sys::follow` and describes what should happen instead.
+
+/// The resident memory of process `pid`, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+/// Watch the tunnel's memory for `secs`: panics (after killing it) as soon as it passes `max_mib`.
+fn assert_memory_stays_below(tunnel: &mut Tunnel, secs: u64, max_mib: u64) {
+    let pid = tunnel.child.id();
+    let until = Instant::now() + Duration::from_secs(secs);
+    let mut peak = 0;
+    while Instant::now() < until {
+        let rss = rss_kib(pid) / 1024;
+        peak = peak.max(rss);
+        if rss > max_mib {
+            // Before it takes the machine down.
+            for pid in tunnel.ssh_children() {
+                let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+            }
+            let _ = tunnel.child.kill();
+            let _ = tunnel.child.wait();
+            panic!(
+                "the tunnel took {rss} MiB after {:?} (limit {max_mib} MiB)",
+                Instant::now() + Duration::from_secs(secs) - until
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    eprintln!("peak {peak} MiB");
+}
+
+/// A hostile server: its stream starts an `apps` event and never ends the line. The tunnel reads
+/// the whole line into memory (BufRead::lines in sys/follow.rs), ~60 MiB a second here, until the
+/// laptop runs out of memory. A line longer than any real event (a few MiB at most) should end
+/// the stream instead.
+#[test]
+fn attack_a_stream_line_that_never_ends_does_not_eat_the_laptops_memory() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.fake_pm2_port(
+        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
+         printf '{\"event\":\"apps\",\"daemon\":true,\"apps\":[{\"name\":\"'; \
+         yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n';; esac\necho '[]'\n",
+    );
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    assert_memory_stays_below(&mut tunnel, 15, 256);
+}
+
+/// A hostile (or just chatty) server: a well-formed `apps` event of 2 MiB, sent again and again as
+/// fast as ssh carries it. The lines queue up unbounded between the stream's reader thread and the
+/// follower (the `mpsc::channel()` in `Follower::stream`): hundreds of MiB within seconds.
+#[test]
+fn attack_a_flood_of_big_events_does_not_eat_the_laptops_memory() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let apps: Vec<Value> = (0..2000)
+        .map(|i| json!({"name": format!("a{i}"), "port": 30000 + i, "status": "stopped", "pad": "x".repeat(1000)}))
+        .collect();
+    std::fs::write(
+        server.home().join("big.line"),
+        format!(
+            "{}\n",
+            json!({"event": "apps", "daemon": true, "apps": apps})
+        ),
+    )
+    .unwrap();
+    server.fake_pm2_port(
+        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) while :; do cat \"$HOME/big.line\" || exit; done;; esac\necho '[]'\n",
+    );
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    assert_memory_stays_below(&mut tunnel, 15, 256);
+}
+
+/// A login shell that greets on stdout (`.profile` echoing a banner, as many do): the greeting is
+/// the stream's first line, so the tunnel decides the server cannot stream and polls it every
+/// interval for as long as the link lives (a login shell and a pm2-port every 2 s), though its
+/// pm2-port streams fine. Lines before the first event that are not JSON should be skipped.
+#[test]
+fn attack_a_profile_that_greets_on_stdout_does_not_disable_the_stream() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    let profile = server.home().join(".profile");
+    let mut text = read(&profile);
+    text.push_str("echo \"Welcome to the server!\"\n");
+    std::fs::write(&profile, text).unwrap();
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    let events = tunnel.until_ready();
+    assert_eq!(events[0], live(), "{events:?}");
+    assert_eq!(tunnel.terminate(&server), 0);
+}
+
+/// Fault injection: a stream whose first event is an `error` (what the real `list --watch` sends
+/// when PM2's daemon is wedged: `kill -STOP` of the daemon reproduces it), then nothing.
+const ERROR_FIRST: &str = "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
+    echo '{\"event\":\"error\",\"message\":\"cannot ask PM2s daemon: no reply\"}'; exec cat >/dev/null;; esac\n\
+    echo '[]'\n";
+
+/// Two servers, one with a wedged PM2 daemon: its stream's first event is an `error`, which
+/// counts as an event (so the list timeout no longer applies) but not as an answer (only `apps`
+/// sets `answered`), so `ready` never comes, for either host, for as long as the daemon is wedged.
+/// The error should count as the host's first answer (ready, with a warning), or fail it after
+/// the list timeout.
+#[test]
+fn attack_ready_comes_though_one_server_answers_its_stream_with_an_error() {
+    let (sb_a, sb_b) = (Sandbox::new(), Sandbox::new());
+    let laptop = Laptop::new();
+    let (a, b) = (Server::start(&sb_a), Server::start(&sb_b));
+    a.start_app("alpha", sb_a.port(0));
+    b.fake_pm2_port(ERROR_FIRST);
+    let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
+    let mut cmd = laptop.cmd(
+        &sb_a,
+        [
+            "tunnel",
+            "-F",
+            config.to_str().unwrap(),
+            "--json",
+            "hosta",
+            "hostb",
+        ],
+    );
+    cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "3");
+    let mut tunnel = Tunnel::start(cmd, Stdio::null());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(line) = tunnel.lines.recv_timeout(Duration::from_millis(200)) {
+            let e: Value = serde_json::from_str(&line).unwrap();
+            if e["event"] == "ready" {
+                assert_eq!(tunnel.terminate(&a), 0);
+                return;
+            }
+            seen.push(e);
+        }
+    }
+    panic!("no `ready` within 20 s; saw {seen:?}");
+}
+
+/// A stream whose first event is an `error` and whose apps come after: the host streams, but its
+/// `host`/`live` event is never sent (`events > 1 || self.send(Event::Live)` in `Follower::stream`
+/// counts the error as the first event).
+#[test]
+fn attack_a_stream_that_starts_with_an_error_is_still_said_live() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let port = sb.port(0);
+    server.fake_pm2_port(&format!(
+        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
+         echo '{{\"event\":\"error\",\"message\":\"boom\"}}'; sleep 1; \
+         echo '{{\"event\":\"apps\",\"daemon\":true,\"apps\":[{{\"name\":\"web\",\"port\":{port},\"status\":\"online\"}}]}}'; \
+         exec cat >/dev/null;; esac\necho '[]'\n"
+    ));
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    let events = tunnel.until_ready();
+    assert!(events.contains(&live()), "{events:?}");
+    assert_eq!(tunnel.terminate(&server), 0);
+}
+
+/// A server whose stream ends after each event (a crashing pm2-port, a wrapper that exits): it is
+/// started again every ~2 s forever, without backoff (the fixed `pause(.., 1s)` of
+/// `Follower::session`), each time a new ssh session, login shell and pm2-port there, a warning
+/// and a `live` event here.
+#[test]
+fn attack_a_stream_that_keeps_ending_is_restarted_with_backoff() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let port = sb.port(0);
+    server.fake_pm2_port(&format!(
+        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) echo x >> \"$HOME/starts\"; \
+         echo '{{\"event\":\"apps\",\"daemon\":true,\"apps\":[{{\"name\":\"web\",\"port\":{port},\"status\":\"online\"}}]}}'; \
+         exit 0;; esac\necho '[]'\n"
+    ));
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    tunnel.until_ready();
+    std::thread::sleep(Duration::from_secs(24));
+    let starts = read(&server.home().join("starts")).lines().count();
+    assert_eq!(tunnel.terminate(&server), 0);
+    // Backoff 1, 2, 4, 8 s: about 5 starts in 24 s. Without it: 12.
+    assert!(starts <= 6, "the stream was started {starts} times in 24 s");
+}
+
+/// A host that cannot be reached in the middle of its connection (its ProxyCommand answers the
+/// banner, then nothing: a jump host whose target hangs, a stuck `cloudflared`/`aws ssm`): the
+/// master is SIGKILLed (`Ssh::close`) when the tunnel ends or an attempt times out, and its
+/// ProxyCommand, in the master's process group, outlives it: one left per attempt.
+#[test]
+fn attack_no_proxy_command_outlives_the_tunnel() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    let stall = sb.root.path().join("stall.sh");
+    std::fs::write(&stall, "echo SSH-2.0-OpenSSH_9.2\nsleep 600\n").unwrap();
+    let config = sb.root.path().join("with_stall");
+    std::fs::write(
+        &config,
+        format!(
+            "{}Host stall\n  ProxyCommand sh {}\n",
+            read(server.config()),
+            stall.display()
+        ),
+    )
+    .unwrap();
+    let mut tunnel = Tunnel::start(
+        laptop.cmd(
+            &sb,
+            [
+                "tunnel",
+                "-F",
+                config.to_str().unwrap(),
+                "--json",
+                "testhost",
+                "stall",
+            ],
+        ),
+        Stdio::null(),
+    );
+    let stall_text = stall.to_str().unwrap().to_string();
+    let proxies = || -> Vec<u32> {
+        std::fs::read_dir("/proc")
+            .unwrap()
+            .flatten()
+            .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+            .filter(|pid| {
+                std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).contains(&stall_text))
+            })
+            .collect()
+    };
+    wait_for(20, "the stall host's ProxyCommand", || {
+        (!proxies().is_empty()).then_some(())
+    });
+    let first = tunnel.next(30);
+    assert_eq!(first, live(), "{first}");
+    assert_eq!(tunnel.terminate(&server), 0);
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(proxies(), Vec::<u32>::new(), "ProxyCommand processes left");
+}
+
+/// The local port chosen for an app is taken before ssh binds it (another program starts between
+/// the check and `ssh -O forward`): the forward fails with a warning and the app is never
+/// forwarded, neither on another port nor later, since a streaming server sends no new event
+/// while its apps do not change (`Tunnel::add` returns on the error).
+#[test]
+fn attack_an_app_whose_local_port_is_taken_before_the_forward_is_forwarded_anyway() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let port = sb.port(0);
+    server.start_app("web", port);
+    laptop.unreachable(port);
+    // An `ssh` that lets another program take the port just before the first forward to it.
+    let wrap = sb.root.path().join("wrap");
+    std::fs::create_dir_all(&wrap).unwrap();
+    let node = Command::new("sh")
+        .args(["-c", "command -v node"])
+        .output()
+        .unwrap();
+    let node = String::from_utf8_lossy(&node.stdout).trim().to_string();
+    let script = format!(
+        "#!/bin/sh\ncase \"$*\" in *\"-O forward -L 127.0.0.1:{port}:\"*)\n\
+         if mkdir {w}/raced 2>/dev/null; then\n\
+         {node} -e \"require('net').createServer().listen({port},'127.0.0.1');setTimeout(()=>process.exit(),3000)\" </dev/null >/dev/null 2>&1 &\n\
+         sleep 1\nfi;;\nesac\nexec /usr/bin/ssh \"$@\"\n",
+        w = wrap.display()
+    );
+    let ssh = wrap.join("ssh");
+    std::fs::write(&ssh, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&ssh, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut cmd = tunnel_cmd(&sb, &laptop, &server, &["--json"]);
+    cmd.env(
+        "PATH",
+        format!("{}:{}", wrap.display(), std::env::var("PATH").unwrap()),
+    );
+    let mut tunnel = Tunnel::start(cmd, Stdio::null());
+    let mut seen = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while Instant::now() < deadline {
+        if let Ok(line) = tunnel.lines.recv_timeout(Duration::from_millis(200)) {
+            let e: Value = serde_json::from_str(&line).unwrap();
+            if e["event"] == "forward" {
+                assert_eq!(
+                    laptop.http_get(local_of(&e)).unwrap(),
+                    format!("hello from web on {port}\n")
+                );
+                assert_eq!(tunnel.terminate(&server), 0);
+                return;
+            }
+            seen.push(e);
+        }
+    }
+    panic!("`web` never forwarded within 15 s; saw {seen:?}");
+}
+
+/// Two hosts, one of which refuses the key: its first failure is only a line on stderr; a `--json`
+/// reader learns nothing of it until its second failure (`Event::Failed` gives no `host` event).
+#[test]
+fn attack_a_host_failing_its_first_connection_gets_a_down_event() {
+    let (sb_a, sb_b) = (Sandbox::new(), Sandbox::new());
+    let laptop = Laptop::new();
+    let (a, b) = (Server::start(&sb_a), Server::start(&sb_b));
+    a.start_app("alpha", sb_a.port(0));
+    let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
+    // hostb offers a key its server does not know.
+    let text = read(&config);
+    let b_id = format!("{}/id\n", b.ssh.dir.display());
+    let b_other = format!("{}/other_id\n", b.ssh.dir.display());
+    std::fs::write(&config, text.replace(&b_id, &b_other)).unwrap();
+    let mut tunnel = Tunnel::start(
+        laptop.cmd(
+            &sb_a,
+            [
+                "tunnel",
+                "-F",
+                config.to_str().unwrap(),
+                "--json",
+                "hosta",
+                "hostb",
+            ],
+        ),
+        Stdio::null(),
+    );
+    let events = tunnel.until_ready();
+    assert!(
+        events
+            .iter()
+            .any(|e| e["event"] == "host" && e["host"] == "hostb" && e["state"] == "down"),
+        "{events:?}"
+    );
+    assert_eq!(tunnel.terminate(&a), 0);
+}
+
+/// `--interval` is any u64: a server that cannot stream is then polled with `Instant::now() +
+/// interval` (`Follower::poll`), which panics; the scope re-panics in the main thread (exit 101)
+/// and the panicked thread's master and its session are left running. Same with
+/// PM2_PORT_TUNNEL_LIST_TIMEOUT=18446744073709551615 (`proc::run`'s deadline).
+#[test]
+fn attack_a_huge_interval_neither_panics_nor_leaves_the_master() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    server.fake_pm2_port(&old_pm2_port());
+    let mut tunnel = Tunnel::spawn(
+        &sb,
+        &laptop,
+        &server,
+        &["--interval", "18446744073709551615"],
+    );
+    tunnel.until_ready();
+    std::thread::sleep(Duration::from_secs(3));
+    let exited = tunnel.child.try_wait().unwrap();
+    let left = ssh_left(&server);
+    for c in &left {
+        if let Some(pid) = std::fs::read_dir("/proc").unwrap().flatten().find_map(|e| {
+            let pid = e.file_name().to_str()?.parse::<u32>().ok()?;
+            let cmd = std::fs::read(e.path().join("cmdline")).ok()?;
+            (String::from_utf8_lossy(&cmd).replace('\0', " ") == *c).then_some(pid)
+        }) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+    }
+    assert_eq!(exited, None, "the tunnel ended on its own");
+    assert_eq!(tunnel.terminate(&server), 0);
+}
+
+/// On a terminal, several hosts connect at once and each master may prompt there: two host-key
+/// questions are printed together and read the same terminal, so the `yes` typed after the
+/// fingerprint shown last may accept the other host's key. One prompt at a time (connect the
+/// hosts that may prompt one after the other) is needed.
+#[test]
+fn attack_two_new_hosts_never_ask_their_host_key_questions_at_once() {
+    let (sb_a, sb_b) = (Sandbox::new(), Sandbox::new());
+    let laptop = Laptop::new();
+    let (a, b) = (Server::start(&sb_a), Server::start(&sb_b));
+    let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
+    // Unknown host keys, asked about; each host its own name in a fresh known_hosts.
+    let known = sb_a.root.path().join("fresh_known_hosts");
+    let text: String = read(&config)
+        .replace(
+            "StrictHostKeyChecking accept-new",
+            "StrictHostKeyChecking ask",
+        )
+        .lines()
+        .map(|l| {
+            if l.trim_start().starts_with("UserKnownHostsFile") {
+                format!("  UserKnownHostsFile {}\n", known.display())
+            } else if let Some(alias) = l.strip_prefix("Host ") {
+                format!("Host {alias}\n  HostKeyAlias {alias}\n")
+            } else {
+                format!("{l}\n")
+            }
+        })
+        .collect();
+    std::fs::write(&config, text).unwrap();
+    let mut cmd = laptop.cmd(
+        &sb_a,
+        ["tunnel", "-F", config.to_str().unwrap(), "hosta", "hostb"],
+    );
+    cmd.stdin(Stdio::inherit()).env("TERM", "xterm");
+    let mut p = rexpect::session::spawn_command(cmd, Some(5_000)).unwrap();
+    p.exp_string("Are you sure you want to continue connecting")
+        .unwrap();
+    let second = p.exp_string("Are you sure you want to continue connecting");
+    // Ctrl-C, then the session's drop kills what is left.
+    let _ = p.send_control('c');
+    std::thread::sleep(Duration::from_secs(3));
+    drop(p);
+    assert!(
+        second.is_err(),
+        "a second host-key question while the first is unanswered"
+    );
+}
