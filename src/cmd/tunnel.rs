@@ -50,7 +50,8 @@ pub struct TunnelArgs {
 
     /// Seconds between two listings of a server that cannot stream its apps (its pm2-port has no
     /// `list --watch`, or only PM2 is installed there)
-    #[arg(long, value_name = "SECS", default_value_t = 2)]
+    #[arg(long, value_name = "SECS", default_value_t = 2,
+          value_parser = clap::value_parser!(u64).range(1..=86400))]
     pub interval: u64,
 
     /// One JSON object per line on stdout (proxy, forward, cancel, host and ready events)
@@ -83,9 +84,6 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
             return Err(InputError::Usage(format!("`{}` is given twice", escape(host))).into());
         }
     }
-    if args.interval == 0 {
-        return Err(InputError::Usage("`--interval` must be at least 1 second".into()).into());
-    }
     let list_timeout = list_timeout()?;
     let proxy = start_proxy(args)?;
     // A short path: control sockets are limited to about 100 bytes.
@@ -99,6 +97,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
             .context("cannot handle Ctrl-C and SIGTERM")?;
     }
     let batch = !std::io::stdin().is_terminal();
+    let prompts = Arc::new(std::sync::Mutex::new(()));
     let hosts: Vec<Ssh> = args
         .hosts
         .iter()
@@ -111,6 +110,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
             batch,
             list_timeout,
             stop: Arc::clone(&stop),
+            prompts: Arc::clone(&prompts),
         })
         .collect();
     let mode = if args.once {
@@ -121,7 +121,8 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
         }
     };
 
-    let (tx, rx) = mpsc::channel();
+    // Bounded: a host that floods its events waits for the tunnel (and its server for it).
+    let (tx, rx) = mpsc::sync_channel(64);
     let result = std::thread::scope(|scope| {
         for (i, ssh) in hosts.iter().enumerate() {
             let tx = tx.clone();
@@ -174,9 +175,9 @@ fn list_timeout() -> Result<Duration> {
     const VAR: &str = "PM2_PORT_TUNNEL_LIST_TIMEOUT";
     match std::env::var(VAR) {
         Ok(s) if !s.trim().is_empty() => match s.trim().parse::<u64>() {
-            Ok(secs) if secs > 0 => Ok(Duration::from_secs(secs)),
+            Ok(secs) if (1..=86400).contains(&secs) => Ok(Duration::from_secs(secs)),
             _ => Err(InputError::Usage(format!(
-                "{VAR}: `{}` is not a number of seconds (at least 1)",
+                "{VAR}: `{}` is not a number of seconds (1 to 86400)",
                 escape(&s)
             ))
             .into()),
@@ -242,18 +243,38 @@ impl Tunnel<'_> {
             )?;
         }
         let mut failures: Vec<anyhow::Error> = Vec::new();
+        let mut pending: std::collections::VecDeque<Tagged> = std::collections::VecDeque::new();
         loop {
             if stop.load(Ordering::Relaxed) {
                 return Ok(());
             }
-            let Tagged { host, event } = match rx.recv_timeout(Duration::from_millis(100)) {
-                Ok(tagged) => tagged,
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => return Ok(()),
+            let Tagged { host, event } = match pending.pop_front() {
+                Some(tagged) => tagged,
+                None => match rx.recv_timeout(Duration::from_millis(100)) {
+                    Ok(tagged) => {
+                        // What else is there already: an app list that a later one of the same
+                        // host replaces is skipped (a flapping app costs no forward each time).
+                        pending.push_back(tagged);
+                        pending.extend(rx.try_iter().take(256));
+                        coalesce(&mut pending);
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Timeout) => continue,
+                    Err(RecvTimeoutError::Disconnected) => return Ok(()),
+                },
             };
             match event {
                 Event::Failed(err) => {
                     self.hosts[host].failed = true;
+                    self.hosts[host].state = "down";
+                    // With several hosts the tunnel goes on without this one for now: say so.
+                    if self.json && self.hosts.len() > 1 {
+                        let message = format!("{err:#}");
+                        outln!(
+                            "{}",
+                            json!({"event": "host", "host": self.hosts[host].name(), "state": "down", "message": message, "retry_in": 1})
+                        )?;
+                    }
                     failures.push(err);
                 }
                 event => self.on(host, event)?,
@@ -500,23 +521,34 @@ impl Tunnel<'_> {
     }
 
     fn add(&mut self, host: usize, app: &RemoteApp) -> Result<()> {
-        let used: Vec<u16> = self.forwards.iter().map(|f| f.local_port).collect();
+        let mut used: Vec<u16> = self.forwards.iter().map(|f| f.local_port).collect();
         let name = self.hosts[host].name().to_string();
-        let Some(local) = plan::local_port(app.port, &used, ssh::local_free) else {
-            warn!(
-                "no free local port for `{}`{} ({})",
-                escape(&app.name),
-                self.on_host(&name),
-                app.port
-            );
-            return Ok(());
-        };
-        if let Err(err) = self.hosts[host].ssh.forward(local, app.port) {
-            if !proc::is_stopped(&err) {
-                warning(&err);
+        // A port found free may be taken before ssh binds it: the next one is tried, a few times.
+        let mut tries = 0;
+        let local = loop {
+            let Some(local) = plan::local_port(app.port, &used, ssh::local_free) else {
+                warn!(
+                    "no free local port for `{}`{} ({})",
+                    escape(&app.name),
+                    self.on_host(&name),
+                    app.port
+                );
+                return Ok(());
+            };
+            match self.hosts[host].ssh.forward(local, app.port) {
+                Ok(()) => break local,
+                Err(err) if proc::is_stopped(&err) => return Ok(()),
+                Err(err) if tries < 3 && !ssh::local_free(local) => {
+                    verbose!("{}; trying another port", escape(&format!("{err:#}")));
+                    used.push(local);
+                    tries += 1;
+                }
+                Err(err) => {
+                    warning(&err);
+                    return Ok(());
+                }
             }
-            return Ok(());
-        }
+        };
         let f = Forward {
             host: name,
             name: app.name.clone(),
@@ -548,6 +580,26 @@ impl Tunnel<'_> {
         }
         Ok(())
     }
+}
+
+/// Drop each host's app lists that a later one of the same host replaces with nothing of that host
+/// in between.
+fn coalesce(events: &mut std::collections::VecDeque<Tagged>) {
+    let mut keep = vec![true; events.len()];
+    for i in 0..events.len() {
+        if !matches!(events[i].event, Event::Apps(_)) {
+            continue;
+        }
+        let host = events[i].host;
+        if let Some(next) = events.iter().skip(i + 1).find(|t| t.host == host) {
+            keep[i] = !matches!(next.event, Event::Apps(_));
+        }
+    }
+    let mut i = 0;
+    events.retain(|_| {
+        i += 1;
+        keep[i - 1]
+    });
 }
 
 /// A warning about an error that may quote the server, shown escaped.

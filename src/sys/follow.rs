@@ -9,7 +9,7 @@
 
 use std::io::{BufRead, BufReader, Read};
 use std::process::Child;
-use std::sync::mpsc::{self, RecvTimeoutError, Sender};
+use std::sync::mpsc::{self, RecvTimeoutError, SyncSender};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,14 @@ use crate::tunnel::plan::{self, Apps, StreamLine};
 const TICK: Duration = Duration::from_millis(100);
 /// The longest wait between two attempts to reach a host.
 const MAX_BACKOFF: Duration = Duration::from_secs(30);
+/// A stream that ran this long before it ended is started again after 1 s; one that ended sooner
+/// waits twice as long as the last time.
+const STREAM_SETTLED: Duration = Duration::from_secs(30);
+/// The longest line the stream may send (a list of thousands of apps is far smaller): a longer
+/// one ends the stream, so that a hostile server cannot fill the laptop's memory.
+const MAX_LINE: usize = 8 << 20;
+/// Lines read ahead of the follower: the server waits (TCP, SSH) when the laptop is behind.
+const LINES_AHEAD: usize = 4;
 
 /// What the tunnel wants from a host.
 #[derive(Debug, Clone, Copy)]
@@ -77,7 +85,7 @@ enum End {
 struct Follower<'a> {
     ssh: &'a Ssh,
     host: usize,
-    tx: Sender<Tagged>,
+    tx: SyncSender<Tagged>,
     /// Whether the host's apps were listed once: failures before are [`Event::Failed`].
     answered: bool,
     /// Whether [`Event::Failed`] was sent.
@@ -86,7 +94,7 @@ struct Follower<'a> {
 
 /// Follow the host `ssh` reaches until the stop flag is raised or the tunnel goes away. Closes
 /// its master before returning.
-pub fn follow(ssh: &Ssh, host: usize, mode: Mode, tx: Sender<Tagged>) {
+pub fn follow(ssh: &Ssh, host: usize, mode: Mode, tx: SyncSender<Tagged>) {
     let mut f = Follower {
         ssh,
         host,
@@ -212,7 +220,10 @@ impl Follower<'_> {
             }
             Mode::Live { interval } => interval,
         };
+        // A stream that keeps ending soon after it starts is started again less and less often.
+        let mut delay = Duration::from_secs(1);
         loop {
+            let started = Instant::now();
             match self.stream(master) {
                 Stream::End(end) => return end,
                 Stream::Unavailable(why) => {
@@ -222,13 +233,18 @@ impl Follower<'_> {
                     return self.poll(master, interval);
                 }
                 Stream::Ended(why) => {
+                    if started.elapsed() >= STREAM_SETTLED {
+                        delay = Duration::from_secs(1);
+                    }
                     let warned = self.send(Event::Warning(format!(
-                        "the app stream of `{}` ended ({why}); starting it again",
-                        self.ssh.host_shown()
+                        "the app stream of `{}` ended ({why}); starting it again in {}s",
+                        self.ssh.host_shown(),
+                        delay.as_secs()
                     )));
-                    if !warned || !pause(self.ssh, Duration::from_secs(1)) {
+                    if !warned || !pause(self.ssh, delay) {
                         return End::Stopped;
                     }
+                    delay = (delay * 2).min(MAX_BACKOFF);
                 }
             }
         }
@@ -274,50 +290,53 @@ impl Follower<'_> {
             Err(err) => return Stream::End(End::Failed(err)),
         };
         let said = capture(child.stderr.take());
-        let (ltx, lines) = mpsc::channel();
+        let (ltx, lines) = mpsc::sync_channel(LINES_AHEAD);
         if let Some(stdout) = child.stdout.take() {
-            std::thread::spawn(move || {
-                for line in BufReader::new(stdout).lines() {
-                    if ltx.send(line).is_err() {
-                        break;
-                    }
-                }
-            });
+            std::thread::spawn(move || read_lines(stdout, &ltx));
         }
         let started = Instant::now();
         let mut events = 0usize;
+        // What the other end printed before its first event (a login shell's greeting).
+        let mut before: Option<String> = None;
         let shown = self.ssh.host_shown().into_owned();
         let end = loop {
             match lines.recv_timeout(TICK) {
-                Ok(Ok(line)) => match plan::parse_line(&line) {
+                Ok(Line::TooLong) => {
+                    break Stream::Ended(format!("a line longer than {} MiB", MAX_LINE >> 20));
+                }
+                Ok(Line::Text(line)) => match plan::parse_line(&line) {
                     Ok(line) => {
                         events += 1;
+                        if events == 1 && !self.send(Event::Live) {
+                            break Stream::End(End::Stopped);
+                        }
                         let sent = match line {
-                            StreamLine::Apps(apps) => {
-                                let live = events > 1 || self.send(Event::Live);
-                                live && self.apps(apps)
-                            }
+                            StreamLine::Apps(apps) => self.apps(apps),
                             StreamLine::DaemonDown => self.send(Event::Note(format!(
                                 "PM2's daemon on `{shown}` stopped; its apps are gone"
                             ))),
                             StreamLine::DaemonUp => self.send(Event::Note(format!(
                                 "PM2's daemon on `{shown}` runs (again)"
                             ))),
-                            StreamLine::Error(message) => self.send(Event::Warning(format!(
-                                "`{shown}` cannot read its apps: {}",
-                                escape(&message)
-                            ))),
+                            // An answer too: the first one makes the host count as answered
+                            // (with no app known yet), so the tunnel does not wait on it.
+                            StreamLine::Error(message) => {
+                                self.send(Event::Warning(format!(
+                                    "`{shown}` cannot read its apps: {}",
+                                    escape(&message)
+                                ))) && (self.answered || self.apps(Apps::default()))
+                            }
                             StreamLine::Other => true,
                         };
                         if !sent {
                             break Stream::End(End::Stopped);
                         }
                     }
+                    // Not an event before the first one: skipped (the list timeout still runs).
                     Err(_) if events == 0 => {
-                        break Stream::Unavailable(format!(
-                            "its `pm2-port list --json --watch` printed `{}`",
-                            escape(&clip(&line, 60))
-                        ));
+                        if !line.trim().is_empty() {
+                            before = Some(line);
+                        }
                     }
                     Err(err) => {
                         break Stream::Ended(format!(
@@ -327,7 +346,7 @@ impl Follower<'_> {
                     }
                 },
                 // The end of its output: the remote command ended, or the link.
-                Ok(Err(_)) | Err(RecvTimeoutError::Disconnected) => {
+                Err(RecvTimeoutError::Disconnected) => {
                     let status = wait_briefly(&mut child);
                     // A link that breaks ends the stream's client first: give the master a
                     // moment to end too, so that the break is told as one.
@@ -338,10 +357,14 @@ impl Follower<'_> {
                     if !master.alive() {
                         break Stream::End(End::Broke);
                     }
-                    let why = last_line(&said).map_or_else(
-                        || status.map_or("no exit status".into(), |s| s.to_string()),
-                        |l| escape(&l).into_owned(),
-                    );
+                    let why = match (last_line(&said), &before) {
+                        (_, Some(printed)) if events == 0 => format!(
+                            "its `pm2-port list --json --watch` printed `{}`",
+                            escape(&clip(printed, 60))
+                        ),
+                        (Some(l), _) => escape(&l).into_owned(),
+                        (None, _) => status.map_or("no exit status".into(), |s| s.to_string()),
+                    };
                     break if events == 0 {
                         Stream::Unavailable(why)
                     } else {
@@ -362,6 +385,39 @@ impl Follower<'_> {
         };
         end_stream(child, self.ssh.stopping());
         end
+    }
+}
+
+/// What the reader thread passes on.
+enum Line {
+    Text(String),
+    /// A line over [`MAX_LINE`]: the reader stopped.
+    TooLong,
+}
+
+/// Read the stream's lines (invalid UTF-8 replaced, line ends trimmed) into `tx` until the end of
+/// the output, a line over [`MAX_LINE`], or the follower is gone.
+fn read_lines(stdout: impl Read, tx: &mpsc::SyncSender<Line>) {
+    let mut r = BufReader::new(stdout);
+    loop {
+        let mut buf = Vec::new();
+        match (&mut r)
+            .take(MAX_LINE as u64 + 1)
+            .read_until(b'\n', &mut buf)
+        {
+            Ok(0) | Err(_) => return,
+            Ok(_) if buf.len() > MAX_LINE => {
+                let _ = tx.send(Line::TooLong);
+                return;
+            }
+            Ok(_) => {
+                let text = String::from_utf8_lossy(&buf);
+                let text = text.trim_end_matches(['\n', '\r']).to_string();
+                if tx.send(Line::Text(text)).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 

@@ -48,15 +48,41 @@ pub struct Ssh {
     pub list_timeout: Duration,
     /// Raised by Ctrl-C or SIGTERM: a command running then is killed.
     pub stop: Arc<AtomicBool>,
+    /// Held while a master connects with a terminal to prompt on (a host key to accept, a
+    /// passphrase): shared by every host of a tunnel, so that two hosts never ask at once and an
+    /// answer meant for one never reaches the other.
+    pub prompts: Arc<Mutex<()>>,
 }
 
 /// The running control master and what it printed.
 pub struct Master {
     child: Child,
     stderr: Arc<Mutex<String>>,
+    /// In a process group of its own (no terminal): its ProxyCommand is in it too.
+    own_group: bool,
 }
 
 impl Master {
+    /// End it: SIGTERM first (ssh then ends its ProxyCommand), SIGKILL after a second (to its
+    /// whole group when it has its own), and reap it.
+    fn end(&mut self) {
+        if self.alive() {
+            let pid = self.child.id() as libc::pid_t;
+            // SAFETY: kill(2) on our own child, not reaped yet (alive() just said so).
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+            let deadline = Instant::now() + Duration::from_secs(1);
+            while self.alive() && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        if self.own_group {
+            // SAFETY: killpg(2) on the group our child leads; its ProxyCommand may outlive it.
+            unsafe { libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
     /// Whether the master still runs.
     pub fn alive(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
@@ -117,6 +143,7 @@ impl Ssh {
 
     /// Start the control master and wait until it accepts commands (or the stop flag is raised).
     pub fn connect(&self, timeout: Duration) -> Result<Master> {
+        let _turn = (!self.batch).then(|| self.prompts.lock().unwrap_or_else(|e| e.into_inner()));
         let mut c = self.command();
         c.args([
             "-M",
@@ -160,7 +187,11 @@ impl Ssh {
                 }
             });
         }
-        let mut master = Master { child, stderr };
+        let mut master = Master {
+            child,
+            stderr,
+            own_group: self.batch,
+        };
         let deadline = Instant::now() + timeout;
         loop {
             if !master.alive() {
@@ -256,9 +287,15 @@ impl Ssh {
         while master.alive() && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(50));
         }
-        let _ = master.child.kill();
-        let _ = master.child.wait();
+        master.end();
         let _ = std::fs::remove_file(&self.control);
+    }
+}
+
+impl Drop for Master {
+    /// A master is never left behind, even by a thread that panicked.
+    fn drop(&mut self) {
+        self.end();
     }
 }
 
