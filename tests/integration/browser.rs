@@ -379,3 +379,52 @@ pub fn png_size(path: &Path) -> (u32, u32) {
     let be = |at: usize| u32::from_be_bytes(bytes[at..at + 4].try_into().unwrap());
     (be(16), be(20))
 }
+
+/// Make the Vite project at `dir` a page that shows a module's message and takes that module's
+/// hot updates (Vite's HMR API): `#app` shows `message` of `message.js`. Returns a function that
+/// writes a new `message.js`.
+pub fn hmr_page(dir: &Path) -> impl Fn(&str) + '_ {
+    std::fs::write(
+        dir.join("index.html"),
+        r#"<!doctype html>
+<html lang="en">
+  <head>
+    <meta charset="UTF-8" />
+    <title>hmr</title>
+    <link rel="icon" href="data:," />
+  </head>
+  <body>
+    <h1 id="app">hmr</h1>
+    <script type="module" src="/main.js"></script>
+  </body>
+</html>
+"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("main.js"),
+        r##"import { message } from "./message.js";
+const show = (m) => (document.querySelector("#app").textContent = m);
+show(message);
+if (import.meta.hot) import.meta.hot.accept("./message.js", (m) => show(m.message));
+"##,
+    )
+    .unwrap();
+    move |text: &str| {
+        std::fs::write(
+            dir.join("message.js"),
+            format!("export const message = {text:?};\n"),
+        )
+        .unwrap()
+    }
+}
+
+/// Wait until the page's Vite client says it is connected (a change made before would go unseen).
+pub fn vite_connected(b: &Browser, page: &str) {
+    wait_for(20, "Vite's client to connect", || {
+        b.console(page)
+            .iter()
+            .any(|l| l.contains("[vite] connected."))
+            .then_some(())
+    });
+}

@@ -142,40 +142,7 @@ fn a_vite_page_follows_a_change_on_disk_without_a_reload() {
     let sb = Sandbox::new();
     let laptop = Laptop::new();
     let dir = vite_project(&sb, "hmr");
-    // A module the page shows, and one that accepts its updates (Vite's HMR API).
-    std::fs::write(
-        dir.join("index.html"),
-        r#"<!doctype html>
-<html lang="en">
-  <head>
-    <meta charset="UTF-8" />
-    <title>hmr</title>
-    <link rel="icon" href="data:," />
-  </head>
-  <body>
-    <h1 id="app">hmr</h1>
-    <script type="module" src="/main.js"></script>
-  </body>
-</html>
-"#,
-    )
-    .unwrap();
-    std::fs::write(
-        dir.join("main.js"),
-        r##"import { message } from "./message.js";
-const show = (m) => (document.querySelector("#app").textContent = m);
-show(message);
-if (import.meta.hot) import.meta.hot.accept("./message.js", (m) => show(m.message));
-"##,
-    )
-    .unwrap();
-    let message = |text: &str| {
-        std::fs::write(
-            dir.join("message.js"),
-            format!("export const message = {text:?};\n"),
-        )
-        .unwrap()
-    };
+    let message = hmr_page(&dir);
     message("first message");
 
     let port = sb.port(0);
@@ -195,14 +162,7 @@ if (import.meta.hot) import.meta.hot.accept("./message.js", (m) => show(m.messag
     let b = Browser::start(&laptop);
     assert_eq!(b.goto("app", &format!("http://hmr.localhost:{port}/")), 200);
     assert_eq!(b.wait_text("app", "#app", "first message"), "first message");
-    // Its HMR client is connected before anything changes (else the change would go unseen).
-    wait_for(20, "Vite's client to connect", || {
-        let console = b.console("app");
-        console
-            .iter()
-            .any(|l| l.contains("[vite] connected."))
-            .then_some(())
-    });
+    vite_connected(&b, "app");
     b.eval("app", "window.__marker = 1");
 
     message("second message");

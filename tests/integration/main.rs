@@ -9,6 +9,7 @@ mod adopt;
 mod apps;
 mod bad_input;
 mod browser_harness;
+mod browser_proxy;
 mod bump;
 mod cli;
 mod command;
