@@ -468,6 +468,9 @@ impl Tunnel<'_> {
             {
                 self.forwards.push(f);
             } else {
+                // Its old local port is gone (taken meanwhile): said as for any cancel, then
+                // forwarded anew on another.
+                self.said_cancelled(&f)?;
                 self.add(
                     host,
                     &RemoteApp {
@@ -476,6 +479,23 @@ impl Tunnel<'_> {
                     },
                 )?;
             }
+        }
+        Ok(())
+    }
+
+    fn said_cancelled(&self, f: &Forward) -> Result<()> {
+        if self.json {
+            outln!(
+                "{}",
+                json!({"event": "cancel", "host": f.host, "name": f.name, "local_port": f.local_port})
+            )?;
+        } else {
+            outln!(
+                "- {}{} (was http://localhost:{})",
+                escape(&f.name),
+                self.on_host(&f.host),
+                f.local_port
+            )?;
         }
         Ok(())
     }
@@ -491,19 +511,7 @@ impl Tunnel<'_> {
                 warning(&err);
             }
             self.forwards.retain(|x| x != &f);
-            if self.json {
-                outln!(
-                    "{}",
-                    json!({"event": "cancel", "host": f.host, "name": f.name, "local_port": f.local_port})
-                )?;
-            } else {
-                outln!(
-                    "- {}{} (was http://localhost:{})",
-                    escape(&f.name),
-                    self.on_host(&f.host),
-                    f.local_port
-                )?;
-            }
+            self.said_cancelled(&f)?;
         }
         for app in add {
             self.add(host, &app)?;

@@ -1260,3 +1260,44 @@ fn attack_two_new_hosts_never_ask_their_host_key_questions_at_once() {
         "a second host-key question while the first is unanswered"
     );
 }
+
+/// The link breaks and, meanwhile, another program takes the forward's local port: once
+/// reconnected, the app is said cancelled on its old port and forwarded on a new one.
+#[test]
+fn a_forward_whose_port_was_taken_during_a_break_moves_and_says_so() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    server.start_app("web", sb.port(0));
+    let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
+    let events = tunnel.until_ready();
+    let local = local_of(forward_of(&events, "web"));
+    for pid in tunnel.ssh_children() {
+        let _ = Command::new("kill").args(["-9", &pid.to_string()]).status();
+    }
+    // Taken here as soon as the dead master lets it go.
+    let _held = wait_for(10, "the old forward's port to be free", || {
+        laptop
+            .ns
+            .enter(|| std::net::TcpListener::bind(("127.0.0.1", local)).ok())
+    });
+    let mut seen = Vec::new();
+    let moved = wait_for(30, "the forward to move", || {
+        let e = tunnel.next(30);
+        seen.push(e.clone());
+        (e["event"] == "forward").then_some(e)
+    });
+    assert!(
+        seen.contains(
+            &json!({"event": "cancel", "host": "testhost", "name": "web", "local_port": local})
+        ),
+        "{seen:?}"
+    );
+    let new = local_of(&moved);
+    assert_ne!(new, local);
+    assert_eq!(
+        laptop.http_get(new).unwrap(),
+        format!("hello from web on {}\n", sb.port(0))
+    );
+    assert_eq!(tunnel.terminate(&server), 0);
+}
