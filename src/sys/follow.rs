@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Result, anyhow, bail};
 
 use crate::sys::proc::{self, RunError};
-use crate::sys::ssh::{Master, Ssh};
+use crate::sys::ssh::{Master, Ssh, capture};
 use crate::text::escape;
 use crate::tunnel::plan::{self, Apps, StreamLine};
 
@@ -452,31 +452,6 @@ fn no_answer(ssh: &Ssh) -> anyhow::Error {
         ssh.host_shown(),
         ssh.list_timeout.as_secs()
     )
-}
-
-/// What a pipe says, gathered by a thread of its own (the last 4 KiB).
-fn capture(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<String>> {
-    let said = Arc::new(Mutex::new(String::new()));
-    if let Some(mut pipe) = pipe {
-        let sink = Arc::clone(&said);
-        std::thread::spawn(move || {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = pipe.read(&mut buf) {
-                if n == 0 {
-                    break;
-                }
-                if let Ok(mut s) = sink.lock() {
-                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    if s.len() > 4096 {
-                        let cut = s.len() - 4096;
-                        let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
-                        s.drain(..cut);
-                    }
-                }
-            }
-        });
-    }
-    said
 }
 
 fn last_line(said: &Arc<Mutex<String>>) -> Option<String> {

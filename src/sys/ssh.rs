@@ -172,21 +172,7 @@ impl Ssh {
         let mut child = c
             .spawn()
             .context("cannot run `ssh`; install the OpenSSH client")?;
-        let stderr = Arc::new(Mutex::new(String::new()));
-        if let Some(mut pipe) = child.stderr.take() {
-            let sink = Arc::clone(&stderr);
-            std::thread::spawn(move || {
-                let mut buf = [0u8; 4096];
-                while let Ok(n) = pipe.read(&mut buf) {
-                    if n == 0 {
-                        break;
-                    }
-                    if let Ok(mut s) = sink.lock() {
-                        s.push_str(&String::from_utf8_lossy(&buf[..n]));
-                    }
-                }
-            });
-        }
+        let stderr = capture(child.stderr.take());
         let mut master = Master {
             child,
             stderr,
@@ -290,6 +276,32 @@ impl Ssh {
         master.end();
         let _ = std::fs::remove_file(&self.control);
     }
+}
+
+/// What a pipe says, gathered by a thread of its own (the last 4 KiB: what ssh or the server
+/// said last is what is shown).
+pub fn capture(pipe: Option<impl Read + Send + 'static>) -> Arc<Mutex<String>> {
+    let said = Arc::new(Mutex::new(String::new()));
+    if let Some(mut pipe) = pipe {
+        let sink = Arc::clone(&said);
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 4096];
+            while let Ok(n) = pipe.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                if let Ok(mut s) = sink.lock() {
+                    s.push_str(&String::from_utf8_lossy(&buf[..n]));
+                    if s.len() > 4096 {
+                        let cut = s.len() - 4096;
+                        let cut = (cut..s.len()).find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+                        s.drain(..cut);
+                    }
+                }
+            }
+        });
+    }
+    said
 }
 
 impl Drop for Master {

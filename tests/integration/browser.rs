@@ -428,3 +428,25 @@ pub fn vite_connected(b: &Browser, page: &str) {
             .then_some(())
     });
 }
+
+/// The page was hot-updated in place: a value set on `window` before the change is still there,
+/// its console says Vite applied `/message.js`, and nothing logged an error.
+#[track_caller]
+pub fn assert_hot_updated(b: &Browser, page: &str) {
+    assert_eq!(
+        b.eval(page, "window.__marker"),
+        json!(1),
+        "the page reloaded"
+    );
+    let console = b.console(page);
+    assert!(
+        console
+            .iter()
+            .any(|l| l.contains("[vite] hot updated: /message.js")),
+        "no hot update in the page's console: {console:?}"
+    );
+    assert!(
+        !console.iter().any(|l| l.starts_with("error")),
+        "{console:?}"
+    );
+}

@@ -172,22 +172,7 @@ fn a_vite_page_follows_a_change_on_disk_without_a_reload() {
         "{}",
         std::fs::read_to_string(&log).unwrap()
     );
-    assert_eq!(
-        b.eval("app", "window.__marker"),
-        json!(1),
-        "the page reloaded"
-    );
-    let console = b.console("app");
-    assert!(
-        console
-            .iter()
-            .any(|l| l.contains("[vite] hot updated: /message.js")),
-        "no hot update in the page's console: {console:?}"
-    );
-    assert!(
-        !console.iter().any(|l| l.starts_with("error")),
-        "{console:?}"
-    );
+    assert_hot_updated(&b, "app");
 }
 
 /// A screenshot is written where tests keep their artifacts (cargo's target directory), as a

@@ -133,22 +133,7 @@ fn in_a_browser_a_vite_app_on_the_server_hot_reloads_through_the_proxy() {
         b.wait_text("app", "#app", "second message"),
         "second message"
     );
-    assert_eq!(
-        b.eval("app", "window.__marker"),
-        json!(1),
-        "the page reloaded"
-    );
-    let console = b.console("app");
-    assert!(
-        console
-            .iter()
-            .any(|l| l.contains("[vite] hot updated: /message.js")),
-        "{console:?}"
-    );
-    assert!(
-        !console.iter().any(|l| l.starts_with("error")),
-        "{console:?}"
-    );
+    assert_hot_updated(&b, "app");
     drop(b);
     let mut tunnel = tunnel;
     assert_eq!(tunnel.terminate(&server), 0);

@@ -97,6 +97,22 @@ impl Tunnel {
         }
     }
 
+    /// The next event named `event` within `secs`, the others skipped; panics naming them.
+    pub fn until_event(&self, secs: u64, event: &str) -> Value {
+        let mut seen = Vec::new();
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        while Instant::now() < deadline {
+            if let Ok(line) = self.lines.recv_timeout(Duration::from_millis(200)) {
+                let e: Value = serde_json::from_str(&line).unwrap();
+                if e["event"] == event {
+                    return e;
+                }
+                seen.push(e);
+            }
+        }
+        panic!("no `{event}` event within {secs} s; saw {seen:?}");
+    }
+
     /// The stdout lines not read yet, up to the end of stdout (once the tunnel has exited).
     pub fn rest(&self) -> Vec<String> {
         let mut all = Vec::new();
@@ -611,6 +627,21 @@ pub fn config_for(dir: &Path, servers: &[(&str, &Server)]) -> std::path::PathBuf
     path
 }
 
+/// `tunnel -F CONFIG --json hosta hostb` on the laptop (CONFIG from [`config_for`]).
+pub fn both(sb: &Sandbox, laptop: &Laptop, config: &Path) -> Command {
+    laptop.cmd(
+        sb,
+        [
+            "tunnel",
+            "-F",
+            config.to_str().unwrap(),
+            "--json",
+            "hosta",
+            "hostb",
+        ],
+    )
+}
+
 /// Kill -9 every sshd process of `server` (its namespace's): the link to it breaks as when the
 /// machine goes away.
 fn kill_sshd(server: &Server) -> usize {
@@ -644,20 +675,7 @@ fn two_servers_whose_apps_share_a_port_are_both_reachable_and_one_breaking_spare
     // One tunnel to both.
     let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
     let log = sb_a.root.path().join("tunnel.log");
-    let mut tunnel = Tunnel::start(
-        laptop.cmd(
-            &sb_a,
-            [
-                "tunnel",
-                "-F",
-                config.to_str().unwrap(),
-                "--json",
-                "hosta",
-                "hostb",
-            ],
-        ),
-        log_file(&log),
-    );
+    let mut tunnel = Tunnel::start(both(&sb_a, &laptop, &config), log_file(&log));
     let events = tunnel.until_ready();
     assert_eq!(events.len(), 4, "{events:?}");
     for host in ["hosta", "hostb"] {
@@ -959,32 +977,11 @@ fn attack_ready_comes_though_one_server_answers_its_stream_with_an_error() {
     a.start_app("alpha", sb_a.port(0));
     b.fake_pm2_port(ERROR_FIRST);
     let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
-    let mut cmd = laptop.cmd(
-        &sb_a,
-        [
-            "tunnel",
-            "-F",
-            config.to_str().unwrap(),
-            "--json",
-            "hosta",
-            "hostb",
-        ],
-    );
+    let mut cmd = both(&sb_a, &laptop, &config);
     cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "3");
     let mut tunnel = Tunnel::start(cmd, Stdio::null());
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if let Ok(line) = tunnel.lines.recv_timeout(Duration::from_millis(200)) {
-            let e: Value = serde_json::from_str(&line).unwrap();
-            if e["event"] == "ready" {
-                assert_eq!(tunnel.terminate(&a), 0);
-                return;
-            }
-            seen.push(e);
-        }
-    }
-    panic!("no `ready` within 20 s; saw {seen:?}");
+    tunnel.until_event(20, "ready");
+    assert_eq!(tunnel.terminate(&a), 0);
 }
 
 /// A stream whose first event is an `error` and whose apps come after: the host streams, but its
@@ -1129,23 +1126,12 @@ fn attack_an_app_whose_local_port_is_taken_before_the_forward_is_forwarded_anywa
         format!("{}:{}", wrap.display(), std::env::var("PATH").unwrap()),
     );
     let mut tunnel = Tunnel::start(cmd, Stdio::null());
-    let mut seen = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while Instant::now() < deadline {
-        if let Ok(line) = tunnel.lines.recv_timeout(Duration::from_millis(200)) {
-            let e: Value = serde_json::from_str(&line).unwrap();
-            if e["event"] == "forward" {
-                assert_eq!(
-                    laptop.http_get(local_of(&e)).unwrap(),
-                    format!("hello from web on {port}\n")
-                );
-                assert_eq!(tunnel.terminate(&server), 0);
-                return;
-            }
-            seen.push(e);
-        }
-    }
-    panic!("`web` never forwarded within 15 s; saw {seen:?}");
+    let e = tunnel.until_event(15, "forward");
+    assert_eq!(
+        laptop.http_get(local_of(&e)).unwrap(),
+        format!("hello from web on {port}\n")
+    );
+    assert_eq!(tunnel.terminate(&server), 0);
 }
 
 /// Two hosts, one of which refuses the key: its first failure is only a line on stderr; a `--json`
@@ -1162,20 +1148,7 @@ fn attack_a_host_failing_its_first_connection_gets_a_down_event() {
     let b_id = format!("{}/id\n", b.ssh.dir.display());
     let b_other = format!("{}/other_id\n", b.ssh.dir.display());
     std::fs::write(&config, text.replace(&b_id, &b_other)).unwrap();
-    let mut tunnel = Tunnel::start(
-        laptop.cmd(
-            &sb_a,
-            [
-                "tunnel",
-                "-F",
-                config.to_str().unwrap(),
-                "--json",
-                "hosta",
-                "hostb",
-            ],
-        ),
-        Stdio::null(),
-    );
+    let mut tunnel = Tunnel::start(both(&sb_a, &laptop, &config), Stdio::null());
     let events = tunnel.until_ready();
     assert!(
         events
