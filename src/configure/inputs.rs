@@ -76,6 +76,39 @@ fn detect_in(project: &Project, command: Option<String>) -> Result<Detection> {
     })
 }
 
+/// [`detect_in`], and when it finds nothing, the command of the project's ecosystem file (its only
+/// app's `bash -c` line: a BuildFlowz file, or pm2-port's own), kept as the user's.
+fn detect_or_keep(project: &Project, command: Option<String>) -> Result<Detection> {
+    match detect_in(project, command) {
+        Err(err)
+            if matches!(
+                err.downcast_ref::<RuntimeError>(),
+                Some(RuntimeError::NoDevCommand { .. })
+            ) =>
+        {
+            let kept = project
+                .read(crate::ecosystem::FILE_NAME)?
+                .map(read::classify)
+                .and_then(|existing| existing.command);
+            let Some(line) = kept else {
+                return Err(err);
+            };
+            Ok(Detection {
+                framework: None,
+                package_manager: None,
+                notes: vec![format!(
+                    "no dev command detected: `{}`'s own command is kept ({line}); \
+                     `--command` or `command` in buildflowz.toml replaces it",
+                    crate::ecosystem::FILE_NAME
+                )],
+                launch: Launch::Shell(line),
+                env: Vec::new(),
+            })
+        }
+        other => other,
+    }
+}
+
 pub(super) fn inputs(req: &Request) -> Result<Inputs> {
     let project = Project::open(&req.dir)?;
     let mut config = project.config()?.unwrap_or_default();
@@ -104,7 +137,7 @@ fn inputs_with(req: &Request, project: Project, config: ProjectConfig) -> Result
             name: req.name.clone().or_else(|| config.name.clone()),
             default_name: project.dir_name(),
             cwd: project.dir.clone(),
-            detection: detect_in(&project, command)?,
+            detection: detect_or_keep(&project, command)?,
             preferred: config.port,
             env: serde_json::Map::new(),
             host: config

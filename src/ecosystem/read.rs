@@ -60,11 +60,16 @@ pub fn classify(text: String) -> Existing {
             port: scan_port(&text),
         });
     }
+    let command = match apps.as_slice() {
+        [app] => command_of(app),
+        _ => None,
+    };
     Existing {
         text,
         owner,
         apps: read,
         extras,
+        command,
     }
 }
 
@@ -112,10 +117,6 @@ fn is_buildflowz(exports: &Value) -> bool {
 /// What `--force` carries over from a hand-written app object.
 fn extras_of(app: &Value) -> Option<Extras> {
     let obj = app.as_object()?;
-    let port = obj
-        .get("env")
-        .and_then(|e| e.get("PORT"))
-        .and_then(port_value);
     let mut extras = Extras::default();
     if let Some(env) = obj.get("env").and_then(Value::as_object) {
         for (k, v) in env {
@@ -135,14 +136,25 @@ fn extras_of(app: &Value) -> Option<Extras> {
             extras.pm2.insert(k.clone(), v.clone());
         }
     }
-    if obj.get("script").and_then(Value::as_str) == Some("bash")
+    extras.command = command_of(app);
+    Some(extras)
+}
+
+/// The command of an app object started as `bash -c LINE`, in the `$PORT` form of
+/// [`portable_command`].
+fn command_of(app: &Value) -> Option<String> {
+    let port = app
+        .get("env")
+        .and_then(|e| e.get("PORT"))
+        .and_then(port_value);
+    if app.get("script").and_then(Value::as_str) == Some("bash")
         && let Some([dash_c, Value::String(line)]) =
-            obj.get("args").and_then(Value::as_array).map(Vec::as_slice)
+            app.get("args").and_then(Value::as_array).map(Vec::as_slice)
         && dash_c == "-c"
     {
-        extras.command = Some(portable_command(line, port));
+        return Some(portable_command(line, port)).filter(|c| !c.trim().is_empty());
     }
-    Some(extras)
+    None
 }
 
 /// Whether two command lines start the same dev server, whatever port flags they pass: both in

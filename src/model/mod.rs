@@ -398,6 +398,10 @@ pub struct Existing {
     /// For a hand-written file of one plain app: what it sets beyond pm2-port's own keys, which
     /// `--force` carries into buildflowz.toml so that replacing the file loses nothing.
     pub extras: Option<Extras>,
+    /// The command of the file's only app when it is a `bash -c` line (BuildFlowz's shape and
+    /// pm2-port's), in the `$PORT` form, whoever wrote the file: what `init` keeps when it
+    /// detects no dev command itself.
+    pub command: Option<String>,
 }
 
 /// What a hand-written app object holds beyond the keys pm2-port writes itself.
