@@ -445,3 +445,244 @@ fn a_kept_connection_the_app_closed_is_replaced() {
     assert_eq!(ask(&mut c, &mut r), (200, hello));
     assert_eq!(s.tunnel.terminate(&s.server), 0);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Attacks on the proxy: each test below fails on the proxy as it is, and says what should be.
+// ---------------------------------------------------------------------------------------------
+
+/// The host of an `Origin` (`http://a:1` → `a:1`).
+fn origin_host(origin: &str) -> &str {
+    origin.split_once("://").map_or(origin, |(_, rest)| rest)
+}
+
+/// What the app is told about where the request came from must agree with itself. Frameworks
+/// check `Origin` against the request's own host: Django, SvelteKit, Astro against `Host`; Next.js
+/// Server Actions (`action-handler.ts`: `x-forwarded-host`, else `host`) and Rails
+/// (`valid_request_origin?`: `request.base_url`, built from `X-Forwarded-Host`) against
+/// `X-Forwarded-Host`. The proxy rewrites `Origin` to `http://localhost:PORT` but says
+/// `X-Forwarded-Host: shop.localhost:8800`: every same-origin POST through the proxy is refused
+/// as CSRF by Next.js ("Invalid Server Actions request.") and by Rails
+/// (`InvalidAuthenticityToken`, "HTTP Origin header (http://localhost:PORT) didn't match
+/// request.base_url (http://shop.localhost:8800)"). And on the long name
+/// (`shop.HOST.localhost`), which the README gives as the same app, `Origin` is not rewritten at
+/// all: there the `Host`-checking frameworks refuse it.
+#[test]
+fn attack_origin_host_and_forwarded_host_agree_on_both_names() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let mut wrong = Vec::new();
+    for name in ["shop.localhost:8800", "shop.testhost.localhost:8800"] {
+        let origin = format!("http://{name}");
+        let r = get(
+            &s.laptop,
+            PROXY,
+            name,
+            "/headers",
+            &[&format!("Origin: {origin}")],
+        );
+        let seen: Value = serde_json::from_slice(&r.body).unwrap();
+        let host = seen["host"].as_str().unwrap();
+        let seen_origin = origin_host(seen["origin"].as_str().unwrap());
+        if seen_origin != host {
+            wrong.push(format!(
+                "{name}: Origin host `{seen_origin}` but Host `{host}` (Django, SvelteKit)"
+            ));
+        }
+        if let Some(forwarded) = seen["x-forwarded-host"].as_str()
+            && forwarded != seen_origin
+        {
+            wrong.push(format!(
+                "{name}: Origin host `{seen_origin}` but X-Forwarded-Host `{forwarded}` \
+                 (Next.js Server Actions, Rails)"
+            ));
+        }
+    }
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+    assert!(wrong.is_empty(), "{wrong:#?}");
+}
+
+/// The proxy tells the app `Host: localhost:PORT`, so every absolute URL the app builds from it
+/// points off the proxy: Starlette's trailing-slash redirect, `url_for`, Django's
+/// `build_absolute_uri()` (OAuth callback URLs), an Express `req.get("host")`. The proxy passes
+/// `Location: http://localhost:PORT/...` on unchanged, and the browser leaves
+/// `shop.localhost:8800` for `localhost:PORT`: another cookie jar (the session set on the name is
+/// not sent: a login loop), and, when the forward's local port is not the remote one (taken on the
+/// laptop), another app or nothing. A reverse proxy rewrites such a `Location` back to the name it
+/// serves (nginx's `proxy_redirect default`).
+#[test]
+fn attack_a_redirect_to_the_host_the_app_was_given_stays_on_the_name() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let port = sb.port(0);
+    server.start_fixture("host-redirect-app", "shop", port);
+    let mut tunnel = Tunnel::start(
+        tunnel_cmd(&sb, &laptop, &server, &["--json"]),
+        log_file(&sb.root.path().join("tunnel.log")),
+    );
+    tunnel.until_ready();
+    let r = get(&laptop, PROXY, "shop.localhost:8800", "/login", &[]);
+    assert_eq!(tunnel.terminate(&server), 0);
+    assert_eq!(r.status, 302);
+    assert_eq!(
+        r.header("location"),
+        Some("http://shop.localhost:8800/dashboard"),
+        "the browser is sent off the proxy's name"
+    );
+}
+
+/// A server's list (hostile, or just large) of apps whose names all make the same label (`app`
+/// for any name without ASCII letters or digits): `unique_labels` tries `app`, `app-2`, ...,
+/// `app-k` for the k-th, each with a linear `taken.contains`: cubic. The table is rebuilt at every
+/// event of every host (`Session::handle`), and again for each forward's URL (`url_of`). Release
+/// build, one table: 2000 such apps 2.5 s, 4000 apps 20 s; the 8 MiB list a server may send holds
+/// about 200,000. The tunnel's one thread spins: no forward, no event of any other host, no
+/// answer to Ctrl-C's cleanup until it is done.
+#[test]
+fn attack_thousands_of_apps_with_one_label_do_not_stall_the_tunnel() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let server = Server::start(&sb);
+    let port = sb.port(0);
+    server.start_fixture("proxy-app", "web", port);
+    server.fake_pm2_port("#!/bin/sh\ncat \"$HOME/list.out\"\n");
+    let mut list = vec![json!({"name": "web", "port": port, "status": "online"})];
+    list.extend((0..2000).map(|_| json!({"name": "日本", "status": "stopped"})));
+    std::fs::write(
+        server.home().join("list.out"),
+        Value::Array(list).to_string(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let mut tunnel = Tunnel::start(
+        tunnel_cmd(&sb, &laptop, &server, &["--json"]),
+        log_file(&sb.root.path().join("tunnel.log")),
+    );
+    let served = (|| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if laptop.refused(PROXY) {
+                std::thread::sleep(Duration::from_millis(200));
+                continue;
+            }
+            let r = get(&laptop, PROXY, "web.localhost:8800", "/", &[]);
+            if r.status == 200 {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        None
+    })();
+    let _ = tunnel.child.kill();
+    let served = served.expect("`web` not served by name within 30 s");
+    assert!(
+        served < Duration::from_secs(10),
+        "`web` was served by name only after {served:?}"
+    );
+}
+
+/// Every connection to the proxy costs the tunnel one descriptor, and one more for its kept
+/// connection to the forward; the proxy has no idle or header timeout (hyper's
+/// `header_read_timeout` needs a timer, none is set), no cap on connections, and the tunnel does
+/// not raise its soft `RLIMIT_NOFILE` (256 in a macOS terminal, 1024 on Linux). With the limit at
+/// 256 (the hard one as it was), 300 idle keep-alive connections (a browser keeps up to 256 sockets; any local
+/// program can open more): the proxy stops answering new connections (they wait in the backlog:
+/// `accept` fails with EMFILE and is retried every 20 ms), and the tunnel itself can no longer run
+/// `ssh -O forward` for an app that starts. Expected: the tunnel raises its soft limit to the hard
+/// one and the proxy keeps a margin (caps its connections, closes idle ones first), so that the
+/// tunnel's own work never fails for want of descriptors.
+#[test]
+fn attack_idle_connections_do_not_starve_the_tunnel_of_descriptors() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let pid = s.tunnel.child.id().to_string();
+    // The soft limit of a macOS terminal; the hard one left as it is.
+    let limited = std::process::Command::new("prlimit")
+        .args(["--pid", &pid, "--nofile=256:"])
+        .status()
+        .unwrap();
+    assert!(limited.success());
+    let idle: Vec<TcpStream> = s.laptop.ns.enter(|| {
+        (0..300)
+            .map(|_| {
+                let mut c = TcpStream::connect(("127.0.0.1", PROXY)).unwrap();
+                c.write_all(b"GET / HTTP/1.1\r\nHost: shop.localhost:8800\r\n\r\n")
+                    .unwrap();
+                c
+            })
+            .collect()
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap()
+        .count();
+    eprintln!("the tunnel holds {fds} descriptors");
+    // A new visitor.
+    let answered = s.laptop.ns.enter(|| {
+        let mut c = TcpStream::connect(("127.0.0.1", PROXY)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+        c.write_all(b"GET / HTTP/1.1\r\nHost: shop.localhost:8800\r\nConnection: close\r\n\r\n")
+            .unwrap();
+        let mut out = Vec::new();
+        let _ = c.read_to_end(&mut out);
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    // A new app on the server: the tunnel must forward it.
+    s.server.start_fixture("proxy-app", "blog", s.sb.port(1));
+    let mut events = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Some(line) = s.tunnel.try_next_line(1) {
+            events.push(line);
+        }
+        if events
+            .iter()
+            .any(|e| e.contains("\"forward\"") && e.contains("blog"))
+        {
+            break;
+        }
+    }
+    drop(idle);
+    let log = read(&s.sb.root.path().join("tunnel.log"));
+    let _ = s.tunnel.child.kill();
+    let mut wrong = Vec::new();
+    if !answered.starts_with("HTTP/1.1 200") {
+        let status = answered.lines().next().unwrap_or("nothing (timed out)");
+        let why = answered
+            .split_once("<p>")
+            .map_or("", |(_, p)| p.split("</p>").next().unwrap_or(""));
+        wrong.push(format!("a new visitor got {status:?} {why}"));
+    }
+    if !events
+        .iter()
+        .any(|e| e.contains("\"forward\"") && e.contains("blog"))
+    {
+        wrong.push(format!(
+            "no forward for a new app; events {events:?}; log:\n{log}"
+        ));
+    }
+    assert!(wrong.is_empty(), "{fds} descriptors held: {wrong:#?}");
+}
+
+/// The index page holds its event stream (`/.pm2-port/events`) open for as long as it is open,
+/// over HTTP/1.1: one of the six connections Chromium allows per host for good. Six index tabs
+/// (or five and one app page at `localhost:8800`) and nothing more from `localhost:8800` loads in
+/// that browser: not a seventh index, not `apps.json`, not the 404 page; they wait until a tab is
+/// closed. (Live updates over a WebSocket do not count against the six.)
+#[test]
+fn attack_six_index_tabs_leave_the_index_reachable() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let b = crate::browser::Browser::start(&s.laptop);
+    for i in 0..6 {
+        assert_eq!(b.goto(&format!("index{i}"), "http://localhost:8800/"), 200);
+    }
+    let got = b.eval(
+        "index0",
+        "fetch('/.pm2-port/apps.json', {signal: AbortSignal.timeout(8000)})\
+         .then(r => 'HTTP ' + r.status, e => e.name)",
+    );
+    drop(b);
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+    assert_eq!(got, json!("HTTP 200"), "with six index tabs open");
+}

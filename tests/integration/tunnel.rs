@@ -76,6 +76,11 @@ impl Tunnel {
             .expect("no line from the tunnel in time")
     }
 
+    /// The next stdout line if one comes within `secs`.
+    pub fn try_next_line(&self, secs: u64) -> Option<String> {
+        self.lines.recv_timeout(Duration::from_secs(secs)).ok()
+    }
+
     pub fn next(&self, secs: u64) -> Value {
         serde_json::from_str(&self.next_line(secs)).unwrap()
     }
