@@ -58,9 +58,9 @@ pub struct TunnelArgs {
     #[arg(long)]
     pub json: bool,
 
-    /// Serve every app by name at http://NAME.localhost:PORT, and an index of them all at
-    /// http://localhost:PORT/ (on by default, on port 8800 when it is free)
-    #[arg(long, value_name = "PORT", num_args = 0..=1, default_missing_value = "8800")]
+    /// The proxy's port: every app by name at http://NAME.localhost:PORT, and an index of them all
+    /// at http://localhost:PORT/ (the proxy is on by default, on port 8800 when it is free)
+    #[arg(long, value_name = "PORT")]
     pub proxy: Option<u16>,
 
     /// No proxy: only the port forwards
@@ -85,6 +85,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
         }
     }
     let list_timeout = list_timeout()?;
+    proc::raise_open_files();
     let proxy = start_proxy(args)?;
     // A short path: control sockets are limited to about 100 bytes.
     let dir = tempfile::Builder::new()

@@ -77,6 +77,44 @@ pub fn run(
     }
 }
 
+/// Raise this process's soft limit of open files to its hard limit (at most 65536): the tunnel's
+/// proxy holds two descriptors a browser connection. Best effort.
+pub fn raise_open_files() {
+    // SAFETY: getrlimit/setrlimit on a zeroed, owned struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            // macOS refuses more than its per-process maximum (often 10240 or 24576) even when
+            // the hard limit says unlimited: smaller steps then.
+            for want in [65536, 10240, 4096] {
+                let want = lim.rlim_max.min(want);
+                if lim.rlim_cur >= want {
+                    return;
+                }
+                let raised = libc::rlimit {
+                    rlim_cur: want,
+                    rlim_max: lim.rlim_max,
+                };
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) == 0 {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// This process's soft limit of open files (1024 when it cannot be read).
+pub fn open_files_limit() -> usize {
+    // SAFETY: getrlimit on a zeroed, owned struct.
+    unsafe {
+        let mut lim: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 {
+            return usize::try_from(lim.rlim_cur).unwrap_or(usize::MAX);
+        }
+    }
+    1024
+}
+
 /// Whether an error chain says a [`run`] was stopped by its flag.
 pub fn is_stopped(err: &anyhow::Error) -> bool {
     err.chain()

@@ -24,7 +24,7 @@ use hyper::client::conn::http1::SendRequest;
 use hyper::header::{self, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 
 use crate::tunnel::names::{Routes, Site, Target};
 use crate::tunnel::pages;
@@ -110,10 +110,15 @@ impl Proxy {
             .name("proxy".into())
             .spawn(move || {
                 runtime.block_on(async move {
+                    // Each connection costs two descriptors (the browser's, the forward's): at most
+                    // half of what is left after a margin for the tunnel's own work.
+                    let most = (crate::sys::proc::open_files_limit().saturating_sub(128) / 2)
+                        .clamp(16, 8192);
+                    let slots = Arc::new(tokio::sync::Semaphore::new(most));
                     for l in listeners {
                         match tokio::net::TcpListener::from_std(l) {
                             Ok(l) => {
-                                tokio::spawn(accept(l, Arc::clone(&serving)));
+                                tokio::spawn(accept(l, Arc::clone(&serving), Arc::clone(&slots)));
                             }
                             Err(e) => warn!("the proxy cannot listen: {e}"),
                         }
@@ -160,8 +165,20 @@ impl Drop for Proxy {
     }
 }
 
-async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
+/// How long a client may take to send a request's headers (and an idle kept connection may wait
+/// for its next request) before its connection is closed.
+const HEADER_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+async fn accept(
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    slots: Arc<tokio::sync::Semaphore>,
+) {
     loop {
+        // A connection beyond the limit waits in the listen queue until one ends.
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
         let stream = match listener.accept().await {
             Ok((stream, _)) => stream,
             // Out of descriptors, a connection reset before accept: try again shortly.
@@ -173,6 +190,7 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
         tokio::spawn(async move {
+            let _slot = slot;
             let upstream = Arc::new(Affinity::default());
             let service = service_fn(move |req| {
                 let shared = Arc::clone(&shared);
@@ -180,6 +198,8 @@ async fn accept(listener: tokio::net::TcpListener, shared: Arc<Shared>) {
                 async move { Ok::<_, Infallible>(handle(req, &shared, &upstream).await) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
                 .serve_connection(TokioIo::new(stream), service)
                 .with_upgrades()
                 .await;
@@ -249,8 +269,8 @@ async fn handle(
                 pages::bad_gateway(site, "it has no forward (not online, or no port)"),
             ),
             Some(local) => {
-                let origin = routes.url(site, port);
-                forward(req, site, local, &origin, upstream).await
+                let origins = routes.origins(site, port);
+                forward(req, site, local, &origins, upstream).await
             }
         },
     }
@@ -290,7 +310,7 @@ async fn forward(
     mut req: Request<Incoming>,
     site: &Site,
     local: u16,
-    origin: &str,
+    origins: &[String],
     upstream: &Affinity,
 ) -> Response<Body> {
     let upgrading = req.headers().contains_key(header::UPGRADE);
@@ -312,23 +332,37 @@ async fn forward(
     if !upgrading {
         strip_hop_by_hop(headers);
     }
-    if let Some(host) = headers.remove(header::HOST) {
-        headers.insert("x-forwarded-host", host);
+    // The app's own host, the name the browser used, and whether the browser says the request
+    // comes from the app's own (proxied) origin.
+    let own = format!("localhost:{remote}");
+    let named = headers.remove(header::HOST);
+    headers.remove("x-forwarded-host");
+    let same_origin = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_some_and(|o| origins.iter().any(|x| x.eq_ignore_ascii_case(o)));
+    if let Ok(value) = HeaderValue::from_str(&own) {
+        if same_origin {
+            // One origin throughout, whatever the app compares `Origin` with (`Host` for Django,
+            // SvelteKit, Astro; `X-Forwarded-Host` for Next.js Server Actions and Rails).
+            if let Ok(origin) = HeaderValue::from_str(&format!("http://{own}")) {
+                headers.insert(header::ORIGIN, origin);
+            }
+            headers.insert("x-forwarded-host", value.clone());
+        } else if let Some(name) = &named {
+            headers.insert("x-forwarded-host", name.clone());
+        }
+        headers.insert(header::HOST, value);
     }
     headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
-    if let Ok(host) = HeaderValue::from_str(&format!("localhost:{remote}")) {
-        headers.insert(header::HOST, host);
-    }
-    // The browser's origin is the app's proxied name: to the app it is its own origin.
-    if headers
-        .get(header::ORIGIN)
-        .is_some_and(|o| o.as_bytes().eq_ignore_ascii_case(origin.as_bytes()))
-        && let Ok(own) = HeaderValue::from_str(&format!("http://localhost:{remote}"))
-    {
-        headers.insert(header::ORIGIN, own);
-    }
-    // A request without a body can be sent again when a kept connection turns out closed.
-    let again = (hyper::body::Body::is_end_stream(&body) && !upgrading).then(|| parts.clone());
+    // A request without a body that changes nothing can be sent again when a kept connection
+    // turns out closed.
+    let idempotent = matches!(
+        parts.method,
+        hyper::Method::GET | hyper::Method::HEAD | hyper::Method::OPTIONS
+    );
+    let again = (hyper::body::Body::is_end_stream(&body) && !upgrading && idempotent)
+        .then(|| parts.clone());
     let sent = send(
         upstream,
         local,
@@ -359,6 +393,25 @@ async fn forward(
             );
         }
     };
+    if res.status() == StatusCode::SWITCHING_PROTOCOLS && ours.is_none() {
+        return full(
+            StatusCode::BAD_GATEWAY,
+            HTML,
+            pages::bad_gateway(
+                site,
+                "it switched protocols on a request that asked for none",
+            ),
+        );
+    }
+    // A redirect the app built from the host it was given goes back to the name the browser
+    // used (its cookies are there).
+    if let (Some(location), Some(named)) = (res.headers().get(header::LOCATION), &named)
+        && let (Ok(location), Ok(named)) = (location.to_str(), named.to_str())
+        && let Some(moved) = back_to_name(location, named, remote, local)
+        && let Ok(value) = HeaderValue::from_str(&moved)
+    {
+        res.headers_mut().insert(header::LOCATION, value);
+    }
     if res.status() == StatusCode::SWITCHING_PROTOCOLS
         && let Some(ours) = ours
     {
@@ -374,6 +427,23 @@ async fn forward(
         strip_hop_by_hop(res.headers_mut());
     }
     res.map(BodyExt::boxed)
+}
+
+/// `location` moved to `http://NAMED...` when it points at the app's own address as the app knows
+/// it (`localhost` or `127.0.0.1`, its port there or its forward's here).
+fn back_to_name(location: &str, named: &str, remote: u16, local: u16) -> Option<String> {
+    let lower = location.to_ascii_lowercase();
+    for host in ["localhost", "127.0.0.1"] {
+        for port in [remote, local] {
+            let prefix = format!("http://{host}:{port}");
+            if let Some(rest) = lower.strip_prefix(&prefix)
+                && (rest.is_empty() || rest.starts_with(['/', '?', '#']))
+            {
+                return Some(format!("http://{named}{}", &location[prefix.len()..]));
+            }
+        }
+    }
+    None
 }
 
 /// Why a request could not be passed on (an error chain, as text).
@@ -478,5 +548,32 @@ fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
         "upgrade",
     ] {
         headers.remove(name);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::back_to_name;
+
+    #[test]
+    fn redirects_to_the_apps_own_address_go_back_to_the_name() {
+        let moved = |l| back_to_name(l, "shop.localhost:8800", 3000, 13000);
+        assert_eq!(
+            moved("http://localhost:3000/dashboard?x=1").as_deref(),
+            Some("http://shop.localhost:8800/dashboard?x=1")
+        );
+        assert_eq!(
+            moved("http://127.0.0.1:13000").as_deref(),
+            Some("http://shop.localhost:8800")
+        );
+        assert_eq!(
+            moved("HTTP://LOCALHOST:3000#top").as_deref(),
+            Some("http://shop.localhost:8800#top")
+        );
+        // Elsewhere: left alone.
+        assert_eq!(moved("http://localhost:30001/x"), None);
+        assert_eq!(moved("http://localhost:4000/"), None);
+        assert_eq!(moved("https://accounts.example/login"), None);
+        assert_eq!(moved("/relative"), None);
     }
 }

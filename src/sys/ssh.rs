@@ -341,6 +341,18 @@ pub fn binds_on_loopback(port: u16) -> bool {
             Some(libc::EAFNOSUPPORT | libc::EADDRNOTAVAIL | libc::EPROTONOSUPPORT)
         )
     };
+    // Out of descriptors here: this test cannot tell, and ssh's own bind will.
+    let cannot_tell = |r: &std::io::Result<()>| {
+        r.as_ref().is_err_and(|e| {
+            matches!(
+                e.raw_os_error(),
+                Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS)
+            )
+        })
+    };
+    if cannot_tell(&v4) || cannot_tell(&v6) {
+        return true;
+    }
     v4.is_ok() && v6.as_ref().map_or_else(no_ipv6, |()| true)
 }
 

@@ -94,21 +94,27 @@ pub fn label(name: &str) -> String {
 
 /// Labels for `names`, in order, made unique: a clash gets `-2`, `-3`, ... (cut to fit 63).
 fn unique_labels<'a>(names: impl Iterator<Item = &'a str>) -> Vec<String> {
-    let mut taken: Vec<String> = Vec::new();
+    use std::collections::{HashMap, HashSet};
+    let mut taken: HashSet<String> = HashSet::new();
+    // For each base label, the next suffix to try: thousands of names with one label cost one
+    // try each, not one per name before them.
+    let mut next: HashMap<String, usize> = HashMap::new();
+    let mut out = Vec::new();
     for name in names {
         let base = label(name);
         let mut candidate = base.clone();
-        let mut n = 2;
+        let n = next.entry(base.clone()).or_insert(2);
         while taken.contains(&candidate) {
             let suffix = format!("-{n}");
             let mut stem = base.clone();
             stem.truncate(63 - suffix.len());
             candidate = format!("{}{suffix}", stem.trim_end_matches('-'));
-            n += 1;
+            *n += 1;
         }
-        taken.push(candidate);
+        taken.insert(candidate.clone());
+        out.push(candidate);
     }
-    taken
+    out
 }
 
 /// The table for these servers and their apps. Labels are given in the order the servers and
@@ -132,9 +138,12 @@ pub fn routes(hosts: &[HostIn]) -> Routes {
         }
     }
     // The short name is an app's when no app of any server shares its label.
-    for i in 0..sites.len() {
-        let label = &sites[i].label;
-        sites[i].short = sites.iter().filter(|s| &s.label == label).count() == 1;
+    let mut count: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
+    for s in &sites {
+        *count.entry(s.label.clone()).or_default() += 1;
+    }
+    for s in &mut sites {
+        s.short = count[&s.label] == 1;
     }
     let servers = hosts
         .iter()
@@ -169,6 +178,22 @@ impl Routes {
         match found {
             Some(site) => Target::Site(site),
             None => Target::Unknown(sub.to_string()),
+        }
+    }
+
+    /// Every origin a site is opened at through the proxy on `port` (the short name's, when it
+    /// has one, and the long one's).
+    pub fn origins(&self, site: &Site, port: u16) -> Vec<String> {
+        let long = format!(
+            "http://{}.{}.localhost{}",
+            site.label,
+            site.host_label,
+            port_suffix(port)
+        );
+        if site.short {
+            vec![self.url(site, port), long]
+        } else {
+            vec![long]
         }
     }
 
@@ -319,6 +344,28 @@ mod tests {
         assert_eq!(
             r.resolve("api.gpu.localhost"),
             Target::Unknown("api.gpu".into())
+        );
+    }
+
+    #[test]
+    fn thousands_of_names_with_one_label_take_one_try_each() {
+        let labels = unique_labels(std::iter::repeat_n("日本", 20_000));
+        assert_eq!(labels[0], "app");
+        assert_eq!(labels[1], "app-2");
+        assert_eq!(labels[19_999], "app-20000");
+        let distinct: std::collections::HashSet<&String> = labels.iter().collect();
+        assert_eq!(distinct.len(), 20_000);
+    }
+
+    #[test]
+    fn both_names_are_origins() {
+        let r = routes(&[host("devbox", vec![app("shop", "online", Some(3000))])]);
+        assert_eq!(
+            r.origins(&r.sites[0], 8800),
+            [
+                "http://shop.localhost:8800",
+                "http://shop.devbox.localhost:8800"
+            ]
         );
     }
 

@@ -146,12 +146,28 @@ function render(m) {
     root.append(sec);
   }
 }
-if (window.EventSource) {
+// One tab of the index follows the stream and tells the others: a browser gives a host only six
+// connections, and each open stream holds one. The tab holding the lock is the one; when it
+// closes, another takes the lock and the stream.
+function follow(tell) {
   const events = new EventSource("/.pm2-port/events");
-  events.onmessage = e => render(JSON.parse(e.data));
+  events.onmessage = e => {
+    render(JSON.parse(e.data));
+    if (tell) tell.postMessage(e.data);
+  };
   events.onerror = () => {
     document.getElementById("state").textContent = "The tunnel is gone: this page no longer follows the servers.";
   };
+  return new Promise(() => {});
+}
+if (window.EventSource) {
+  if (navigator.locks && window.BroadcastChannel) {
+    const channel = new BroadcastChannel("pm2-port-index");
+    channel.onmessage = e => render(JSON.parse(e.data));
+    navigator.locks.request("pm2-port-index", () => follow(channel));
+  } else {
+    follow(null);
+  }
 }
 "#;
 
