@@ -386,16 +386,7 @@ impl<'a> Server<'a> {
         let dir = self.sb.fixture_as(fixture, &format!("foreign-{name}"));
         let script = dir.join("server.js");
         self.pm2_with_env(
-            [
-                OsStr::new("start"),
-                script.as_os_str(),
-                OsStr::new("--name"),
-                OsStr::new(name),
-                OsStr::new("--cwd"),
-                dir.as_os_str(),
-                // Online once it listens, so that a list then shows it with its port.
-                OsStr::new("--wait-ready"),
-            ],
+            start_args(&script, name, &dir),
             &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
         );
         dir

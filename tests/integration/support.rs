@@ -315,16 +315,7 @@ impl Sandbox {
         let dir = self.fixture_as("http-app", &format!("foreign-{name}"));
         let script = dir.join("server.js");
         self.pm2_with_env(
-            [
-                OsStr::new("start"),
-                script.as_os_str(),
-                OsStr::new("--name"),
-                OsStr::new(name),
-                OsStr::new("--cwd"),
-                dir.as_os_str(),
-                // Online only once it listens.
-                OsStr::new("--wait-ready"),
-            ],
+            start_args(&script, name, &dir),
             &[("PORT", port.to_string()), ("APP_NAME", name.to_string())],
         );
         wait_for(20, &format!("{name} to answer on {port}"), || {
@@ -899,4 +890,18 @@ pub fn node_require(file: &Path) -> Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).unwrap()
+}
+
+/// `pm2 start SCRIPT --name NAME --cwd DIR --wait-ready`: online only once the app says it listens
+/// (`process.send("ready")`), so that a list then shows it with its port.
+pub fn start_args<'a>(script: &'a Path, name: &'a str, dir: &'a Path) -> [&'a OsStr; 7] {
+    [
+        OsStr::new("start"),
+        script.as_os_str(),
+        OsStr::new("--name"),
+        OsStr::new(name),
+        OsStr::new("--cwd"),
+        dir.as_os_str(),
+        OsStr::new("--wait-ready"),
+    ]
 }

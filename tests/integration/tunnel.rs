@@ -233,6 +233,18 @@ case \" $* \" in *\" --watch \"*) \
     )
 }
 
+/// Fault injection: a `pm2-port` whose `list --watch` runs `watch` (sh), and whose `list --json`
+/// says no apps.
+pub fn fake_stream(watch: &str) -> String {
+    format!("#!/bin/sh\ncase \" $* \" in *\" --watch \"*) {watch};; esac\necho '[]'\n")
+}
+
+/// An `apps` line of `list --json --watch`: the one app `name`, online on `port`.
+pub fn apps_line(name: &str, port: u16) -> String {
+    json!({"event": "apps", "daemon": true, "apps": [{"name": name, "port": port, "status": "online"}]})
+        .to_string()
+}
+
 pub fn forward_of<'a>(events: &'a [Value], name: &str) -> &'a Value {
     events
         .iter()
@@ -908,11 +920,10 @@ fn attack_a_stream_line_that_never_ends_does_not_eat_the_laptops_memory() {
     let sb = Sandbox::new();
     let laptop = Laptop::new();
     let server = Server::start(&sb);
-    server.fake_pm2_port(
-        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
-         printf '{\"event\":\"apps\",\"daemon\":true,\"apps\":[{\"name\":\"'; \
-         yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n';; esac\necho '[]'\n",
-    );
+    server.fake_pm2_port(&fake_stream(
+        "printf '{\"event\":\"apps\",\"daemon\":true,\"apps\":[{\"name\":\"'; \
+         yes aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa | tr -d '\\n'",
+    ));
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     assert_memory_stays_below(&mut tunnel, 15, 256);
 }
@@ -936,9 +947,9 @@ fn attack_a_flood_of_big_events_does_not_eat_the_laptops_memory() {
         ),
     )
     .unwrap();
-    server.fake_pm2_port(
-        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) while :; do cat \"$HOME/big.line\" || exit; done;; esac\necho '[]'\n",
-    );
+    server.fake_pm2_port(&fake_stream(
+        "while :; do cat \"$HOME/big.line\" || exit; done",
+    ));
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     assert_memory_stays_below(&mut tunnel, 15, 256);
 }
@@ -965,9 +976,8 @@ fn attack_a_profile_that_greets_on_stdout_does_not_disable_the_stream() {
 
 /// Fault injection: a stream whose first event is an `error` (what the real `list --watch` sends
 /// when PM2's daemon is wedged: `kill -STOP` of the daemon reproduces it), then nothing.
-const ERROR_FIRST: &str = "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
-    echo '{\"event\":\"error\",\"message\":\"cannot ask PM2s daemon: no reply\"}'; exec cat >/dev/null;; esac\n\
-    echo '[]'\n";
+const ERROR_FIRST: &str = "echo '{\"event\":\"error\",\"message\":\"cannot ask PM2s daemon: no reply\"}'; \
+    exec cat >/dev/null";
 
 /// Two servers, one with a wedged PM2 daemon: its stream's first event is an `error`, which
 /// counts as an event (so the list timeout no longer applies) but not as an answer (only `apps`
@@ -980,7 +990,7 @@ fn attack_ready_comes_though_one_server_answers_its_stream_with_an_error() {
     let laptop = Laptop::new();
     let (a, b) = (Server::start(&sb_a), Server::start(&sb_b));
     a.start_app("alpha", sb_a.port(0));
-    b.fake_pm2_port(ERROR_FIRST);
+    b.fake_pm2_port(&fake_stream(ERROR_FIRST));
     let config = config_for(sb_a.root.path(), &[("hosta", &a), ("hostb", &b)]);
     let mut cmd = both(&sb_a, &laptop, &config);
     cmd.env("PM2_PORT_TUNNEL_LIST_TIMEOUT", "3");
@@ -998,12 +1008,10 @@ fn attack_a_stream_that_starts_with_an_error_is_still_said_live() {
     let laptop = Laptop::new();
     let server = Server::start(&sb);
     let port = sb.port(0);
-    server.fake_pm2_port(&format!(
-        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) \
-         echo '{{\"event\":\"error\",\"message\":\"boom\"}}'; sleep 1; \
-         echo '{{\"event\":\"apps\",\"daemon\":true,\"apps\":[{{\"name\":\"web\",\"port\":{port},\"status\":\"online\"}}]}}'; \
-         exec cat >/dev/null;; esac\necho '[]'\n"
-    ));
+    server.fake_pm2_port(&fake_stream(&format!(
+        "echo '{{\"event\":\"error\",\"message\":\"boom\"}}'; sleep 1; echo '{}'; exec cat >/dev/null",
+        apps_line("web", port)
+    )));
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     let events = tunnel.until_ready();
     assert!(events.contains(&live()), "{events:?}");
@@ -1020,11 +1028,10 @@ fn attack_a_stream_that_keeps_ending_is_restarted_with_backoff() {
     let laptop = Laptop::new();
     let server = Server::start(&sb);
     let port = sb.port(0);
-    server.fake_pm2_port(&format!(
-        "#!/bin/sh\ncase \" $* \" in *\" --watch \"*) echo x >> \"$HOME/starts\"; \
-         echo '{{\"event\":\"apps\",\"daemon\":true,\"apps\":[{{\"name\":\"web\",\"port\":{port},\"status\":\"online\"}}]}}'; \
-         exit 0;; esac\necho '[]'\n"
-    ));
+    server.fake_pm2_port(&fake_stream(&format!(
+        "echo x >> \"$HOME/starts\"; echo '{}'; exit 0",
+        apps_line("web", port)
+    )));
     let mut tunnel = Tunnel::spawn(&sb, &laptop, &server, &[]);
     tunnel.until_ready();
     std::thread::sleep(Duration::from_secs(24));
