@@ -2,7 +2,8 @@
 //! control master and the `list --json --watch` stream over it), forward each online app's port
 //! through that host's master, on a local port no other forward has, and close everything on
 //! Ctrl-C or SIGTERM. What a server sends (app names, stderr) reaches the terminal escaped; JSON
-//! events carry it as it is.
+//! events carry names and hosts as they are, and their `message` fields as the terminal shows
+//! them (escaped).
 
 use clap::Args;
 use std::io::IsTerminal;
