@@ -9,23 +9,10 @@ fn buildflowz_file_is_adopted_with_its_port() {
     let sb = Sandbox::new();
     let dir = sb.fixture_as("http-app", "shop");
     let port = sb.port(3);
-    let buildflowz = format!(
-        r#"module.exports = {{
-  apps: [{{
-    name: "shop",
-    cwd: "{}",
-    script: "bash",
-    args: ["-c", "export PORT={port} && flox activate -- npm run dev -- --port {port}"],
-    env: {{
-      PORT: {port}
-    }},
-    autorestart: true,
-    watch: false
-  }}]
-}};
-"#,
-        dir.display()
-    );
+    // As BuildFlowz wrote it for a flox environment.
+    let buildflowz = buildflowz(&dir, port, |t| {
+        t.replace("&& npm run dev", "&& flox activate -- npm run dev")
+    });
     let file = dir.join("ecosystem.config.cjs");
     fs::write(&file, &buildflowz).unwrap();
     let report = sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
@@ -97,23 +84,12 @@ fn a_buildflowz_file_with_no_detectable_command_keeps_its_own() {
     let file = dir.join("ecosystem.config.cjs");
     fs::write(
         &file,
-        format!(
-            r#"module.exports = {{
-  apps: [{{
-    name: "custom",
-    cwd: "{}",
-    script: "bash",
-    args: ["-c", "export PORT={port} && ./serve.sh --port {port} --verbose"],
-    env: {{
-      PORT: {port}
-    }},
-    autorestart: true,
-    watch: false
-  }}]
-}};
-"#,
-            dir.display()
-        ),
+        buildflowz(&dir, port, |t| {
+            t.replace("shop", "custom").replace(
+                &format!("npm run dev -- --port {port}"),
+                &format!("./serve.sh --port {port} --verbose"),
+            )
+        }),
     )
     .unwrap();
     let err = sb

@@ -87,27 +87,6 @@ fn a_hand_written_two_app_file_is_refused_and_pm2_keeps_its_worker() {
     );
 }
 
-/// BuildFlowz's file for `dir` on `port`, with `edit` applied to its text.
-fn buildflowz(dir: &Path, port: u16, edit: impl Fn(String) -> String) -> String {
-    edit(format!(
-        r#"module.exports = {{
-  apps: [{{
-    name: "shop",
-    cwd: "{}",
-    script: "bash",
-    args: ["-c", "export PORT={port} && npm run dev -- --port {port}"],
-    env: {{
-      PORT: {port}
-    }},
-    autorestart: true,
-    watch: false
-  }}]
-}};
-"#,
-        dir.display()
-    ))
-}
-
 #[test]
 fn an_edited_buildflowz_file_is_refused_and_force_carries_its_settings() {
     let sb = Sandbox::new();

@@ -905,3 +905,24 @@ pub fn start_args<'a>(script: &'a Path, name: &'a str, dir: &'a Path) -> [&'a Os
         OsStr::new("--wait-ready"),
     ]
 }
+
+/// BuildFlowz's file for `dir` on `port`, with `edit` applied to its text.
+pub fn buildflowz(dir: &Path, port: u16, edit: impl Fn(String) -> String) -> String {
+    edit(format!(
+        r#"module.exports = {{
+  apps: [{{
+    name: "shop",
+    cwd: "{}",
+    script: "bash",
+    args: ["-c", "export PORT={port} && npm run dev -- --port {port}"],
+    env: {{
+      PORT: {port}
+    }},
+    autorestart: true,
+    watch: false
+  }}]
+}};
+"#,
+        dir.display()
+    ))
+}
