@@ -406,10 +406,16 @@ impl Tunnel<'_> {
             Event::Note(text) => say!("{text}"),
             Event::Failed(_) => unreachable!("handled by serve"),
         }
+        self.sync_proxy();
+        Ok(())
+    }
+
+    /// The proxy serves what the tunnel knows now: called before an event about a forward is
+    /// printed, so that whoever acts on the event finds the proxy ready.
+    fn sync_proxy(&self) {
         if let Some(proxy) = self.proxy {
             proxy.update(self.routes());
         }
-        Ok(())
     }
 
     /// The proxy's table: every app of every host, with its forward's local port.
@@ -513,6 +519,7 @@ impl Tunnel<'_> {
                 warning(&err);
             }
             self.forwards.retain(|x| x != &f);
+            self.sync_proxy();
             self.said_cancelled(&f)?;
         }
         for app in add {
@@ -568,6 +575,7 @@ impl Tunnel<'_> {
         let on = self.on_host(&f.host);
         self.hello();
         self.forwards.push(f);
+        self.sync_proxy();
         let f = &self.forwards[self.forwards.len() - 1];
         let url = self.url_of(f);
         if self.json {
