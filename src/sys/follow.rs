@@ -192,13 +192,27 @@ impl Follower<'_> {
     /// Wait while the master lives: the end of a session that has nothing else to do.
     fn hold(&self, master: &mut Master) -> End {
         loop {
+            if let Some(end) = self.watch(master, TICK) {
+                return end;
+            }
+        }
+    }
+
+    /// Wait `d` while the master lives: how the session ended, if it did meanwhile.
+    fn watch(&self, master: &mut Master, d: Duration) -> Option<End> {
+        let until = Instant::now() + d;
+        loop {
             if self.ssh.stopping() {
-                return End::Stopped;
+                return Some(End::Stopped);
             }
             if !master.alive() {
-                return End::Broke;
+                return Some(End::Broke);
             }
-            std::thread::sleep(TICK);
+            let now = Instant::now();
+            if now >= until {
+                return None;
+            }
+            std::thread::sleep(TICK.min(until - now));
         }
     }
 
@@ -269,15 +283,8 @@ impl Follower<'_> {
                     }
                 }
             }
-            let until = Instant::now() + interval;
-            while Instant::now() < until {
-                if self.ssh.stopping() {
-                    return End::Stopped;
-                }
-                if !master.alive() {
-                    return End::Broke;
-                }
-                std::thread::sleep(TICK.min(until - Instant::now()));
+            if let Some(end) = self.watch(master, interval) {
+                return end;
             }
         }
     }

@@ -471,7 +471,8 @@ fn a_kept_connection_the_app_closed_is_replaced() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Attacks on the proxy: each test below fails on the proxy as it is, and says what should be.
+// Attacks on the proxy: each test below failed on the proxy as first written. Its comment tells
+// what went wrong then (in the present tense of the report); the test asserts what happens now.
 // ---------------------------------------------------------------------------------------------
 
 /// The host of an `Origin` (`http://a:1` → `a:1`).

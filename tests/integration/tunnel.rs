@@ -874,7 +874,8 @@ fn the_stream_spawns_nothing_while_nothing_changes_and_follows_a_daemon_kill() {
 }
 
 // Attacks on the follower (issue 14, points 2 and 3): each test below failed on the commit that
-// introduced `sys::follow` and describes what should happen instead.
+// introduced `sys::follow`. Its comment tells what went wrong then (in the present tense of the
+// report, naming the code as it was); the test asserts what happens now.
 
 /// The resident memory of process `pid`, in KiB.
 fn rss_kib(pid: u32) -> u64 {
@@ -1174,7 +1175,8 @@ fn attack_a_host_failing_its_first_connection_gets_a_down_event() {
 /// `--interval` is any u64: a server that cannot stream is then polled with `Instant::now() +
 /// interval` (`Follower::poll`), which panics; the scope re-panics in the main thread (exit 101)
 /// and the panicked thread's master and its session are left running. Same with
-/// PM2_PORT_TUNNEL_LIST_TIMEOUT=18446744073709551615 (`proc::run`'s deadline).
+/// PM2_PORT_TUNNEL_LIST_TIMEOUT=18446744073709551615 (`proc::run`'s deadline). Both are now
+/// refused (1 to 86400 seconds) before anything runs.
 #[test]
 fn attack_a_huge_interval_is_refused_before_anything_runs() {
     let sb = Sandbox::new();
