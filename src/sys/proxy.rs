@@ -18,10 +18,10 @@ use std::thread::JoinHandle;
 use anyhow::Result;
 use bytes::Bytes;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Either, Empty, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper::client::conn::http1::SendRequest;
-use hyper::header::{self, HeaderValue};
+use hyper::header::{self, HeaderName, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -29,9 +29,27 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use crate::tunnel::names::{Routes, Site, Target};
 use crate::tunnel::pages;
 
-type Body = BoxBody<Bytes, hyper::Error>;
+/// A page the proxy answers itself (or its event stream).
+type Page = BoxBody<Bytes, hyper::Error>;
+/// What a browser gets: the app's answer as it comes, or a page of the proxy's.
+type Body = Either<Incoming, Page>;
+/// What goes to the app: the browser's request body as it comes, or none (a request sent again).
+type UpBody = Either<Incoming, Empty<Bytes>>;
 /// A connection to a forward, ready for a request.
-type Sender = SendRequest<Body>;
+type Sender = SendRequest<UpBody>;
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
+const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Headers about one connection, not the message.
+const HOP_BY_HOP: [HeaderName; 5] = [
+    header::CONNECTION,
+    KEEP_ALIVE,
+    PROXY_CONNECTION,
+    header::TE,
+    header::UPGRADE,
+];
 
 /// The connection to the forward that a browser's connection uses, kept between its requests: one
 /// upstream connection for each connection to the proxy, as a direct connection would be.
@@ -208,11 +226,11 @@ async fn accept(
 }
 
 fn full(status: StatusCode, content_type: &'static str, body: String) -> Response<Body> {
-    let mut res = Response::new(
+    let mut res = Response::new(Either::Right(
         Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed(),
-    );
+    ));
     *res.status_mut() = status;
     res.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -228,20 +246,19 @@ async fn handle(
     shared: &Arc<Shared>,
     upstream: &Affinity,
 ) -> Response<Body> {
+    let routes = Arc::clone(&shared.routes.read().unwrap_or_else(|e| e.into_inner()));
+    let port = shared.port;
     let host = req
         .headers()
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
-        .map(str::to_string)
-        .or_else(|| req.uri().authority().map(|a| a.to_string()))
+        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default();
-    let routes = Arc::clone(&shared.routes.read().unwrap_or_else(|e| e.into_inner()));
-    let port = shared.port;
-    match routes.resolve(&host) {
+    match routes.resolve(host) {
         Target::Foreign => full(
             StatusCode::FORBIDDEN,
             "text/plain; charset=utf-8",
-            pages::refused(&host),
+            pages::refused(host),
         ),
         Target::Index => match req.uri().path() {
             "/" => full(StatusCode::OK, HTML, pages::index(&routes, port)),
@@ -268,10 +285,7 @@ async fn handle(
                 HTML,
                 pages::bad_gateway(site, "it has no forward (not online, or no port)"),
             ),
-            Some(local) => {
-                let origins = routes.origins(site, port);
-                forward(req, site, local, &origins, upstream).await
-            }
+            Some(local) => forward(req, &routes, site, local, port, upstream).await,
         },
     }
 }
@@ -295,7 +309,7 @@ fn events(shared: &Arc<Shared>) -> Response<Body> {
             ))
         }
     });
-    let mut res = Response::new(BodyExt::boxed(StreamBody::new(stream)));
+    let mut res = Response::new(Either::Right(BodyExt::boxed(StreamBody::new(stream))));
     res.headers_mut().insert(
         header::CONTENT_TYPE,
         HeaderValue::from_static("text/event-stream"),
@@ -308,25 +322,29 @@ fn events(shared: &Arc<Shared>) -> Response<Body> {
 /// Pass the request to the app's forward on `127.0.0.1:local` and its answer back.
 async fn forward(
     mut req: Request<Incoming>,
+    routes: &Routes,
     site: &Site,
     local: u16,
-    origins: &[String],
+    port: u16,
     upstream: &Affinity,
 ) -> Response<Body> {
     let upgrading = req.headers().contains_key(header::UPGRADE);
     let ours = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
-    let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-    parts.uri = match path.parse() {
-        Ok(uri) => uri,
-        Err(_) => {
-            return full(
-                StatusCode::BAD_REQUEST,
-                "text/plain; charset=utf-8",
-                "a request target this proxy cannot pass on\n".into(),
-            );
-        }
-    };
+    // The app gets the origin form (`/path?query`), also of a request in absolute form.
+    if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
+        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
+        parts.uri = match path.parse() {
+            Ok(uri) => uri,
+            Err(_) => {
+                return full(
+                    StatusCode::BAD_REQUEST,
+                    "text/plain; charset=utf-8",
+                    "a request target this proxy cannot pass on\n".into(),
+                );
+            }
+        };
+    }
     let remote = site.remote_port.unwrap_or(local);
     let headers = &mut parts.headers;
     if !upgrading {
@@ -336,11 +354,16 @@ async fn forward(
     // comes from the app's own (proxied) origin.
     let own = format!("localhost:{remote}");
     let named = headers.remove(header::HOST);
-    headers.remove("x-forwarded-host");
+    headers.remove(X_FORWARDED_HOST);
     let same_origin = headers
         .get(header::ORIGIN)
         .and_then(|o| o.to_str().ok())
-        .is_some_and(|o| origins.iter().any(|x| x.eq_ignore_ascii_case(o)));
+        .is_some_and(|o| {
+            routes
+                .origins(site, port)
+                .iter()
+                .any(|x| x.eq_ignore_ascii_case(o))
+        });
     if let Ok(value) = HeaderValue::from_str(&own) {
         if same_origin {
             // One origin throughout, whatever the app compares `Origin` with (`Host` for Django,
@@ -348,13 +371,13 @@ async fn forward(
             if let Ok(origin) = HeaderValue::from_str(&format!("http://{own}")) {
                 headers.insert(header::ORIGIN, origin);
             }
-            headers.insert("x-forwarded-host", value.clone());
+            headers.insert(X_FORWARDED_HOST, value.clone());
         } else if let Some(name) = &named {
-            headers.insert("x-forwarded-host", name.clone());
+            headers.insert(X_FORWARDED_HOST, name.clone());
         }
         headers.insert(header::HOST, value);
     }
-    headers.insert("x-forwarded-proto", HeaderValue::from_static("http"));
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
     // A request without a body that changes nothing can be sent again when a kept connection
     // turns out closed.
     let idempotent = matches!(
@@ -367,18 +390,18 @@ async fn forward(
         upstream,
         local,
         upgrading,
-        Request::from_parts(parts, body.boxed()),
+        Request::from_parts(parts, Either::Left(body)),
     )
     .await;
     let sent = match (sent, again) {
         (Err(Failure::Stale(_)), Some(parts)) => {
-            let empty = Full::new(Bytes::new()).map_err(|never| match never {});
-            send(
+            // Boxed: a rare path, kept out of every request's future.
+            Box::pin(send(
                 upstream,
                 local,
                 false,
-                Request::from_parts(parts, empty.boxed()),
-            )
+                Request::from_parts(parts, Either::Right(Empty::new())),
+            ))
             .await
         }
         (sent, _) => sent,
@@ -426,7 +449,7 @@ async fn forward(
     if res.status() != StatusCode::SWITCHING_PROTOCOLS {
         strip_hop_by_hop(res.headers_mut());
     }
-    res.map(BodyExt::boxed)
+    res.map(Either::Left)
 }
 
 /// `location` moved to `http://NAMED...` when it points at the app's own address as the app knows
@@ -472,7 +495,7 @@ async fn send(
     upstream: &Affinity,
     local: u16,
     upgrading: bool,
-    req: Request<Body>,
+    req: Request<UpBody>,
 ) -> Result<Response<Incoming>, Failure> {
     let kept = if upgrading {
         None
@@ -490,7 +513,13 @@ async fn send(
     };
     let (mut sender, stale) = match kept {
         Some(sender) => (sender, true),
-        None => (open(local, upgrading).await.map_err(Failure::Fresh)?, false),
+        // Boxed: once per connection, kept out of every request's future.
+        None => (
+            Box::pin(open(local, upgrading))
+                .await
+                .map_err(Failure::Fresh)?,
+            false,
+        ),
     };
     let res = sender.send_request(req).await.map_err(|e| {
         let why = chain(&e);
@@ -529,31 +558,57 @@ async fn open(local: u16, upgrades: bool) -> Result<Sender, String> {
 /// Headers about one connection, not the message: each side's connection is its own (hyper frames
 /// the bodies itself, so `Transfer-Encoding` stays as the body's description).
 fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    let named: Vec<String> = headers
+    // The headers `Connection` names, besides the ones removed anyway (`keep-alive`, mostly).
+    let named: Vec<HeaderName> = headers
         .get_all(header::CONNECTION)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(','))
-        .map(|n| n.trim().to_ascii_lowercase())
-        .filter(|n| !n.is_empty())
+        .map(str::trim)
+        .filter(|n| {
+            !HOP_BY_HOP
+                .iter()
+                .any(|h| h.as_str().eq_ignore_ascii_case(n))
+        })
+        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
         .collect();
     for name in named {
-        headers.remove(name.as_str());
+        headers.remove(name);
     }
-    for name in [
-        "connection",
-        "keep-alive",
-        "proxy-connection",
-        "te",
-        "upgrade",
-    ] {
+    for name in HOP_BY_HOP {
         headers.remove(name);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::back_to_name;
+    use super::{back_to_name, strip_hop_by_hop};
+
+    #[test]
+    fn headers_about_the_connection_stay_on_their_side() {
+        let mut h = hyper::HeaderMap::new();
+        for (n, v) in [
+            ("Connection", "keep-alive, X-Secret , Upgrade"),
+            ("Connection", "x-other"),
+            ("Keep-Alive", "timeout=5"),
+            ("X-Secret", "1"),
+            ("X-Other", "2"),
+            ("TE", "trailers"),
+            ("Upgrade", "websocket"),
+            ("Proxy-Connection", "keep-alive"),
+            ("Transfer-Encoding", "chunked"),
+            ("Content-Type", "text/plain"),
+        ] {
+            h.append(
+                hyper::header::HeaderName::from_bytes(n.as_bytes()).unwrap(),
+                v.parse().unwrap(),
+            );
+        }
+        strip_hop_by_hop(&mut h);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-type", "transfer-encoding"]);
+    }
 
     #[test]
     fn redirects_to_the_apps_own_address_go_back_to_the_name() {

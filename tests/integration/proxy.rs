@@ -197,11 +197,30 @@ fn apps_are_served_by_name_with_their_own_host_and_the_rest_is_refused() {
     assert_eq!(seen["x-forwarded-host"], format!("localhost:{shop}"));
     assert_eq!(seen["x-forwarded-proto"], "http");
     assert_eq!(seen["cookie"], "seen=shop");
+    assert_eq!(r.header("x-request-target"), Some("/headers?x=1"));
     // A navigation (no Origin): the name the browser used, for links the app builds.
     let r = get(&s.laptop, PROXY, "shop.localhost:8800", "/headers", &[]);
     let seen: Value = serde_json::from_slice(&r.body).unwrap();
     assert_eq!(seen["host"], format!("localhost:{shop}"));
     assert_eq!(seen["x-forwarded-host"], "shop.localhost:8800");
+    // A request in absolute form reaches the app in origin form, and the headers its
+    // `Connection` names stay on the browser's side.
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        "http://shop.localhost:8800/headers?x=2",
+        &[
+            "Connection: X-Secret",
+            "X-Secret: 1",
+            "Keep-Alive: timeout=9",
+        ],
+    );
+    assert_eq!(r.header("x-request-target"), Some("/headers?x=2"));
+    let seen: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(seen["host"], format!("localhost:{shop}"));
+    assert_eq!(seen.get("x-secret"), None, "{seen}");
+    assert_eq!(seen.get("keep-alive"), None, "{seen}");
     // Another origin is left as it is: the app decides.
     let r = get(
         &s.laptop,
