@@ -2,9 +2,9 @@
 # Proxy benchmark: requests per second and p50/p99 latency through `tunnel`'s proxy against the
 # same SSH forward without it, side by side in one run (bench/proxy.rs says how).
 #
-# Usage: bash bench/proxy.sh [--secs N] [--rounds N] [--strict]
+# Usage: bash bench/proxy.sh [--secs N] [--rounds N] [--delay MS] [--strict]
 # Needs: root (network namespaces), iproute2's `ip`, OpenSSH's server and client, Node.js and the
-# test PM2 (bash tests/run.sh installs them all). About 2 minutes.
+# test PM2 (bash tests/run.sh installs them all). About 3 minutes.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 fail() {
