@@ -269,6 +269,7 @@ impl Tunnel<'_> {
                 Event::Failed(err) => {
                     self.hosts[host].failed = true;
                     self.hosts[host].state = "down";
+                    self.sync_proxy();
                     // With several hosts the tunnel goes on without this one for now: say so.
                     if self.json && self.hosts.len() > 1 {
                         let message = format!("{err:#}");

@@ -1172,6 +1172,45 @@ fn attack_a_host_failing_its_first_connection_gets_a_down_event() {
     assert_eq!(tunnel.terminate(&a), 0);
 }
 
+/// A host whose first connection fails after the others are up: the proxy's index shows it down
+/// at once (it used to keep the state it had before, until the host's next event).
+#[test]
+fn the_index_shows_a_host_whose_first_connection_fails_as_down_at_once() {
+    let sb = Sandbox::new();
+    let laptop = Laptop::new();
+    let a = Server::start(&sb);
+    a.start_app("alpha", sb.port(0));
+    let config = config_for(sb.root.path(), &[("hosta", &a)]);
+    // hostb: a link that fails after 5 s, when hosta is long up and streaming.
+    let mut text = read(&config);
+    text.push_str("Host hostb\n  HostName 127.0.0.1\n  ProxyCommand sh -c 'sleep 5; exit 1'\n");
+    std::fs::write(&config, text).unwrap();
+    let mut tunnel = Tunnel::start(both(&sb, &laptop, &config), Stdio::null());
+    let events = tunnel.until_ready();
+    let down = events
+        .iter()
+        .position(|e| e["event"] == "host" && e["host"] == "hostb" && e["state"] == "down")
+        .expect("a down event for hostb");
+    let forward = events
+        .iter()
+        .position(|e| e["event"] == "forward" && e["host"] == "hosta")
+        .expect("a forward of hosta");
+    assert!(
+        forward < down,
+        "hostb failed before hosta was up: {events:?}"
+    );
+    let r = crate::proxy::get(&laptop, 8800, "localhost:8800", "/.pm2-port/apps.json", &[]);
+    let model: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(
+        model["servers"],
+        json!([
+            {"host": "hosta", "label": "hosta", "state": "live"},
+            {"host": "hostb", "label": "hostb", "state": "down"}
+        ])
+    );
+    assert_eq!(tunnel.terminate(&a), 0);
+}
+
 /// `--interval` is any u64: a server that cannot stream is then polled with `Instant::now() +
 /// interval` (`Follower::poll`), which panics; the scope re-panics in the main thread (exit 101)
 /// and the panicked thread's master and its session are left running. Same with
