@@ -203,8 +203,8 @@ fn tunnel(sb: &Sandbox, laptop: &Laptop, config: &std::path::Path) -> (Child, u1
 
 /// `--delay-relay MICROS COMMAND...`, as a `ProxyCommand`: run COMMAND (the server's `sshd -i`)
 /// and pass the bytes between it and ssh both ways, each chunk held MICROS microseconds: a link
-/// with that delay each way (this kernel may have no `netem`). Order is kept; bytes are never
-/// merged or split differently than they were read.
+/// with that delay each way (this kernel may have no `netem`). Order is kept, and each chunk is
+/// written whole, as it was read.
 fn delay_relay(micros: &str, command: &[String]) -> ! {
     use std::io::Read;
     use std::sync::mpsc;
