@@ -734,3 +734,178 @@ fn attack_six_index_tabs_leave_the_index_reachable() {
     assert_eq!(s.tunnel.terminate(&s.server), 0);
     assert_eq!(got, json!("HTTP 200"), "with six index tabs open");
 }
+
+/// `raw`, a whole request that ends with `Connection: close`, sent to the proxy on the laptop; its
+/// answer (no body for a `HEAD`, read to the connection's end otherwise).
+fn ask(laptop: &Laptop, raw: &[u8]) -> Reply {
+    laptop.ns.enter(|| {
+        let mut s = TcpStream::connect(("127.0.0.1", PROXY)).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        s.write_all(raw).unwrap();
+        let mut r = BufReader::new(s);
+        let (status, headers) = head(&mut r);
+        let body = if raw.starts_with(b"HEAD ") {
+            Vec::new()
+        } else {
+            body(&mut r, &headers)
+        };
+        Reply {
+            status,
+            headers,
+            body,
+        }
+    })
+}
+
+/// The proxy-app's `/raw` path: `answer` written by the app as it is.
+fn raw_path(answer: &[u8]) -> String {
+    let hex: String = answer.iter().map(|b| format!("{b:02x}")).collect();
+    format!("/raw?r={hex}")
+}
+
+/// A `Connection` header with a token that is not ASCII (`café`) fails `to_str`, and the whole
+/// header is skipped: the headers its other tokens name go through, both ways.
+#[test]
+fn attack_a_connection_header_with_a_non_ascii_token_still_names_its_headers() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let answer = b"HTTP/1.1 200 OK\r\nConnection: x-secret, caf\xe9\r\nX-Secret: 1\r\nContent-Length: 2\r\n\r\nok";
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        &raw_path(answer),
+        &[],
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "ok"));
+    assert_eq!(r.header("x-secret"), None, "{r:?}");
+    let r = ask(
+        &s.laptop,
+        b"GET /headers HTTP/1.1\r\nHost: shop.localhost:8800\r\nConnection: close\r\nConnection: x-secret, caf\xe9\r\nX-Secret: 1\r\n\r\n",
+    );
+    let seen: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(seen.get("x-secret"), None, "{seen}");
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
+
+/// A request in absolute form is routed by its `Host` header, not by its target (RFC 9112 3.2.2:
+/// the target's host wins): `GET http://blog.localhost:8800/` with `Host: shop...` reaches shop,
+/// `GET http://other.example/` reaches shop too instead of being refused, and without `Host` the
+/// app is not told the name (no `X-Forwarded-Host`).
+#[test]
+fn attack_a_request_in_absolute_form_goes_to_the_host_its_target_names() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop", "blog"]);
+    let blog = sb.port(1);
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        "http://blog.localhost:8800/",
+        &[],
+    );
+    assert_eq!(r.text(), format!("hello from blog on {blog}\n"));
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        "http://other.example/headers",
+        &[],
+    );
+    assert_eq!(r.status, 403, "{}", r.text());
+    let r = ask(
+        &s.laptop,
+        b"GET http://shop.localhost:8800/headers HTTP/1.1\r\nConnection: close\r\n\r\n",
+    );
+    let seen: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(seen["x-forwarded-host"], "shop.localhost:8800", "{seen}");
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
+
+/// `GET http://shop.localhost:8800?x=1` (a query, no path: a valid absolute form) is answered 400
+/// "a request target this proxy cannot pass on": `?x=1` alone does not parse as a target.
+#[test]
+fn attack_an_absolute_target_with_a_query_and_no_path_is_passed_on() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        "http://shop.localhost:8800?x=1",
+        &[],
+    );
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.text(), format!("hello from shop on {}\n", sb.port(0)));
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
+
+/// A request with an `Upgrade` header is passed on with none of its hop-by-hop headers removed:
+/// the headers its `Connection` names, `Keep-Alive`, reach the app.
+#[test]
+fn attack_a_request_with_upgrade_keeps_its_connection_headers_on_its_side() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let r = get(
+        &s.laptop,
+        PROXY,
+        "shop.localhost:8800",
+        "/headers",
+        &[
+            "Upgrade: foo",
+            "Connection: x-secret",
+            "X-Secret: 1",
+            "Keep-Alive: timeout=9",
+        ],
+    );
+    let seen: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(seen.get("x-secret"), None, "{seen}");
+    assert_eq!(seen.get("keep-alive"), None, "{seen}");
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
+
+/// The app answers a `HEAD` with `Content-Length` twice, the same value (which a recipient may
+/// take as one): hyper refuses to write that head, and the browser's connection is closed with
+/// no answer at all.
+#[test]
+fn attack_a_head_answer_with_its_length_twice_reaches_the_browser() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\n";
+    let path = raw_path(answer);
+    let r = s.laptop.ns.enter(|| {
+        let mut c = TcpStream::connect(("127.0.0.1", PROXY)).unwrap();
+        c.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+        c.write_all(
+            format!(
+                "HEAD {path} HTTP/1.1\r\nHost: shop.localhost:8800\r\nConnection: close\r\n\r\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        let mut all = Vec::new();
+        let _ = c.read_to_end(&mut all);
+        String::from_utf8_lossy(&all).into_owned()
+    });
+    assert!(r.starts_with("HTTP/1.1 200 "), "{r:?}");
+    assert!(
+        r.to_ascii_lowercase().contains("content-length: 2\r\n"),
+        "{r:?}"
+    );
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
+
+/// A `GET` with a chunked body and `Connection: Transfer-Encoding`: the proxy removes
+/// `Transfer-Encoding`, hyper then sends a `GET` of unknown length with no body at all, and the
+/// body is lost (`Content-Length` named the same way is harmless: the body knows its length).
+#[test]
+fn attack_a_body_survives_a_connection_header_naming_its_framing() {
+    let sb = Sandbox::new();
+    let mut s = setup(&sb, &["shop"]);
+    let r = ask(
+        &s.laptop,
+        b"GET /echo HTTP/1.1\r\nHost: shop.localhost:8800\r\nConnection: close, Transfer-Encoding\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n",
+    );
+    assert_eq!((r.status, r.text().as_str()), (200, "GET hello"));
+    assert_eq!(s.tunnel.terminate(&s.server), 0);
+}
