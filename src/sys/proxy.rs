@@ -42,6 +42,13 @@ const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host")
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
 const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
+/// Headers about the message, which a `Connection` header cannot name away (the body's framing,
+/// the host).
+const MESSAGE: [HeaderName; 3] = [
+    header::CONTENT_LENGTH,
+    header::TRANSFER_ENCODING,
+    header::HOST,
+];
 /// Headers about one connection, not the message.
 const HOP_BY_HOP: [HeaderName; 5] = [
     header::CONNECTION,
@@ -248,11 +255,15 @@ async fn handle(
 ) -> Response<Body> {
     let routes = Arc::clone(&shared.routes.read().unwrap_or_else(|e| e.into_inner()));
     let port = shared.port;
-    let host = req
-        .headers()
-        .get(header::HOST)
+    // The name the browser used: a request in absolute form names it in its target, which wins
+    // over `Host` (RFC 9112, 3.2.2).
+    let named = match req.uri().authority() {
+        Some(authority) => HeaderValue::from_str(authority.as_str()).ok(),
+        None => req.headers().get(header::HOST).cloned(),
+    };
+    let host = named
+        .as_ref()
         .and_then(|h| h.to_str().ok())
-        .or_else(|| req.uri().authority().map(|a| a.as_str()))
         .unwrap_or_default();
     match routes.resolve(host) {
         Target::Foreign => full(
@@ -285,7 +296,15 @@ async fn handle(
                 HTML,
                 pages::bad_gateway(site, "it has no forward (not online, or no port)"),
             ),
-            Some(local) => forward(req, &routes, site, local, port, upstream).await,
+            Some(local) => {
+                let to = Upstream {
+                    site,
+                    local,
+                    port,
+                    named: named.clone(),
+                };
+                forward(req, &routes, to, upstream).await
+            }
         },
     }
 }
@@ -319,24 +338,39 @@ fn events(shared: &Arc<Shared>) -> Response<Body> {
     res
 }
 
+/// Where a request goes: the app, its forward's port here, the proxy's port, and the name the
+/// browser used.
+struct Upstream<'a> {
+    site: &'a Site,
+    local: u16,
+    port: u16,
+    named: Option<HeaderValue>,
+}
+
 /// Pass the request to the app's forward on `127.0.0.1:local` and its answer back.
 async fn forward(
     mut req: Request<Incoming>,
     routes: &Routes,
-    site: &Site,
-    local: u16,
-    port: u16,
+    to: Upstream<'_>,
     upstream: &Affinity,
 ) -> Response<Body> {
-    let upgrading = req.headers().contains_key(header::UPGRADE);
+    let Upstream {
+        site,
+        local,
+        port,
+        named,
+    } = to;
+    // An upgrade is asked for with both headers (`Connection: keep-alive, Upgrade` included); a
+    // lone `Upgrade` header is a hop-by-hop header like any other.
+    let upgrading =
+        req.headers().contains_key(header::UPGRADE) && names_token(req.headers(), "upgrade");
     let ours = upgrading.then(|| hyper::upgrade::on(&mut req));
     let (mut parts, body) = req.into_parts();
     // The app gets the origin form (`/path?query`), also of a request in absolute form.
     if parts.uri.scheme().is_some() || parts.uri.authority().is_some() {
-        let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-        parts.uri = match path.parse() {
-            Ok(uri) => uri,
-            Err(_) => {
+        parts.uri = match origin_form(&parts.uri) {
+            Some(uri) => uri,
+            None => {
                 return full(
                     StatusCode::BAD_REQUEST,
                     "text/plain; charset=utf-8",
@@ -347,13 +381,12 @@ async fn forward(
     }
     let remote = site.remote_port.unwrap_or(local);
     let headers = &mut parts.headers;
-    if !upgrading {
-        strip_hop_by_hop(headers);
-    }
-    // The app's own host, the name the browser used, and whether the browser says the request
-    // comes from the app's own (proxied) origin.
+    strip_hop_by_hop(headers, upgrading);
+    one_length(headers);
+    // The app's own host, and whether the browser says the request comes from the app's own
+    // (proxied) origin.
     let own = format!("localhost:{remote}");
-    let named = headers.remove(header::HOST);
+    headers.remove(header::HOST);
     headers.remove(X_FORWARDED_HOST);
     let same_origin = headers
         .get(header::ORIGIN)
@@ -446,10 +479,46 @@ async fn forward(
             }
         });
     }
-    if res.status() != StatusCode::SWITCHING_PROTOCOLS {
-        strip_hop_by_hop(res.headers_mut());
-    }
+    let switching = res.status() == StatusCode::SWITCHING_PROTOCOLS;
+    strip_hop_by_hop(res.headers_mut(), switching);
+    // (hyper read a repeated length only when all its values agree; it would not write it.)
+    one_length(res.headers_mut());
     res.map(Either::Left)
+}
+
+/// `uri` (in absolute form) in origin form: its path, `/` when it has none, and its query.
+fn origin_form(uri: &hyper::Uri) -> Option<hyper::Uri> {
+    let target = uri.path_and_query().map_or("/", |p| p.as_str());
+    if target.starts_with('/') {
+        target.parse().ok()
+    } else {
+        format!("/{target}").parse().ok()
+    }
+}
+
+/// Whether a `Connection` header lists `token`.
+fn names_token(headers: &hyper::HeaderMap, token: &str) -> bool {
+    connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(token.as_bytes()))
+}
+
+/// The tokens of every `Connection` header, as bytes (a value need not be valid text: a token
+/// that is not is still no reason to skip the others).
+fn connection_tokens(headers: &hyper::HeaderMap) -> impl Iterator<Item = &[u8]> {
+    headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .flat_map(|v| v.as_bytes().split(|&b| b == b','))
+        .map(<[u8]>::trim_ascii)
+        .filter(|t| !t.is_empty())
+}
+
+/// One `Content-Length` of several (which hyper accepted only as the same value).
+fn one_length(headers: &mut hyper::HeaderMap) {
+    let mut lengths = headers.get_all(header::CONTENT_LENGTH).iter();
+    if let (Some(first), Some(_)) = (lengths.next(), lengths.next()) {
+        let first = first.clone();
+        headers.insert(header::CONTENT_LENGTH, first);
+    }
 }
 
 /// `location` moved to `http://NAMED...` when it points at the app's own address as the app knows
@@ -556,33 +625,43 @@ async fn open(local: u16, upgrades: bool) -> Result<Sender, String> {
 }
 
 /// Headers about one connection, not the message: each side's connection is its own (hyper frames
-/// the bodies itself, so `Transfer-Encoding` stays as the body's description).
-fn strip_hop_by_hop(headers: &mut hyper::HeaderMap) {
-    // The headers `Connection` names, besides the ones removed anyway (`keep-alive`, mostly).
-    let named: Vec<HeaderName> = headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .map(str::trim)
-        .filter(|n| {
+/// the bodies itself, so `Transfer-Encoding` stays as the body's description). An upgrade keeps
+/// `Upgrade` and `Connection: upgrade`, and nothing else of that kind.
+fn strip_hop_by_hop(headers: &mut hyper::HeaderMap, upgrade: bool) {
+    // The headers `Connection` names, besides the ones removed anyway (`keep-alive`, mostly) and
+    // the ones that describe the message itself, which no `Connection` header can take away.
+    let named: Vec<HeaderName> = connection_tokens(headers)
+        .filter(|t| {
             !HOP_BY_HOP
                 .iter()
-                .any(|h| h.as_str().eq_ignore_ascii_case(n))
+                .chain(&MESSAGE)
+                .any(|h| t.eq_ignore_ascii_case(h.as_str().as_bytes()))
         })
-        .filter_map(|n| HeaderName::from_bytes(n.as_bytes()).ok())
+        .filter_map(|t| HeaderName::from_bytes(t).ok())
         .collect();
     for name in named {
         headers.remove(name);
     }
+    let protocols: Vec<HeaderValue> = if upgrade {
+        headers.get_all(header::UPGRADE).iter().cloned().collect()
+    } else {
+        Vec::new()
+    };
     for name in HOP_BY_HOP {
         headers.remove(name);
+    }
+    if !protocols.is_empty() {
+        headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
+        for p in protocols {
+            headers.append(header::UPGRADE, p);
+        }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{back_to_name, strip_hop_by_hop};
+    use super::{back_to_name, one_length, origin_form, strip_hop_by_hop};
+    use hyper::header::{self, HeaderName, HeaderValue};
 
     #[test]
     fn headers_about_the_connection_stay_on_their_side() {
@@ -604,10 +683,64 @@ mod tests {
                 v.parse().unwrap(),
             );
         }
-        strip_hop_by_hop(&mut h);
+        strip_hop_by_hop(&mut h, false);
         let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
         left.sort();
         assert_eq!(left, ["content-type", "transfer-encoding"]);
+    }
+
+    #[test]
+    fn connection_cannot_name_away_the_message_and_bad_tokens_skip_only_themselves() {
+        let mut h = hyper::HeaderMap::new();
+        h.append(
+            header::CONNECTION,
+            HeaderValue::from_bytes(b"x-secret, caf\xe9, Host, Content-Length, ,upgrade").unwrap(),
+        );
+        for (n, v) in [
+            ("x-secret", "1"),
+            ("host", "shop.localhost"),
+            ("content-length", "2"),
+            ("upgrade", "websocket"),
+            ("upgrade", "h2c"),
+            ("keep-alive", "timeout=5"),
+        ] {
+            h.append(HeaderName::from_static(n), HeaderValue::from_static(v));
+        }
+        let mut upgrade = h.clone();
+        strip_hop_by_hop(&mut h, false);
+        let mut left: Vec<_> = h.keys().map(|k| k.as_str()).collect();
+        left.sort();
+        assert_eq!(left, ["content-length", "host"]);
+        // An upgrade keeps its protocols and `Connection: upgrade`, and nothing else of the kind.
+        strip_hop_by_hop(&mut upgrade, true);
+        assert_eq!(upgrade.get(header::CONNECTION).unwrap(), "upgrade");
+        let protocols: Vec<_> = upgrade.get_all(header::UPGRADE).iter().collect();
+        assert_eq!(protocols, ["websocket", "h2c"]);
+        assert!(!upgrade.contains_key("x-secret") && !upgrade.contains_key("keep-alive"));
+    }
+
+    #[test]
+    fn a_target_in_absolute_form_becomes_its_origin_form() {
+        let form = |t: &str| origin_form(&t.parse().unwrap()).map(|u| u.to_string());
+        assert_eq!(
+            form("http://shop.localhost:8800/a/b?x=1").as_deref(),
+            Some("/a/b?x=1")
+        );
+        assert_eq!(
+            form("http://shop.localhost:8800?x=1").as_deref(),
+            Some("/?x=1")
+        );
+        assert_eq!(form("http://shop.localhost:8800").as_deref(), Some("/"));
+    }
+
+    #[test]
+    fn a_length_given_twice_is_given_once() {
+        let mut h = hyper::HeaderMap::new();
+        h.append(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        h.append(header::CONTENT_LENGTH, HeaderValue::from_static("2"));
+        one_length(&mut h);
+        let lengths: Vec<_> = h.get_all(header::CONTENT_LENGTH).iter().collect();
+        assert_eq!(lengths, ["2"]);
     }
 
     #[test]
