@@ -238,8 +238,12 @@ pub fn detect(files: &dyn Files) -> Result<Option<Detection>> {
     let Some(mut detection) = detect_command(files)? else {
         return Ok(None);
     };
-    // A server whose code fixes its port ignores PORT: say so now rather than at `start`.
+    // A server whose code fixes its port ignores PORT: say so now rather than at `start` (unless
+    // the port is passed as an argument, which such code reads).
+    let argued =
+        matches!(&detection.launch, Launch::Words { port_args, .. } if !port_args.is_empty());
     if let Some(fw) = detection.framework
+        && !argued
         && source::SERVERS.contains(&fw)
         && let Some(note) = source::literal_port_note(files, fw)?
     {

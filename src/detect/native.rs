@@ -210,10 +210,30 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
         }
         Ok(false)
     };
+    // The port flag the main package defines (`flag.Int("port", ...)`, cobra's
+    // `Flags().IntP("port", ...)`): such an app reads it, not `PORT`.
+    let port_args = |dir: &str| -> Result<&'static [&'static str]> {
+        for name in files.list(dir) {
+            if !name.ends_with(".go") || name.ends_with("_test.go") {
+                continue;
+            }
+            let rel = if dir.is_empty() {
+                name
+            } else {
+                format!("{dir}/{name}")
+            };
+            if let Some(text) = files.read(&rel)?
+                && text.lines().any(defines_port_flag)
+            {
+                return Ok(&["--port", "{port}"]);
+            }
+        }
+        Ok(&[])
+    };
     if main_in("")? {
         return Ok(Some(Detection::new(
             "go",
-            Launch::words(&["go", "run", "."], &[]),
+            Launch::words(&["go", "run", "."], port_args("")?),
         )));
     }
     let dir_name = files
@@ -261,7 +281,10 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
         return Ok(None);
     };
     let target = format!("./{pick}");
-    let mut detection = Detection::new("go", Launch::words(&["go", "run", &target], &[]));
+    let mut detection = Detection::new(
+        "go",
+        Launch::words(&["go", "run", &target], port_args(&pick)?),
+    );
     if mains.len() > 1 {
         detection.notes.push(format!(
             "chose `{target}` among {} commands {place}; set `command` in buildflowz.toml to run another",
@@ -271,10 +294,112 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
     Ok(Some(detection))
 }
 
+/// Whether a line of Go defines a flag named `port` with the `flag` package or pflag (cobra):
+/// `flag.Int("port", ...)`, `fs.IntVar(&p, "port", ...)`, `cmd.Flags().StringVarP(&p, "port",
+/// "p", ...)`. Go's `flag` takes `--port N` as pflag does.
+fn defines_port_flag(line: &str) -> bool {
+    let Some(at) = line.find("\"port\"") else {
+        return false;
+    };
+    let before = line[..at].trim_end();
+    let Some(open) = before.rfind('(') else {
+        return false;
+    };
+    let method = before[..open]
+        .rsplit(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .next()
+        .unwrap_or("");
+    let inside = before[open + 1..].trim();
+    let kind = method.strip_suffix('P').unwrap_or(method);
+    let (kind, var) = match kind.strip_suffix("Var") {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
+    let typed = [
+        "Int", "Int64", "Uint", "Uint16", "Uint32", "Uint64", "String",
+    ]
+    .contains(&kind);
+    // `Var` forms take the variable first (`&p,`), the others the name first.
+    let placed = if var {
+        inside.starts_with('&')
+            && inside.ends_with(',')
+            && !inside[..inside.len() - 1].contains(',')
+    } else {
+        inside.is_empty()
+    };
+    typed && placed && before[..open].contains('.')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::detect::memory::MemFiles;
+
+    #[test]
+    fn a_go_port_flag_is_passed_the_port() {
+        for line in [
+            "var port = flag.Int(\"port\", 8080, \"port to listen on\")",
+            "\tflag.IntVar(&port, \"port\", 8080, \"\")",
+            "\trootCmd.PersistentFlags().Int(\"port\", 8081, \"port of server\")",
+            "\tcmd.Flags().IntP(\"port\", \"p\", 8081, \"\")",
+            "\tcmd.Flags().StringVarP(&cfg.Port, \"port\", \"p\", \"8080\", \"\")",
+            "\tfs.Uint(\"port\", 80, \"\")",
+        ] {
+            assert!(defines_port_flag(line), "{line}");
+            assert_eq!(
+                go_line(
+                    "/srv/app",
+                    &[
+                        ("go.mod", "module x\n"),
+                        ("main.go", &format!("{MAIN}{line}\n"))
+                    ]
+                )
+                .as_deref(),
+                Some("go run . --port 3003"),
+                "{line}"
+            );
+        }
+        for line in [
+            "port := os.Getenv(\"port\")",
+            "flag.Int(\"http-port\", 8080, \"\")",
+            "flag.String(\"portal\", \"\", \"\")",
+            "flag.Bool(\"port\", false, \"\")",
+            "log.Printf(\"listening\", \"port\", port)",
+            "viper.GetInt(\"port\")",
+            "flag.Lookup(\"port\")",
+            "x := Int(\"port\")",
+        ] {
+            assert!(!defines_port_flag(line), "{line}");
+        }
+        // Under cmd/, in the package chosen; a test file does not count.
+        let files = [
+            ("go.mod", "module x\n"),
+            (
+                "cmd/memos/main.go",
+                "package main\n\nfunc init() {\n\trootCmd.PersistentFlags().Int(\"port\", 8081, \"\")\n}\n",
+            ),
+            ("cmd/tool/main.go", MAIN),
+        ];
+        assert_eq!(
+            go_line("/srv/memos", &files).as_deref(),
+            Some("go run ./cmd/memos --port 3003")
+        );
+        assert_eq!(
+            go_line(
+                "/srv/app",
+                &[
+                    ("go.mod", "module x\n"),
+                    ("main.go", MAIN),
+                    (
+                        "main_test.go",
+                        "package main\nvar p = flag.Int(\"port\", 1, \"\")\n"
+                    )
+                ]
+            )
+            .as_deref(),
+            Some("go run .")
+        );
+    }
 
     fn go_line(dir: &str, files: &[(&str, &str)]) -> Option<String> {
         go(&MemFiles::new(dir, files))
