@@ -1,7 +1,7 @@
 //! Dev command detection: every fixture under `fixtures/detect/` against what `init --dry-run
 //! --json` reports (docs/frameworks.md, docs/product.md section 3).
 
-use serde_json::Value;
+use serde_json::{Value, json};
 
 use crate::support::*;
 
@@ -322,4 +322,19 @@ fn a_port_written_in_the_code_is_named_at_init() {
         .arg("--dry-run")
         .stderr_lacks("whatever PORT says")
         .run();
+    // A Go app that defines a `port` flag gets the port with it: no note for its default.
+    std::fs::remove_file(go.join("ecosystem.config.cjs")).unwrap();
+    std::fs::write(
+        go.join("main.go"),
+        "package main\n\nvar port = flag.Int(\"port\", 8080, \"port\")\n\nfunc main() {\n\thttp.ListenAndServe(\":8080\", nil)\n}\n",
+    )
+    .unwrap();
+    sb.init(&go).stderr_lacks("whatever PORT says").run();
+    let app = app_in_file(&go.join("ecosystem.config.cjs"));
+    let port = app["env"]["PORT"].as_u64().unwrap();
+    assert_eq!(
+        app["args"],
+        json!(["-c", format!("go run . --port {port}")]),
+        "{app}"
+    );
 }
