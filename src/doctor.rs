@@ -237,6 +237,19 @@ pub enum Fix {
     },
 }
 
+impl Fix {
+    /// Whether this fix is `--fix`'s answer to `finding`: a bump to a conflict on its port, an
+    /// adoption to its app's drift, a re-application to its app's mismatch.
+    pub fn covers(&self, finding: &Finding) -> bool {
+        match (self, finding) {
+            (Fix::Bump { port, .. }, Finding::Conflict { port: p, .. }) => port == p,
+            (Fix::Adopt { app, .. }, Finding::Drift { app: a, .. })
+            | (Fix::Reapply { app, .. }, Finding::Mismatch { app: a, .. }) => app == a,
+            _ => false,
+        }
+    }
+}
+
 /// Whether the app `name` of project `dir` is pm2-port's to change: the project's file is
 /// pm2-port's and names it.
 pub fn managed(files: &HashMap<PathBuf, Existing>, dir: Option<&PathBuf>, name: &str) -> bool {
@@ -541,6 +554,17 @@ mod tests {
                 },
             ]
         );
+        // Each fix answers its own finding and no other.
+        let covered: Vec<Vec<bool>> = fixes
+            .iter()
+            .map(|x| findings.iter().map(|f| x.covers(f)).collect())
+            .collect();
+        assert_eq!(covered, vec![vec![true, false], vec![false, true]]);
+        let elsewhere = Finding::Conflict {
+            port: 3001,
+            apps: vec!["a".into(), "b".into()],
+        };
+        assert!(!fixes[0].covers(&elsewhere));
     }
 
     /// An online app whose process tree listens nowhere; a stopped one is not examined.

@@ -43,6 +43,11 @@ struct Report {
     planned: Option<Vec<PlannedFix>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     remaining: Option<Vec<Finding>>,
+    /// What `--fix` would do (plain `doctor`), or could not do (after `--fix`): the human report
+    /// offers these instead of advice, so that it never tells the user to do by hand what `--fix`
+    /// does.
+    #[serde(skip)]
+    fixable: Vec<Fix>,
 }
 
 /// The `host` that the buildflowz.toml of every online pm2-port app sets, and a warning for each
@@ -206,11 +211,16 @@ fn describe_planned(f: &PlannedFix) -> String {
             .map(|a| a.port),
         _ => None,
     };
-    match &f.fix {
-        Fix::Bump { app, port, .. } => match to {
-            Some(to) => format!("move `{app}` off port {port} to {to}"),
-            None => format!("move `{app}` off port {port}"),
-        },
+    match (&f.fix, to) {
+        (Fix::Bump { app, port, .. }, Some(to)) => format!("move `{app}` off port {port} to {to}"),
+        _ => offer(&f.fix),
+    }
+}
+
+/// What a fix would do, for a person.
+fn offer(fix: &Fix) -> String {
+    match fix {
+        Fix::Bump { app, port, .. } => format!("move `{app}` off port {port}"),
         Fix::Adopt { app, from, to, .. } => {
             format!("record port {to} for `{app}`, which listens there (was {from})")
         }
@@ -274,9 +284,12 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
         fixes: None,
         planned: None,
         remaining: None,
+        fixable: Vec::new(),
     };
     if dry_run && !report.findings.is_empty() {
         report.planned = Some(plan_fixes_dry(ctx, fixes, timeout));
+    } else if !fix {
+        report.fixable = fixes;
     } else if fix && !report.findings.is_empty() {
         let done: Vec<FixReport> = fixes
             .into_iter()
@@ -293,8 +306,9 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
                 },
             })
             .collect();
-        let (remaining, _, _) = examine(ctx)?;
+        let (remaining, still, _) = examine(ctx)?;
         report.healthy = remaining.is_empty();
+        report.fixable = still;
         report.fixes = Some(done);
         report.remaining = Some(remaining);
     }
@@ -346,9 +360,28 @@ fn print_human(report: &Report) -> Result<()> {
     let left = report.remaining.as_ref().unwrap_or(&report.findings);
     if left.is_empty() {
         outln!("healthy now")?;
-    } else {
+        return Ok(());
+    }
+    let (fixable, by_hand): (Vec<&Finding>, Vec<&Finding>) = left
+        .iter()
+        .partition(|f| report.fixable.iter().any(|x| x.covers(f)));
+    if !fixable.is_empty() {
+        if report.fixes.is_some() {
+            outln!("still to fix (see the errors above, then run `pm2-port doctor --fix` again):")?;
+        } else {
+            outln!("`pm2-port doctor --fix` would:")?;
+        }
+        for x in report
+            .fixable
+            .iter()
+            .filter(|x| fixable.iter().any(|f| x.covers(f)))
+        {
+            outln!("  {}", offer(x))?;
+        }
+    }
+    if !by_hand.is_empty() {
         outln!("left for you:")?;
-        for f in left {
+        for f in by_hand {
             outln!("  {}", f.advice())?;
         }
     }

@@ -55,6 +55,17 @@ fn healthy_then_conflict_and_drift_then_fixed() {
         ]})
     );
 
+    // The plain report offers what `--fix` does, and leaves nothing of it to the user.
+    let human = sb.run(["doctor"]);
+    assert_eq!(human.code(), 1);
+    assert_eq!(
+        human.stdout(),
+        format!(
+            "found 2 problem(s):\n  conflict: port {p0} claimed by rogue, shop\n  drift: `blog` assigned {p1}, listening on {q}\n`pm2-port doctor --fix` would:\n  move `shop` off port {p0}\n  record port {q} for `blog`, which listens there (was {p1})\n",
+            p1 = sb.port(1)
+        )
+    );
+
     let (code, report) = doctor(&sb, &["--fix"]);
     assert_eq!(code, 0, "{report}");
     assert_eq!(report["healthy"], true);
