@@ -420,7 +420,10 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
         && let Some(old) = &plan.old
         && old.owner == Owner::Hand
     {
-        let bak = files::backup(&plan.file, &old.text)?;
+        let (bak, moved) = files::backup(&plan.file, &old.text)?;
+        if let Some(moved) = moved {
+            note!("kept the earlier backup as `{}`", moved.display());
+        }
         note!("saved the hand-written file as `{}`", bak.display());
     }
     // buildflowz.toml before the registry and the ecosystem file: it is what the next run reads,

@@ -178,13 +178,41 @@ pub fn atomic_write(path: &Path, contents: &str) -> Result<()> {
     Ok(())
 }
 
-/// Keep a copy of a file about to be replaced: `FILE.bak`, itself written atomically.
-pub fn backup(path: &Path, contents: &str) -> Result<PathBuf> {
-    let mut bak = path.as_os_str().to_owned();
-    bak.push(".bak");
-    let bak = PathBuf::from(bak);
+/// Keep a copy of a file about to be replaced: `FILE.bak`, itself written atomically. An earlier
+/// `FILE.bak` with other contents is not lost: it is first renamed to `FILE.bak.N`, the first `N`
+/// free (a kill between the two steps leaves it there and no `FILE.bak`). Returns the backup and
+/// where an earlier one went.
+pub fn backup(path: &Path, contents: &str) -> Result<(PathBuf, Option<PathBuf>)> {
+    let with = |suffix: &str| {
+        let mut p = path.as_os_str().to_owned();
+        p.push(suffix);
+        PathBuf::from(p)
+    };
+    let bak = with(".bak");
+    let mut moved = None;
+    if let Ok(meta) = fs::symlink_metadata(&bak) {
+        // Only a regular file is read: a FIFO there would block the read.
+        let same = meta.is_file()
+            && meta.len() == contents.len() as u64
+            && fs::read(&bak).is_ok_and(|old| old == contents.as_bytes());
+        if same {
+            return Ok((bak, None));
+        }
+        let aside = (1u32..)
+            .map(|n| with(&format!(".bak.{n}")))
+            .find(|p| fs::symlink_metadata(p).is_err())
+            .expect("a free backup name");
+        fs::rename(&bak, &aside).with_context(|| {
+            format!(
+                "cannot move the earlier backup `{}` aside to `{}`",
+                bak.display(),
+                aside.display()
+            )
+        })?;
+        moved = Some(aside);
+    }
     atomic_write(&bak, contents)?;
-    Ok(bak)
+    Ok((bak, moved))
 }
 
 /// Remove the temporary files that a killed pm2-port left beside `path` (and beside `path.bak`).
@@ -212,6 +240,27 @@ pub fn remove_leftovers(path: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Something that is not a regular file at `FILE.bak` (a FIFO would block a read) is moved
+    /// aside unread, after the earlier numbered backups.
+    #[test]
+    fn a_fifo_at_the_backup_is_moved_aside_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ecosystem.config.cjs");
+        let bak = dir.path().join("ecosystem.config.cjs.bak");
+        fs::write(dir.path().join("ecosystem.config.cjs.bak.1"), "first").unwrap();
+        let status = std::process::Command::new("mkfifo")
+            .arg(&bak)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (got, moved) = backup(&file, "hand").unwrap();
+        assert_eq!(got, bak);
+        let aside = dir.path().join("ecosystem.config.cjs.bak.2");
+        assert_eq!(moved, Some(aside.clone()));
+        assert!(fs::symlink_metadata(&aside).unwrap().file_type().is_fifo());
+        assert_eq!(fs::read_to_string(&bak).unwrap(), "hand");
+    }
 
     #[test]
     fn keeps_mode_and_leaves_no_temporary() {
