@@ -1,9 +1,9 @@
 //! Running a plan's operations on PM2 ([`crate::ops`]) and watching the apps come up: the one
 //! executor of `start`, `bump` and `doctor --fix`, and how their `--dry-run` shows the plan.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::{IsTerminal, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
@@ -47,8 +47,9 @@ pub fn live_app(ctx: &Context, name: &str, cwd: &Path) -> Result<Option<App>> {
 /// `start`), a failure takes back what was started ([`ops::undo`]) and the error says which.
 /// `chatty`: say what is awaited (a spinner on a terminal, a plain line otherwise).
 pub fn execute(ctx: &Context, ops: &[Op], undo: bool, chatty: bool) -> Result<()> {
+    let mut marks = LogMarks::new();
     for (i, op) in ops.iter().enumerate() {
-        if let Err(err) = run_op(ctx, op, chatty) {
+        if let Err(err) = run_op(ctx, op, chatty, &mut marks) {
             if !undo {
                 return Err(err);
             }
@@ -58,7 +59,40 @@ pub fn execute(ctx: &Context, ops: &[Op], undo: bool, chatty: bool) -> Result<()
     Ok(())
 }
 
-fn run_op(ctx: &Context, op: &Op, chatty: bool) -> Result<()> {
+/// How long each log file of an app was before it was started: a failed start shows only the
+/// lines written after, not an earlier run's.
+type LogMarks = HashMap<PathBuf, u64>;
+
+/// The log files PM2 will write for app `name` of the file `file`: its default ones in
+/// `$PM2_HOME/logs` (named as PM2 names them: characters other than letters, digits, `.`, `-` and
+/// `\` become `-`) and those the live daemon already has for it.
+fn mark_logs(ctx: &Context, name: &str, file: &Path, marks: &mut LogMarks) {
+    let formatted: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '\\') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let logs = ctx.pm2_home.join("logs");
+    let mut paths = vec![
+        logs.join(format!("{formatted}-out.log")),
+        logs.join(format!("{formatted}-error.log")),
+    ];
+    let cwd = file.parent().unwrap_or(Path::new("."));
+    if let Ok(Some(app)) = live_app(ctx, name, cwd) {
+        paths.extend(app.logs);
+    }
+    for path in paths {
+        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
+        marks.insert(path, len);
+    }
+}
+
+fn run_op(ctx: &Context, op: &Op, chatty: bool, marks: &mut LogMarks) -> Result<()> {
     match op {
         Op::Delete { name, removed } => {
             pm2_cli::delete(name)?;
@@ -67,7 +101,10 @@ fn run_op(ctx: &Context, op: &Op, chatty: bool) -> Result<()> {
             }
             Ok(())
         }
-        Op::Start { name, file } => pm2_cli::start_only(file, name),
+        Op::Start { name, file } => {
+            mark_logs(ctx, name, file, marks);
+            pm2_cli::start_only(file, name)
+        }
         Op::Stop { name } => pm2_cli::run(&["stop", name.as_str()]).map(drop),
         Op::Save => pm2_cli::save(),
         Op::WaitListening {
@@ -75,7 +112,15 @@ fn run_op(ctx: &Context, op: &Op, chatty: bool) -> Result<()> {
             cwd,
             port,
             timeout,
-        } => wait_listening(ctx, name, cwd, *port, Duration::from_secs(*timeout), chatty),
+        } => wait_listening(
+            ctx,
+            name,
+            cwd,
+            *port,
+            Duration::from_secs(*timeout),
+            chatty,
+            marks,
+        ),
         Op::WaitClosed { name, port, within } => {
             let (closed, _) =
                 world::wait_port(*port, Duration::from_secs(*within), |l| l.is_empty())?;
@@ -103,7 +148,7 @@ fn take_back(ctx: &Context, done: &[Op], err: anyhow::Error) -> anyhow::Error {
             Op::Delete { name, .. } => ("deleted", name),
             _ => continue,
         };
-        match run_op(ctx, &op, false) {
+        match run_op(ctx, &op, false, &mut LogMarks::new()) {
             Ok(()) => said.push(format!("{verb} `{name}` in PM2 again")),
             Err(e) => said.push(format!("could not take back `{name}`: {e:#}")),
         }
@@ -149,28 +194,44 @@ pub fn warn_orphans(ctx: &Context, port: u16, name: &str, within: Duration) -> R
     Ok(())
 }
 
-/// The last lines of the app's PM2 logs, for an error message.
-fn log_tail(app: Option<&App>) -> String {
+/// The last lines of the app's PM2 logs, after a failed start: of each log, only what was
+/// written since its mark (this start's lines, not an earlier run's). Returns the block to print
+/// before the error, each line escaped (an app's output may hold escape sequences), and what the
+/// error adds about it.
+fn log_tail(app: Option<&App>, marks: &LogMarks) -> (String, String) {
     let Some(app) = app else {
-        return String::new();
+        return (String::new(), String::new());
     };
-    let mut out = String::new();
+    let mut block = String::new();
+    let mut quiet = Vec::new();
     for path in &app.logs {
+        let since = marks.get(path).copied().unwrap_or(0);
         // The end only: a log may be gigabytes.
-        let Ok(text) = crate::sys::files::tail(path, 64 * 1024) else {
+        let Ok(text) = crate::sys::files::tail_since(path, since, 64 * 1024) else {
             continue;
         };
-        let lines: Vec<&str> = text.lines().collect();
-        if lines.is_empty() {
+        if text.trim().is_empty() {
+            quiet.push(format!("`{}`", path.display()));
             continue;
         }
-        out.push_str(&format!("\n--- last lines of {} ---\n", path.display()));
+        let lines: Vec<&str> = text.lines().collect();
+        block.push_str(&format!(
+            "--- last lines of {} ---\n",
+            crate::text::escape(&path.display().to_string())
+        ));
         for line in &lines[lines.len().saturating_sub(15)..] {
-            out.push_str(line);
-            out.push('\n');
+            block.push_str(&crate::text::escape(line));
+            block.push('\n');
         }
     }
-    out
+    let said = if !block.is_empty() {
+        " (the last lines of its logs are above)".to_string()
+    } else if !quiet.is_empty() {
+        format!("; this start wrote nothing to {}", quiet.join(" or "))
+    } else {
+        String::new()
+    };
+    (block, said)
 }
 
 /// Wait until something listens on the app's port, by the policy of [`Waiter`]: fails early
@@ -184,6 +245,7 @@ pub fn wait_listening(
     port: u16,
     timeout: Duration,
     chatty: bool,
+    marks: &LogMarks,
 ) -> Result<()> {
     let start = Instant::now();
     let chatty = chatty && crate::output::level() >= crate::output::NORMAL;
@@ -240,7 +302,9 @@ pub fn wait_listening(
         None => Ok(()),
         Some(why) => {
             let app = pm2_app.or_else(|| live_app(ctx, name, cwd).ok().flatten());
-            bail!("{why}{}", log_tail(app.as_ref()))
+            let (block, said) = log_tail(app.as_ref(), marks);
+            eprint!("{block}");
+            bail!("{why}{said}")
         }
     }
 }

@@ -79,6 +79,12 @@ pub const MAX_READ: u64 = 64 << 20;
 
 /// The last `max` bytes of the regular file at `path` (a log), lossy UTF-8, starting at a line.
 pub fn tail(path: &Path, max: u64) -> io::Result<String> {
+    tail_since(path, 0, max)
+}
+
+/// [`tail`] of what was written at or after byte `since` (a length measured earlier); all of the
+/// tail when the file is now shorter (it was truncated or rotated meanwhile).
+pub fn tail_since(path: &Path, since: u64, max: u64) -> io::Result<String> {
     use std::io::{Seek, SeekFrom};
     let mut file = fs::File::options()
         .read(true)
@@ -91,12 +97,13 @@ pub fn tail(path: &Path, max: u64) -> io::Result<String> {
             format!("it is {what}, not a regular file"),
         ));
     }
-    let from = meta.len().saturating_sub(max);
+    let since = if since > meta.len() { 0 } else { since };
+    let from = meta.len().saturating_sub(max).max(since);
     file.seek(SeekFrom::Start(from))?;
     let mut bytes = Vec::new();
     file.take(max).read_to_end(&mut bytes)?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
-    Ok(if from > 0 {
+    Ok(if from > since {
         text.split_once('\n')
             .map_or(text.clone(), |(_, rest)| rest.to_string())
     } else {
@@ -240,6 +247,22 @@ pub fn remove_leftovers(path: &Path) -> Vec<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Only what was written since the mark; a file now shorter than its mark (truncated, as
+    /// `pm2 flush` does) is read from its start.
+    #[test]
+    fn tail_since_starts_at_the_mark() {
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("app-error.log");
+        fs::write(&log, "yesterday\n").unwrap();
+        let mark = fs::metadata(&log).unwrap().len();
+        fs::write(&log, "yesterday\ntoday 1\ntoday 2\n").unwrap();
+        assert_eq!(tail_since(&log, mark, 1024).unwrap(), "today 1\ntoday 2\n");
+        // A tail shorter than what was written since the mark starts at a whole line.
+        assert_eq!(tail_since(&log, mark, 10).unwrap(), "today 2\n");
+        fs::write(&log, "flushed\n").unwrap();
+        assert_eq!(tail_since(&log, 100, 1024).unwrap(), "flushed\n");
+    }
 
     /// Something that is not a regular file at `FILE.bak` (a FIFO would block a read) is moved
     /// aside unread, after the earlier numbered backups.

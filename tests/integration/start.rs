@@ -1,5 +1,6 @@
 //! `start`: real Vite projects up and serving, a crashing app's logs, no pm2 at all.
 
+use std::fs;
 use std::time::{Duration, Instant};
 
 use crate::support::*;
@@ -66,6 +67,14 @@ fn two_vite_projects_start_serve_their_own_page_and_keep_their_ports() {
 fn a_crashing_app_fails_within_the_timeout_with_its_error_output() {
     let sb = Sandbox::new();
     let dir = sb.fixture("crash-app");
+    // An earlier run's lines in the log PM2 will append to are not this start's error.
+    let logs = sb.home.join("logs");
+    fs::create_dir_all(&logs).unwrap();
+    fs::write(
+        logs.join("crash-app-error.log"),
+        "crash-app: an error of yesterday's run\n",
+    )
+    .unwrap();
     let began = Instant::now();
     let out = sb.run(["start", dir.to_str().unwrap(), "--timeout", "20"]);
     let took = began.elapsed();
@@ -88,6 +97,14 @@ fn a_crashing_app_fails_within_the_timeout_with_its_error_output() {
         err.contains(
             "crash-app: cannot connect to the database at db.internal:5432 (ECONNREFUSED)"
         ),
+        "{err}"
+    );
+    assert!(!err.contains("yesterday"), "{err}");
+    assert!(
+        err.contains(&format!(
+            "--- last lines of {} ---\n",
+            logs.join("crash-app-error.log").display()
+        )),
         "{err}"
     );
 }
