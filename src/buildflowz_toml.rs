@@ -151,7 +151,7 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
     check_proto(&map, "env")?;
     if map.contains_key("PORT") {
         return Err(serde::de::Error::custom(
-            "`PORT` is set by pm2-port; use the top-level `port` key to prefer a port",
+            "`env.PORT` is set by pm2-port; use the top-level `port` key to prefer a port",
         ));
     }
     for (key, value) in &map {
@@ -234,10 +234,9 @@ pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
         }
     };
     let config: ProjectConfig = toml_edit::de::from_str(text).map_err(|err| {
-        error(
-            err.span().map_or(0, |s| s.start),
-            err.message().trim().to_string(),
-        )
+        let near = err.span().map_or(0, |s| s.start);
+        let message = err.message().trim().to_string();
+        error(locate(text, near, &message).unwrap_or(near), message)
     })?;
     if !config.apps.is_empty() {
         for key in ["name", "command", "port"] {
@@ -268,6 +267,55 @@ pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
         }
     }
     Ok(config)
+}
+
+/// Where the key that an error's message names (`env.B`, `pm2.watch[0]`) is written, looked up in
+/// the table that the error's span `near` falls in (the document, or the `[[apps]]` table it is
+/// in): the checks of a whole table (`[env]`, `[pm2]`) can only point serde at the table itself.
+fn locate(text: &str, near: usize, message: &str) -> Option<usize> {
+    use toml_edit::{Item, TableLike, Value};
+    let path = message.split('`').nth(1)?;
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let root: &dyn TableLike = doc.as_table();
+    let app = doc
+        .get("apps")
+        .and_then(Item::as_array_of_tables)
+        .and_then(|apps| {
+            apps.iter()
+                .filter(|t| t.span().is_some_and(|s| s.start <= near))
+                .last()
+        });
+    let mut table: &dyn TableLike = match app {
+        Some(t) => t,
+        None => root,
+    };
+    let mut value: Option<&Value> = None;
+    let mut at = None;
+    for part in path.split('.') {
+        let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
+        if !name.is_empty() {
+            let within: &dyn TableLike = match value {
+                Some(v) => v.as_inline_table()?,
+                None => table,
+            };
+            let (key, item) = within.get_key_value(name)?;
+            at = Some(key.span()?.start);
+            match item {
+                Item::Value(v) => value = Some(v),
+                _ => {
+                    table = item.as_table_like()?;
+                    value = None;
+                }
+            }
+        }
+        for index in indexes.split('[').filter(|i| !i.is_empty()) {
+            let i: usize = index.strip_suffix(']')?.parse().ok()?;
+            let v = value?.as_array()?.get(i)?;
+            at = Some(v.span()?.start);
+            value = Some(v);
+        }
+    }
+    at
 }
 
 /// The offset of a top-level `key = ...` line (before the first table header).
@@ -509,13 +557,44 @@ max_memory_restart = "1G"
     fn bad_values() {
         assert!(err("port = 70000").contains("out of bounds"));
         assert!(err("range = \"5000-4000\"").contains("not a port range"));
-        assert!(err("[env]\nPORT = 1").contains("`PORT` is set by pm2-port"));
+        assert!(err("[env]\nPORT = 1").contains("`env.PORT` is set by pm2-port"));
         assert!(err("[pm2]\nscript = \"x\"").contains("`pm2.script`"));
         assert!(err("[pm2]\n__proto__ = \"x\"").contains("`pm2.__proto__`"));
         assert!(err("[pm2]\nexec_mode = \"cluster\"").contains("not supported"));
         assert!(err("[pm2]\ninstances = 4").contains("not supported"));
         assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = 1\n").is_ok());
         assert!(err("[env]\n__proto__ = \"x\"").contains("`env.__proto__`"));
+    }
+
+    /// A table's checks point at the key they name, not at the table's header: in `[env]`, in
+    /// `[pm2]` down to an array's item, in an inline table, and in the `[[apps]]` table it is in.
+    #[test]
+    fn a_bad_value_of_a_table_points_at_its_key() {
+        let at = |text: &str| {
+            let e = err(text);
+            e.split(": ").next().unwrap().to_string()
+        };
+        assert_eq!(
+            at("# c\n[env]\nA = \"x\"\nB = [1]\n"),
+            "`/p/buildflowz.toml`:4:1"
+        );
+        assert_eq!(at("[env]\nA = 1\n  PORT = 3\n"), "`/p/buildflowz.toml`:3:3");
+        assert_eq!(
+            at("[pm2]\nwatch = [\"a\", 9007199254740993]\n"),
+            "`/p/buildflowz.toml`:2:15"
+        );
+        assert_eq!(
+            at("env = { A = 1, B = [2] }\n"),
+            "`/p/buildflowz.toml`:1:16"
+        );
+        assert_eq!(
+            at(
+                "[[apps]]\nname = \"a\"\n[apps.env]\nZ = 1\n\n[[apps]]\nname = \"b\"\n[apps.env]\nZ = { a = 1 }\n"
+            ),
+            "`/p/buildflowz.toml`:9:1"
+        );
+        // A key the message cannot name plainly keeps serde's place, the table.
+        assert_eq!(at("[env]\n\"a.b\" = [1]\n"), "`/p/buildflowz.toml`:1:1");
     }
 }
 
