@@ -182,6 +182,17 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
             "`pm2.{key}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead"
         )));
     }
+    for (key, value) in &map {
+        // PM2 copies its `port` option over `env.PORT`.
+        if crate::pm2::options::canonical(key) == Some("port") {
+            return Err(serde::de::Error::custom(format!(
+                "`pm2.{key}` would replace the PORT pm2-port gives the app; use the top-level `port` key to prefer a port"
+            )));
+        }
+        if let Err(why) = crate::pm2::options::check(key, value) {
+            return Err(serde::de::Error::custom(format!("`pm2.{key}`: {why}")));
+        }
+    }
     Ok(map)
 }
 
@@ -275,6 +286,10 @@ pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
 fn locate(text: &str, near: usize, message: &str) -> Option<usize> {
     use toml_edit::{Item, TableLike, Value};
     let path = message.split('`').nth(1)?;
+    // A top-level key's error already points at its value.
+    if !path.contains(['.', '[']) {
+        return None;
+    }
     let doc = toml_edit::Document::parse(text).ok()?;
     let root: &dyn TableLike = doc.as_table();
     let app = doc
@@ -593,6 +608,8 @@ max_memory_restart = "1G"
             ),
             "`/p/buildflowz.toml`:9:1"
         );
+        // A top-level key's error keeps pointing at its value.
+        assert_eq!(at("command = \"\"\n"), "`/p/buildflowz.toml`:1:11");
         // A key the message cannot name plainly keeps serde's place, the table.
         assert_eq!(at("[env]\n\"a.b\" = [1]\n"), "`/p/buildflowz.toml`:1:1");
     }

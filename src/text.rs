@@ -31,6 +31,28 @@ pub fn escape(s: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `s` without its colour and cursor sequences (ECMA-48 CSI: `ESC [` parameters, a final byte
+/// `@`..`~`): what PM2 prints in colour, as text. Other control characters are left for
+/// [`escape`].
+pub fn strip_csi(s: &str) -> Cow<'_, str> {
+    if !s.contains("\x1b[") {
+        return Cow::Borrowed(s);
+    }
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(at) = rest.find("\x1b[") {
+        out.push_str(&rest[..at]);
+        let seq = &rest[at + 2..];
+        let end = seq
+            .char_indices()
+            .find(|(_, c)| ('@'..='~').contains(c))
+            .map_or(seq.len(), |(i, c)| i + c.len_utf8());
+        rest = &seq[end..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
 fn needs_escape(c: char) -> bool {
     // `is_control` is Unicode's Cc: U+0000-U+001F, U+007F-U+009F.
     c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
@@ -39,6 +61,16 @@ fn needs_escape(c: char) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn colour_sequences_are_stripped_and_nothing_else() {
+        assert_eq!(
+            strip_csi("\x1b[33m[PM2][WARN] \x1b[39mExpect \x1b[1;31mx\x1b[0m\x07"),
+            "[PM2][WARN] Expect x\x07"
+        );
+        assert_eq!(strip_csi("cut \x1b[3"), "cut ");
+        assert!(matches!(strip_csi("plain"), Cow::Borrowed("plain")));
+    }
 
     #[test]
     fn plain_text_is_borrowed_as_is() {

@@ -268,6 +268,16 @@ fn plan(
             flox: inputs.flox,
         });
     }
+    for key in inputs.config.pm2.keys() {
+        if !crate::pm2::options::known(key) {
+            let hint = crate::pm2::options::suggest(key)
+                .map(|s| format!(" (`{s}`?)"))
+                .unwrap_or_default();
+            notes.push(format!(
+                "PM2 ignores `pm2.{key}` of buildflowz.toml{hint}: it is none of PM2's app options"
+            ));
+        }
+    }
     if inputs
         .existing
         .as_ref()

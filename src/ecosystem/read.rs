@@ -46,10 +46,12 @@ pub fn classify(text: String) -> Existing {
         .map(|a| ExistingApp {
             name: a.get("name").and_then(Value::as_str).map(str::to_string),
             cwd: a.get("cwd").and_then(Value::as_str).map(PathBuf::from),
-            port: a
-                .get("env")
-                .and_then(|e| e.get("PORT"))
-                .and_then(port_value),
+            // PM2 copies a truthy `port` option over `env.PORT`.
+            port: a.get("port").and_then(port_value).or_else(|| {
+                a.get("env")
+                    .and_then(|e| e.get("PORT"))
+                    .and_then(port_value)
+            }),
         })
         .collect();
     if exports.is_none() {
@@ -266,6 +268,29 @@ mod tests {
         assert_eq!(e.port_of("shop", false), Some(3003));
         assert_eq!(e.port_of("other", true), Some(3003));
         assert_eq!(e.port_of("other", false), None);
+    }
+
+    /// PM2 copies a truthy `port` option over `env.PORT` (measured with PM2 7: the app gets
+    /// PORT=4000 with or without an `env`); `port: 0` is not truthy.
+    #[test]
+    fn the_port_option_is_the_port() {
+        let port = |text: &str| classify(text.to_string()).apps[0].port;
+        assert_eq!(
+            port(
+                "module.exports = { apps: [{ name: 'a', script: 'x', port: 4000, env: { PORT: 3000 } }] };"
+            ),
+            Some(4000)
+        );
+        assert_eq!(
+            port("module.exports = { apps: [{ name: 'a', script: 'x', port: '4001' }] };"),
+            Some(4001)
+        );
+        assert_eq!(
+            port(
+                "module.exports = { apps: [{ name: 'a', script: 'x', port: 0, env: { PORT: 3000 } }] };"
+            ),
+            Some(3000)
+        );
     }
 
     #[test]

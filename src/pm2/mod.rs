@@ -14,6 +14,7 @@ use serde::de::IgnoredAny;
 use serde_json::Value;
 
 pub mod names;
+pub mod options;
 
 /// PORT is a number when the ecosystem file had one, a string when it came from a shell.
 #[derive(Debug, Deserialize)]

@@ -91,10 +91,37 @@ pub fn run<S: AsRef<OsStr>>(args: &[S]) -> Result<Output> {
         bail!(
             "`pm2 {shown}` failed ({}): {}",
             output.status,
-            String::from_utf8_lossy(&output.stderr).trim()
+            why_failed(&output)
         );
     }
     Ok(output)
+}
+
+/// What a failed `pm2` said: its stderr, else its `[PM2][ERROR]` and `[PM2][WARN]` lines of stdout
+/// (where `pm2 start` puts why it refused a file), without their colours, on one line.
+fn why_failed(output: &Output) -> String {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let stderr = crate::text::strip_csi(&stderr);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = crate::text::strip_csi(&stdout);
+    let lines: Vec<&str> = if stderr.trim().is_empty() {
+        stdout
+            .lines()
+            .filter(|l| l.contains("[PM2][ERROR]") || l.contains("[PM2][WARN]"))
+            .map(str::trim)
+            .collect()
+    } else {
+        stderr
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty())
+            .collect()
+    };
+    if lines.is_empty() {
+        "it printed no reason".to_string()
+    } else {
+        lines.join("; ")
+    }
 }
 
 /// `pm2 delete NAME`.
@@ -197,5 +224,40 @@ pub fn resolve_cwds(apps: &mut [App]) {
         if let Some(cwd) = &app.cwd {
             app.cwd = Some(crate::sys::files::canonical(cwd));
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::process::ExitStatusExt;
+
+    fn failed(stdout: &str, stderr: &str) -> Output {
+        Output {
+            status: std::process::ExitStatus::from_raw(1 << 8),
+            stdout: stdout.as_bytes().to_vec(),
+            stderr: stderr.as_bytes().to_vec(),
+        }
+    }
+
+    /// As PM2 7 prints them: a refused file on stdout (the banner and all), a missing app on
+    /// stderr, both in colour.
+    #[test]
+    fn why_pm2_failed_is_its_error_lines_without_colour() {
+        assert_eq!(
+            why_failed(&failed(
+                "                        -------------\n__/\\\\\\\\\n\x1b[32m[PM2] \x1b[39mSpawning PM2 daemon\n\x1b[33m[PM2][WARN] \x1b[39mExpect \"autorestart\" to be a typeof [object Boolean], but now is [object String]\n",
+                ""
+            )),
+            "[PM2][WARN] Expect \"autorestart\" to be a typeof [object Boolean], but now is [object String]"
+        );
+        assert_eq!(
+            why_failed(&failed(
+                "",
+                "\x1b[31m[PM2][ERROR] \x1b[39mProcess or Namespace app not found\n"
+            )),
+            "[PM2][ERROR] Process or Namespace app not found"
+        );
+        assert_eq!(why_failed(&failed("ok\n", "")), "it printed no reason");
     }
 }

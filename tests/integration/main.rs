@@ -23,6 +23,7 @@ mod dry_run;
 mod guarantees;
 mod hostile;
 mod live;
+mod pm2_options;
 mod pm2_start;
 mod ports;
 mod prompt;
