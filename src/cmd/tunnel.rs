@@ -69,6 +69,28 @@ pub struct TunnelArgs {
     pub no_proxy: bool,
 }
 
+/// Refuse two hosts that are one server under two names (two `Host` aliases, or a name and its
+/// address): the tunnel would hold two connections to it and show its apps twice.
+fn same_servers(hosts: &[Ssh]) -> Result<()> {
+    if hosts.len() < 2 {
+        return Ok(());
+    }
+    let seen: Vec<Option<String>> = hosts.iter().map(Ssh::destination).collect();
+    for (i, to) in seen.iter().enumerate() {
+        let Some(to) = to else { continue };
+        if let Some(j) = seen[..i].iter().position(|o| o.as_ref() == Some(to)) {
+            return Err(InputError::Usage(format!(
+                "`{}` and `{}` are the same server ({}, by `ssh -G`): give it once",
+                escape(&hosts[j].host),
+                escape(&hosts[i].host),
+                escape(to)
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
 /// The proxy's port unless told otherwise.
 pub const PROXY_PORT: u16 = 8800;
 
@@ -115,6 +137,7 @@ pub fn run(args: &TunnelArgs) -> Result<()> {
             prompts: Arc::clone(&prompts),
         })
         .collect();
+    same_servers(&hosts)?;
     let mode = if args.once {
         Mode::Once
     } else {

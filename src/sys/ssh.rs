@@ -131,6 +131,19 @@ impl Ssh {
         })
     }
 
+    /// Where ssh would connect for this host, from `ssh -G` (which prints the configuration it
+    /// would use, connecting nowhere): see [`destination`]. `None` when ssh cannot say (an old
+    /// ssh without `-G`, a broken configuration: the connection will tell).
+    pub fn destination(&self) -> Option<String> {
+        let mut c = self.command();
+        c.arg("-G").arg("--").arg(&self.host);
+        let out = self.run(c, CONTROL_TIMEOUT).ok()?;
+        out.status
+            .success()
+            .then(|| destination(&String::from_utf8_lossy(&out.stdout)))
+            .flatten()
+    }
+
     /// The host as a terminal may show it.
     pub fn host_shown(&self) -> Cow<'_, str> {
         escape(&self.host)
@@ -313,6 +326,31 @@ impl Drop for Master {
 
 /// `127.0.0.1:LOCAL:localhost:REMOTE`: loopback only here; `localhost` there, which sshd tries
 /// over IPv6 and IPv4, so apps listening on `::1` only are reached too.
+/// The server `ssh -G`'s output says ssh would reach: `user@hostname:port`, and the proxy
+/// command or jump hosts that lead there when there are any (two aliases of one server differ
+/// only in name; servers behind different proxies may share a host name).
+pub fn destination(ssh_g: &str) -> Option<String> {
+    let get = |key: &str| {
+        ssh_g.lines().find_map(|l| {
+            let (k, v) = l.split_once(' ')?;
+            (k.eq_ignore_ascii_case(key) && !v.is_empty() && v != "none").then_some(v)
+        })
+    };
+    let mut to = format!(
+        "{}@{}:{}",
+        get("user").unwrap_or(""),
+        get("hostname")?,
+        get("port").unwrap_or("22")
+    );
+    if let Some(jump) = get("proxyjump") {
+        to.push_str(&format!(" through {jump}"));
+    }
+    if let Some(command) = get("proxycommand") {
+        to.push_str(&format!(" through `{command}`"));
+    }
+    Some(to)
+}
+
 fn spec(local: u16, remote: u16) -> OsString {
     OsString::from(format!("127.0.0.1:{local}:localhost:{remote}"))
 }
@@ -417,6 +455,25 @@ fn bind_once(addr: std::net::SocketAddr) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_destination_is_user_host_port_and_the_way_there() {
+        assert_eq!(
+            destination("host shop\nuser dev\nhostname 10.0.0.5\nport 2222\nproxycommand none\n"),
+            Some("dev@10.0.0.5:2222".into())
+        );
+        assert_eq!(
+            destination("user dev\nhostname box\nport 22\nproxyjump bastion\n"),
+            Some("dev@box:22 through bastion".into())
+        );
+        assert_eq!(
+            destination(
+                "user dev\nhostname 127.0.0.1\nport 22\nproxycommand ip netns exec a sshd -i\n"
+            ),
+            Some("dev@127.0.0.1:22 through `ip netns exec a sshd -i`".into())
+        );
+        assert_eq!(destination("user dev\n"), None);
+    }
 
     /// A port nothing holds: the kernel's pick, released again.
     fn unused_port() -> u16 {

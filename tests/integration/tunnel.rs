@@ -342,6 +342,49 @@ fn a_host_that_looks_like_an_option_is_refused_and_runs_nothing() {
     assert!(!marker.exists());
 }
 
+/// Two aliases of one server (same user, address, port and ProxyCommand) would be two
+/// connections and its apps twice: refused before connecting. Two servers that share an address
+/// and differ in the way there (their ProxyCommands) are two servers.
+#[test]
+fn two_names_of_one_server_are_refused() {
+    let (sb, sb_b) = (Sandbox::new(), Sandbox::new());
+    let laptop = Laptop::new();
+    let (a, b) = (Server::start(&sb), Server::start(&sb_b));
+    let config = config_for(
+        sb.root.path(),
+        &[("shop", &a), ("shop-again", &a), ("other", &b)],
+    );
+    let config = config.to_str().unwrap();
+    let user = std::env::var("USER").unwrap_or_else(|_| "root".into());
+    let err = laptop
+        .run(
+            &sb,
+            [
+                "tunnel",
+                "-F",
+                config,
+                "--once",
+                "shop",
+                "other",
+                "shop-again",
+            ],
+        )
+        .fails(2);
+    let proxy = read(a.config())
+        .lines()
+        .find_map(|l| l.strip_prefix("  ProxyCommand ").map(str::to_string))
+        .unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "error: `shop` and `shop-again` are the same server ({user}@127.0.0.1:22 through `{proxy}`, by `ssh -G`): give it once\n"
+        )
+    );
+    // Nothing connected.
+    let log = std::fs::read_to_string(a.ssh.dir.join("sshd.log")).unwrap_or_default();
+    assert!(!log.contains("Accepted"), "{log}");
+}
+
 #[test]
 fn no_apps_unreachable_and_a_bad_key_fail_clearly() {
     let sb = Sandbox::new();
