@@ -111,6 +111,12 @@ const MAX_SAFE_INTEGER: i64 = (1 << 53) - 1;
 /// JavaScript number holds exactly.
 fn check_js<E: serde::de::Error>(value: &Value, at: &str) -> Result<(), E> {
     match value {
+        // How serde hands over a TOML date.
+        Value::Object(map) if map.contains_key("$__toml_private_datetime") => {
+            return Err(E::custom(format!(
+                "`{at}` is a TOML date, which the ecosystem file cannot hold; quote it"
+            )));
+        }
         Value::Object(map) => {
             for (key, v) in map {
                 if key == "__proto__" {
@@ -171,7 +177,10 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
         .get("exec_mode")
         .and_then(Value::as_str)
         .is_some_and(|m| m.starts_with("cluster"));
-    let several = map.get("instances").is_some_and(|v| v.as_i64() != Some(1));
+    // As PM2 reads it: `"1"` and `1.0` are one instance, `"max"` one per core.
+    let several = map
+        .get("instances")
+        .is_some_and(|v| crate::js::pm2_number(v) != Some(1.0));
     if cluster || several {
         return Err(serde::de::Error::custom(
             "pm2-port runs the dev command through bash, which PM2 can only fork once: `pm2.exec_mode = \"cluster\"` and `pm2.instances` are not supported (several instances would fight over one port)",
@@ -578,6 +587,14 @@ max_memory_restart = "1G"
         assert!(err("[pm2]\nexec_mode = \"cluster\"").contains("not supported"));
         assert!(err("[pm2]\ninstances = 4").contains("not supported"));
         assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = 1\n").is_ok());
+        assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = \"1\"\n").is_ok());
+        assert!(parse(Path::new("b.toml"), "[pm2]\ninstances = 1.0\n").is_ok());
+        assert!(err("[pm2]\ninstances = \"max\"").contains("not supported"));
+        assert!(
+            err("[pm2.watch_options]\nsince = 1979-05-27\n")
+                .contains("`pm2.watch_options.since` is a TOML date")
+        );
+        assert!(err("[env]\nWHEN = 1979-05-27T07:32:00Z\n").contains("`env.WHEN` is a TOML date"));
         assert!(err("[env]\n__proto__ = \"x\"").contains("`env.__proto__`"));
     }
 

@@ -111,8 +111,8 @@ fn decimal(s: &str, separators: bool) -> Option<f64> {
     (i == b.len()).then(|| plain.parse().ok()).flatten()
 }
 
-/// JavaScript's whitespace and line terminators, which `Number()` trims.
-fn is_js_space(c: char) -> bool {
+/// JavaScript's whitespace and line terminators (`\s`), which `Number()` trims.
+pub fn is_js_space(c: char) -> bool {
     matches!(
         c,
         '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | ' ' | '\u{a0}' | '\u{1680}' | '\u{2000}'
@@ -152,6 +152,75 @@ pub fn string_to_number(text: &str) -> Option<f64> {
     Some(if negative { -value } else { value })
 }
 
+/// `parseFloat(text)`: the longest decimal (or `Infinity`) at the start of `text` after its
+/// leading whitespace; NaN when there is none. No `0x`: `parseFloat("0x10")` is 0.
+pub fn parse_float(text: &str) -> f64 {
+    let s = text.trim_start_matches(is_js_space);
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let value = if body.starts_with("Infinity") {
+        f64::INFINITY
+    } else {
+        let b = body.as_bytes();
+        let digits = |from: usize| b[from..].iter().take_while(|c| c.is_ascii_digit()).count();
+        let int = digits(0);
+        let mut end = int;
+        let mut frac = 0;
+        if b.get(end) == Some(&b'.') {
+            frac = digits(end + 1);
+            if int + frac > 0 {
+                end += 1 + frac;
+            }
+        }
+        if int + frac == 0 {
+            return f64::NAN;
+        }
+        if matches!(b.get(end), Some(b'e' | b'E')) {
+            let sign = usize::from(matches!(b.get(end + 1), Some(b'+' | b'-')));
+            let exp = digits(end + 1 + sign);
+            if exp > 0 {
+                end += 1 + sign + exp;
+            }
+        }
+        body[..end].parse().unwrap_or(f64::NAN)
+    };
+    if negative { -value } else { value }
+}
+
+/// How PM2's validator reads a value given to an option that takes a number
+/// (`Config._valid`): a boolean stays a boolean (`None`); a string, or an array (as the string
+/// JavaScript makes of it: items joined by `,`), that `isNaN` does not reject becomes
+/// `parseFloat` of it, which may be NaN (`""`, `[]`); anything else is not a number (`None`).
+pub fn pm2_number(value: &serde_json::Value) -> Option<f64> {
+    use serde_json::Value;
+    fn as_js_string(v: &Value) -> Option<String> {
+        match v {
+            Value::String(s) => Some(s.clone()),
+            Value::Number(n) => Some(n.to_string()),
+            Value::Bool(b) => Some(b.to_string()),
+            Value::Null => Some(String::new()),
+            Value::Array(items) => items
+                .iter()
+                .map(as_js_string)
+                .collect::<Option<Vec<_>>>()
+                .map(|parts| parts.join(",")),
+            // "[object Object]": NaN.
+            Value::Object(_) => None,
+        }
+    }
+    match value {
+        Value::Number(n) => n.as_f64(),
+        Value::String(_) | Value::Array(_) => {
+            let text = as_js_string(value)?;
+            string_to_number(&text).map(|_| parse_float(&text))
+        }
+        _ => None,
+    }
+}
+
 /// A TCP port as Node's `listen` takes it: an integer from 1 to 65535 (0 asks for any port, which
 /// is no port to reserve).
 pub fn port(value: f64) -> Option<u16> {
@@ -161,6 +230,37 @@ pub fn port(value: f64) -> Option<u16> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// As Node 20 answers them.
+    #[test]
+    fn parse_float_and_pm2s_numbers() {
+        use serde_json::json;
+        for (text, want) in [
+            ("0xA0F1", 0.0),
+            ("1e3", 1000.0),
+            (" 200 ", 200.0),
+            ("12px", 12.0),
+            (".5", 0.5),
+            ("5.", 5.0),
+            ("-Infinityx", f64::NEG_INFINITY),
+            ("1e", 1.0),
+            ("\u{feff}7", 7.0),
+        ] {
+            assert_eq!(parse_float(text), want, "{text:?}");
+        }
+        for nan in ["", "x", ".", "-", "e5", "\u{85}5"] {
+            assert!(parse_float(nan).is_nan(), "{nan:?}");
+        }
+        assert_eq!(pm2_number(&json!("0xA0F1")), Some(0.0));
+        assert_eq!(pm2_number(&json!([41005])), Some(41005.0));
+        assert_eq!(pm2_number(&json!([["3"]])), Some(3.0));
+        assert!(pm2_number(&json!([])).unwrap().is_nan());
+        assert!(pm2_number(&json!("")).unwrap().is_nan());
+        assert_eq!(pm2_number(&json!([1, 2])), None);
+        assert_eq!(pm2_number(&json!("1s")), None);
+        assert_eq!(pm2_number(&json!(true)), None);
+        assert_eq!(pm2_number(&json!({"a": 1})), None);
+    }
 
     #[test]
     fn literals_as_node_reads_them() {

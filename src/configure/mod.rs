@@ -269,12 +269,13 @@ fn plan(
         });
     }
     for key in inputs.config.pm2.keys() {
-        if !crate::pm2::options::known(key) {
+        if let Some(why) = crate::pm2::options::ignored(key) {
             let hint = crate::pm2::options::suggest(key)
+                .filter(|_| crate::pm2::options::canonical(key).is_none())
                 .map(|s| format!(" (`{s}`?)"))
                 .unwrap_or_default();
             notes.push(format!(
-                "PM2 ignores `pm2.{key}` of buildflowz.toml{hint}: it is none of PM2's app options"
+                "PM2 ignores `pm2.{key}` of buildflowz.toml{hint}: {why}"
             ));
         }
     }

@@ -46,12 +46,15 @@ pub fn classify(text: String) -> Existing {
         .map(|a| ExistingApp {
             name: a.get("name").and_then(Value::as_str).map(str::to_string),
             cwd: a.get("cwd").and_then(Value::as_str).map(PathBuf::from),
-            // PM2 copies a truthy `port` option over `env.PORT`.
-            port: a.get("port").and_then(port_value).or_else(|| {
-                a.get("env")
+            port: match a.get("port").and_then(crate::js::pm2_number) {
+                // PM2 reads its `port` option as a number and, when that is truthy, copies it
+                // over `env.PORT`.
+                Some(n) if n != 0.0 && !n.is_nan() => crate::js::port(n),
+                _ => a
+                    .get("env")
                     .and_then(|e| e.get("PORT"))
-                    .and_then(port_value)
-            }),
+                    .and_then(port_value),
+            },
         })
         .collect();
     if exports.is_none() {
@@ -291,6 +294,15 @@ mod tests {
             ),
             Some(3000)
         );
+        // As PM2 reads them (measured): parseFloat("0xA0F1") is 0, so PORT stays; [41005] is 41005.
+        let file = |port: &str| {
+            format!(
+                "module.exports = {{ apps: [{{ name: 'a', script: 'x', port: {port}, env: {{ PORT: 41001 }} }}] }};"
+            )
+        };
+        assert_eq!(port(&file("'0xA0F1'")), Some(41001));
+        assert_eq!(port(&file("[41005]")), Some(41005));
+        assert_eq!(port(&file("' 41006 '")), Some(41006));
     }
 
     #[test]

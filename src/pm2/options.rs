@@ -25,6 +25,11 @@ enum Rule {
     NotNegative,
     /// `^(cluster|fork)(_mode)?$`
     ExecMode,
+    /// Not in the schema, measured: PM2 refuses a cron expression its cron library cannot read
+    /// (`@daily`, 8 fields, words) and any number but 0.
+    Cron,
+    /// Not in the schema, measured: an array with an item that is not a string stops PM2's daemon.
+    StringItems,
 }
 
 struct Opt {
@@ -91,14 +96,19 @@ const OPTIONS: &[Opt] = &[
     opt("kill_timeout", NUMBER, &[]),
     opt("shutdown_with_message", BOOLEAN, &[]),
     opt("listen_timeout", NUMBER, &[]),
-    opt("cron_restart", STRING | NUMBER, &["cron"]),
+    Opt {
+        name: "cron_restart",
+        types: STRING | NUMBER,
+        aliases: &["cron"],
+        rule: Rule::Cron,
+    },
     opt("merge_logs", BOOLEAN, &["combine_logs"]),
     opt("vizion", BOOLEAN, &[]),
     opt("autostart", BOOLEAN, &[]),
     opt("autorestart", BOOLEAN, &[]),
     opt("stop_exit_codes", ARRAY | NUMBER, &[]),
     opt("watch_delay", NUMBER, &[]),
-    opt("watch", BOOLEAN | ARRAY | STRING, &[]),
+    ruled("watch", BOOLEAN | ARRAY | STRING, Rule::StringItems),
     opt("ignore_watch", ARRAY | STRING, &[]),
     opt("watch_options", OBJECT, &[]),
     ruled("min_uptime", NUMBER | STRING, Rule::Time),
@@ -139,15 +149,10 @@ pub fn canonical(key: &str) -> Option<&'static str> {
     find(key).map(|o| o.name)
 }
 
-/// Whether PM2 keeps an app option called `key` (an option, an alias of one, or `env_NAME`).
-pub fn known(key: &str) -> bool {
-    find(key).is_some() || is_env_variant(key)
-}
-
 /// `^env_\S*$`: the environments `pm2 start --env NAME` picks.
 fn is_env_variant(key: &str) -> bool {
     key.strip_prefix("env_")
-        .is_some_and(|rest| !rest.chars().any(char::is_whitespace))
+        .is_some_and(|rest| !rest.chars().any(crate::js::is_js_space))
 }
 
 fn type_names(types: u8) -> String {
@@ -168,26 +173,48 @@ fn type_names(types: u8) -> String {
     }
 }
 
+/// Why PM2 ignores option `key` of an app pm2-port writes, when it does: an unknown key, or an
+/// alias whose option is set before PM2 looks at aliases.
+pub fn ignored(key: &str) -> Option<&'static str> {
+    match canonical(key) {
+        _ if is_env_variant(key) => None,
+        None => Some("it is none of PM2's app options"),
+        Some("script") if key != "script" => Some("pm2-port sets `script`, which it stands for"),
+        // Measured: PM2 sets `merge_logs` before it reads the alias.
+        Some("merge_logs") if key != "merge_logs" => {
+            Some("PM2 sets `merge_logs`, which it stands for, first")
+        }
+        Some(_) => None,
+    }
+}
+
 /// Whether PM2 starts an app whose option `key` is `value`; `Err` says what PM2 takes there.
-/// Options PM2 does not know pass (see [`known`]).
+/// Options PM2 ignores pass (see [`ignored`]).
 pub fn check(key: &str, value: &Value) -> Result<(), String> {
+    if ignored(key).is_some() {
+        return Ok(());
+    }
     let (types, rule) = match find(key) {
         Some(o) => (o.types, o.rule),
-        None if is_env_variant(key) => (OBJECT | STRING, Rule::None),
-        None => return Ok(()),
+        None => (OBJECT | STRING, Rule::None),
     };
-    // As PM2 does: a string that reads as a number is one where a number is allowed.
-    let (kind, number) = match value {
-        Value::String(s) if types & NUMBER != 0 => match crate::js::string_to_number(s) {
-            Some(n) => (NUMBER, Some(n)),
-            None => (STRING, None),
-        },
-        Value::String(_) => (STRING, None),
-        Value::Number(n) => (NUMBER, n.as_f64()),
-        Value::Bool(_) => (BOOLEAN, None),
-        Value::Array(_) => (ARRAY, None),
-        Value::Object(_) => (OBJECT, None),
-        Value::Null => return Ok(()),
+    // As PM2 does: where a number is allowed, a string or an array that reads as one is one.
+    let coerced = match value {
+        Value::String(_) | Value::Array(_) if types & NUMBER != 0 => crate::js::pm2_number(value),
+        _ => None,
+    };
+    let (kind, number) = match (value, coerced) {
+        (_, Some(n)) => (NUMBER, Some(n)),
+        (Value::String(_), None) => (STRING, None),
+        (Value::Number(n), None) => (NUMBER, n.as_f64()),
+        (Value::Bool(_), None) => (BOOLEAN, None),
+        (Value::Array(_), None) => (ARRAY, None),
+        // A TOML date, which reaches here as a table.
+        (Value::Object(o), None) if o.contains_key(TOML_DATETIME) => {
+            return Err("a date cannot be written to the ecosystem file; quote it".into());
+        }
+        (Value::Object(_), None) => (OBJECT, None),
+        (Value::Null, None) => return Ok(()),
     };
     if types & kind == 0 {
         return Err(format!(
@@ -215,14 +242,42 @@ pub fn check(key: &str, value: &Value) -> Result<(), String> {
         {
             Some("`fork` or `cluster`")
         }
+        (Rule::Cron, Some(s), _) if !is_cron(s) => {
+            Some("a cron expression of 5 or 6 fields (`0 4 * * *`)")
+        }
+        (Rule::Cron, None, Some(n)) if n != 0.0 => {
+            Some("a cron expression of 5 or 6 fields (`0 4 * * *`), or 0 for none")
+        }
+        (Rule::StringItems, _, _)
+            if value
+                .as_array()
+                .is_some_and(|items| !items.iter().all(Value::is_string)) =>
+        {
+            Some("a list of paths (strings)")
+        }
         _ => None,
     };
     match bad {
         Some(wanted) => Err(format!(
-            "PM2 takes {wanted} there, and refuses to start an app given {value}"
+            "PM2 takes {wanted} there, and refuses to start an app given {}",
+            crate::text::escape(&value.to_string())
         )),
         None => Ok(()),
     }
+}
+
+/// The key serde gives a TOML date when it reaches a JSON value.
+const TOML_DATETIME: &str = "$__toml_private_datetime";
+
+/// A cron expression as PM2's cron library reads one: 5 or 6 fields of digits, names, `*`, `,`,
+/// `-`, `/`, `?`, `L`, `W` and `#`.
+fn is_cron(s: &str) -> bool {
+    let fields: Vec<&str> = s.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
+    (5..=6).contains(&fields.len())
+        && fields.iter().all(|f| {
+            f.chars()
+                .all(|c| c.is_ascii_alphanumeric() || "*,-/?#".contains(c))
+        })
 }
 
 /// One option as PM2's schema states it: its types (the schema's names), its aliases, the pattern
@@ -259,7 +314,7 @@ pub fn schema() -> Vec<SchemaEntry> {
                 Rule::Bytes => Some(r"^\d+(G|M|K)?$"),
                 Rule::Time => Some(r"^\d+(h|m|s)?$"),
                 Rule::ExecMode => Some("^(cluster|fork)(_mode)?$"),
-                Rule::None | Rule::NotNegative => None,
+                Rule::None | Rule::NotNegative | Rule::Cron | Rule::StringItems => None,
             },
             min: match o.rule {
                 Rule::Time => Some(100.0),
@@ -319,10 +374,66 @@ mod tests {
         assert!(check("env_production", &json!({"A": "1"})).is_ok());
         assert!(check("env_production", &json!(1)).is_err());
         // Aliases are their option.
-        assert!(check("combine_logs", &json!("x")).is_err());
+        assert!(check("interpreter", &json!(5)).is_err());
+        assert!(check("cron", &json!("garbage")).is_err());
         // Unknown options pass here; `known` tells them.
         assert!(check("autorestat", &json!("x")).is_ok());
-        assert!(!known("autorestat") && known("merge_logs") && known("env_staging"));
+        assert_eq!(
+            ignored("autorestat"),
+            Some("it is none of PM2's app options")
+        );
+        assert_eq!(ignored("merge_logs"), None);
+        assert_eq!(ignored("env_staging"), None);
+        // Measured with PM2 7: these aliases are set over before PM2 reads them.
+        assert!(ignored("combine_logs").is_some() && ignored("exec").is_some());
+        assert!(check("combine_logs", &json!("x")).is_ok());
+        // JavaScript's `\s` is not Rust's whitespace: U+0085 is a name character to PM2, U+FEFF
+        // a space.
+        assert!(check("env_\u{85}x", &json!(5)).is_err());
+        assert_eq!(
+            ignored("env_\u{feff}x"),
+            Some("it is none of PM2's app options")
+        );
+    }
+
+    /// Each as PM2 7 answered `pm2 start` (the attack's cases).
+    #[test]
+    fn coercions_and_measured_rules() {
+        for (key, value, starts) in [
+            ("min_uptime", json!("0x100"), false),
+            ("min_uptime", json!("0b11111111"), false),
+            ("min_uptime", json!(""), true),
+            ("min_uptime", json!([200]), true),
+            ("restart_delay", json!([5]), true),
+            ("restart_delay", json!([]), true),
+            ("restart_delay", json!(["12"]), true),
+            ("kill_timeout", json!([[3]]), true),
+            ("restart_delay", json!([1, 2]), false),
+            ("cron_restart", json!("garbage"), false),
+            ("cron_restart", json!(5), false),
+            ("cron_restart", json!(0), true),
+            ("cron_restart", json!("0"), true),
+            ("cron_restart", json!("* * * * * * * *"), false),
+            ("cron_restart", json!("@daily"), false),
+            ("cron_restart", json!("0 0 * * MON"), true),
+            ("cron_restart", json!("*/5 * * * * *"), true),
+            ("cron_restart", json!("x\n[PM2][ERROR] forged"), false),
+            ("watch", json!([1]), false),
+            ("watch", json!([["a"]]), false),
+            ("watch", json!(["src", "lib"]), true),
+            ("ignore_watch", json!([1]), true),
+            ("exec", json!(5), true),
+        ] {
+            assert_eq!(check(key, &value).is_ok(), starts, "{key} = {value}");
+        }
+        assert_eq!(
+            check(
+                "watch_options",
+                &json!({"$__toml_private_datetime": "1979-05-27"})
+            )
+            .unwrap_err(),
+            "a date cannot be written to the ecosystem file; quote it"
+        );
     }
 
     #[test]

@@ -83,6 +83,16 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     ("exec_mode", "\"forked\"", "\"forked\"", false),
     ("watch", "[\"src\"]", "[\"src\"]", true),
     ("kill_timeout", "true", "true", false),
+    // PM2's own coercions: parseFloat("0x100") is 0, below 100; [5] is 5; "" is NaN, which
+    // passes; the alias `combine_logs` is ignored.
+    ("min_uptime", "\"0x100\"", "\"0x100\"", false),
+    ("restart_delay", "[5]", "[5]", true),
+    ("min_uptime", "\"\"", "\"\"", true),
+    ("combine_logs", "\"x\"", "\"x\"", true),
+    // Beyond the schema: PM2's cron library.
+    ("cron_restart", "\"0 4 * * *\"", "\"0 4 * * *\"", true),
+    ("cron_restart", "5", "5", false),
+    ("cron_restart", "\"@daily\"", "\"@daily\"", false),
 ];
 
 #[test]
