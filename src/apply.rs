@@ -148,6 +148,13 @@ fn take_back(ctx: &Context, done: &[Op], err: anyhow::Error) -> anyhow::Error {
             Op::Delete { name, .. } => ("deleted", name),
             _ => continue,
         };
+        // A start PM2 refused outright left nothing to take back.
+        if matches!(op, Op::Delete { .. })
+            && matches!(live_apps(ctx), Ok(Some(apps)) if !apps.iter().any(|a| &a.name == name))
+        {
+            said.push(format!("PM2 did not start `{name}`"));
+            continue;
+        }
         match run_op(ctx, &op, false, &mut LogMarks::new()) {
             Ok(()) => said.push(format!("{verb} `{name}` in PM2 again")),
             Err(e) => said.push(format!("could not take back `{name}`: {e:#}")),

@@ -250,6 +250,36 @@ impl Fix {
     }
 }
 
+/// What is left of `finding` once `fixes` are made: nothing when one of them covers it, except a
+/// conflict whose claimants not moved are still two or more (hand-written apps on one port that
+/// a pm2-port app shared with them).
+pub fn left_after(finding: &Finding, fixes: &[Fix]) -> Option<Finding> {
+    match finding {
+        Finding::Conflict { port, apps } => {
+            let moved: Vec<&String> = fixes
+                .iter()
+                .filter_map(|x| match x {
+                    Fix::Bump { app, port: p, .. } if p == port => Some(app),
+                    _ => None,
+                })
+                .collect();
+            if moved.is_empty() {
+                return Some(finding.clone());
+            }
+            let rest: Vec<String> = apps
+                .iter()
+                .filter(|a| !moved.contains(a))
+                .cloned()
+                .collect();
+            (rest.len() > 1).then_some(Finding::Conflict {
+                port: *port,
+                apps: rest,
+            })
+        }
+        _ => (!fixes.iter().any(|x| x.covers(finding))).then(|| finding.clone()),
+    }
+}
+
 /// Whether the app `name` of project `dir` is pm2-port's to change: the project's file is
 /// pm2-port's and names it.
 pub fn managed(files: &HashMap<PathBuf, Existing>, dir: Option<&PathBuf>, name: &str) -> bool {
@@ -565,6 +595,20 @@ mod tests {
             apps: vec!["a".into(), "b".into()],
         };
         assert!(!fixes[0].covers(&elsewhere));
+        assert_eq!(left_after(&findings[0], &fixes), None);
+        assert_eq!(left_after(&elsewhere, &fixes), Some(elsewhere.clone()));
+        // Moving `shop` off a port that two hand-written apps also claim leaves their conflict.
+        let three = Finding::Conflict {
+            port: 3000,
+            apps: vec!["b".into(), "f".into(), "shop".into()],
+        };
+        assert_eq!(
+            left_after(&three, &fixes),
+            Some(Finding::Conflict {
+                port: 3000,
+                apps: vec!["b".into(), "f".into()]
+            })
+        );
     }
 
     /// An online app whose process tree listens nowhere; a stopped one is not examined.

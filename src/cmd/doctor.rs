@@ -20,6 +20,7 @@ use crate::model::World;
 use crate::ops::{self, Op, Pm2Plan, Target};
 use crate::sys::project::Project;
 use crate::sys::world::{self, Context};
+use crate::text::escape;
 
 #[derive(Serialize)]
 struct FixReport {
@@ -155,7 +156,23 @@ fn plan_fix(
 fn apply_fix(ctx: &Context, fix: &Fix, timeout: u64) -> Result<()> {
     let (_, pm2) = plan_fix(ctx, fix, timeout, false)?;
     apply::tell(&pm2);
-    apply::execute(ctx, &pm2.ops, false, false)
+    let result = apply::execute(ctx, &pm2.ops, false, false);
+    // A re-application deletes the app before starting it from the file: when the start failed,
+    // say that PM2 no longer has it, and how to bring it back.
+    let (Fix::Bump { app, dir, .. } | Fix::Adopt { app, dir, .. } | Fix::Reapply { app, dir, .. }) =
+        fix;
+    match result {
+        Err(err)
+            if apply::live_apps(ctx)
+                .is_ok_and(|apps| apps.is_some_and(|apps| !apps.iter().any(|a| &a.name == app))) =>
+        {
+            Err(err.context(format!(
+            "`{app}` is no longer in PM2's list: once its file is right, `pm2-port start {}` starts it again",
+            dir.display()
+            )))
+        }
+        other => other,
+    }
 }
 
 /// A fix of `doctor --fix --dry-run`: what it would write and run.
@@ -327,62 +344,70 @@ pub fn run(ctx: &Context, args: &DoctorArgs) -> Result<ExitCode> {
 }
 
 fn print_human(report: &Report) -> Result<()> {
+    // Names, paths and PM2's words come from files and the server: no escape sequence of theirs
+    // reaches the terminal.
+    let line = |text: String| outln!("{}", escape(&text));
     if report.findings.is_empty() {
-        outln!("healthy: no conflicts, drift, orphans, mismatches or exposed apps")?;
+        line("healthy: no conflicts, drift, orphans, mismatches or exposed apps".into())?;
         return Ok(());
     }
-    outln!("found {} problem(s):", report.findings.len())?;
+    line(format!("found {} problem(s):", report.findings.len()))?;
     for f in &report.findings {
-        outln!("  {}", f.describe())?;
+        line(format!("  {}", f.describe()))?;
     }
     if let Some(planned) = &report.planned {
         for f in planned {
             match &f.error {
-                None => outln!("would fix: {}", describe_planned(f))?,
-                Some(err) => outln!("could not plan ({}): {err}", describe_planned(f))?,
+                None => line(format!("would fix: {}", describe_planned(f)))?,
+                Some(err) => line(format!("could not plan ({}): {err}", describe_planned(f)))?,
             }
             out!("{}", f.diff)?;
             if f.error.is_none() {
                 super::show::print_ops(&f.operations)?;
             }
         }
-        outln!("dry run: nothing was changed")?;
+        line("dry run: nothing was changed".into())?;
         return Ok(());
     }
     if let Some(fixes) = &report.fixes {
         for f in fixes {
             match &f.error {
-                None => outln!("fixed: {}", describe_fix(&f.fix))?,
-                Some(err) => outln!("could not fix ({}): {err}", describe_fix(&f.fix))?,
+                None => line(format!("fixed: {}", describe_fix(&f.fix)))?,
+                Some(err) => line(format!("could not {}: {err}", offer(&f.fix)))?,
             }
         }
     }
     let left = report.remaining.as_ref().unwrap_or(&report.findings);
     if left.is_empty() {
-        outln!("healthy now")?;
+        line("healthy now".into())?;
         return Ok(());
     }
-    let (fixable, by_hand): (Vec<&Finding>, Vec<&Finding>) = left
+    let offered: Vec<&Fix> = report
+        .fixable
         .iter()
-        .partition(|f| report.fixable.iter().any(|x| x.covers(f)));
-    if !fixable.is_empty() {
+        .filter(|x| left.iter().any(|f| x.covers(f)))
+        .collect();
+    let by_hand: Vec<Finding> = left
+        .iter()
+        .filter_map(|f| doctor::left_after(f, &report.fixable))
+        .collect();
+    if !offered.is_empty() {
         if report.fixes.is_some() {
-            outln!("still to fix (see the errors above, then run `pm2-port doctor --fix` again):")?;
+            line(
+                "still to fix (see the errors above, then run `pm2-port doctor --fix` again):"
+                    .into(),
+            )?;
         } else {
-            outln!("`pm2-port doctor --fix` would:")?;
+            line("`pm2-port doctor --fix` would:".into())?;
         }
-        for x in report
-            .fixable
-            .iter()
-            .filter(|x| fixable.iter().any(|f| x.covers(f)))
-        {
-            outln!("  {}", offer(x))?;
+        for x in offered {
+            line(format!("  {}", offer(x)))?;
         }
     }
     if !by_hand.is_empty() {
-        outln!("left for you:")?;
+        line("left for you:".into())?;
         for f in by_hand {
-            outln!("  {}", f.advice())?;
+            line(format!("  {}", f.advice()))?;
         }
     }
     Ok(())

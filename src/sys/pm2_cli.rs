@@ -104,17 +104,20 @@ fn why_failed(output: &Output) -> String {
     let stderr = crate::text::strip_csi(&stderr);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stdout = crate::text::strip_csi(&stdout);
-    let lines: Vec<&str> = if stderr.trim().is_empty() {
-        stdout
-            .lines()
-            .filter(|l| l.contains("[PM2][ERROR]") || l.contains("[PM2][WARN]"))
-            .map(str::trim)
-            .collect()
+    let tagged = |l: &str| {
+        let tag = ["[PM2][ERROR]", "[PM2][WARN]"]
+            .into_iter()
+            .find(|t| l.starts_with(t))?;
+        Some(format!("{tag} {}", l[tag.len()..].trim()))
+    };
+    let lines: Vec<String> = if stderr.trim().is_empty() {
+        stdout.lines().map(str::trim).filter_map(tagged).collect()
     } else {
         stderr
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty())
+            .map(|l| tagged(l).unwrap_or_else(|| l.to_string()))
             .collect()
     };
     if lines.is_empty() {

@@ -407,3 +407,47 @@ fn a_host_that_is_not_an_address_is_refused_and_doctor_says_so() {
         )
     );
 }
+
+/// `doctor --fix` re-applies a file PM2 then refuses (a `uid` that names nobody, with an escape
+/// sequence in it): the report says which fix failed and that the app is gone from PM2's list,
+/// and no escape sequence of PM2's message reaches the terminal.
+#[test]
+fn a_failed_reapply_says_the_app_is_gone_and_prints_no_escape() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "esc");
+    sb.run(["start", dir.to_str().unwrap(), "--json"]).json();
+    fs::write(
+        dir.join("buildflowz.toml"),
+        "[pm2]\nuid = \"nosuch\\u001b]0;PWNED\\u0007\"\n",
+    )
+    .unwrap();
+    sb.run(["init", dir.to_str().unwrap(), "--json"]).json();
+    // The file now says another port than PM2's copy: a mismatch, which --fix re-applies.
+    let file = dir.join("ecosystem.config.cjs");
+    let (p0, p5) = (sb.port(0), sb.port(5));
+    let text = fs::read_to_string(&file).unwrap();
+    fs::write(
+        &file,
+        text.replace(&format!("PORT: {p0}"), &format!("PORT: {p5}")),
+    )
+    .unwrap();
+
+    let out = sb.run(["doctor", "--fix"]);
+    assert_eq!(out.code(), 1, "{}", out.stderr());
+    let said = out.stdout();
+    assert!(!said.contains('\x1b'), "{said:?}");
+    let failed = said
+        .lines()
+        .find(|l| l.starts_with("could not re-apply"))
+        .unwrap_or_else(|| panic!("{said}"));
+    assert!(
+        failed.starts_with(&format!(
+            "could not re-apply `{}` to PM2 for `esc`: `esc` is no longer in PM2's list: once its file is right, `pm2-port start {}` starts it again: ",
+            file.display(),
+            dir.display()
+        )),
+        "{failed}"
+    );
+    assert!(failed.contains(r"nosuch\e]0;PWNED\u{7}"), "{failed}");
+    assert!(sb.jlist().is_empty());
+}

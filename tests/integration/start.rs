@@ -145,3 +145,26 @@ fn start_on_a_plain_terminalless_run_prints_the_url() {
         format!("hello from http-app on {}\n", sb.port(0))
     );
 }
+
+/// PM2 refusing the file outright (a `uid` that names nobody): the error quotes PM2's reason
+/// without its colours, and does not try to take back an app PM2 never had.
+#[test]
+fn a_start_pm2_refuses_quotes_its_reason_and_takes_back_nothing() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture_as("http-app", "nobody");
+    fs::write(
+        dir.join("buildflowz.toml"),
+        "[pm2]\nuid = \"no-such-user-here\"\n",
+    )
+    .unwrap();
+    let err = sb.run(["start", dir.to_str().unwrap()]).fails(1);
+    let file = dir.join("ecosystem.config.cjs");
+    assert!(
+        err.ends_with(&format!(
+            "error: start failed; PM2 did not start `nobody` (PM2's saved list is unchanged): `pm2 start {} --only nobody` failed (exit status: 1): [PM2][ERROR] User no-such-user-here cannot be found\n",
+            file.display()
+        )),
+        "{err}"
+    );
+    assert!(sb.jlist().is_empty());
+}
