@@ -441,7 +441,12 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     // so a kill after this write still leaves the user's choice to be rendered then.
     if let Some(text) = &plan.config {
         let dir = plan.file.parent().unwrap_or(Path::new("."));
-        files::atomic_write(&dir.join(crate::buildflowz_toml::FILE_NAME), text)?;
+        // Settings carried from a private hand-written file stay private.
+        files::atomic_write_like(
+            &dir.join(crate::buildflowz_toml::FILE_NAME),
+            text,
+            &plan.file,
+        )?;
     }
     if plan.registry != before || loaded.stale || !ctx.state.join(registry::REGISTRY_FILE).exists()
     {

@@ -154,11 +154,17 @@ fn tmp_prefix(path: &Path) -> String {
 /// Replace `path` with `contents` atomically, keeping the old file's permissions (0644 for a new
 /// one). Errors name `path` and say what failed (a full disk names the target, not the temporary).
 pub fn atomic_write(path: &Path, contents: &str) -> Result<()> {
+    atomic_write_like(path, contents, path)
+}
+
+/// [`atomic_write`], a new file taking the permissions of `like` (a copy of a private file stays
+/// private): the old file's permissions when there is one, else `like`'s, else 0644.
+pub fn atomic_write_like(path: &Path, contents: &str, like: &Path) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mode = match fs::metadata(path) {
+    let mode = match fs::metadata(path).or_else(|_| fs::metadata(like)) {
         Ok(meta) => meta.permissions().mode() & 0o7777,
         Err(_) => 0o644,
     };
@@ -218,7 +224,7 @@ pub fn backup(path: &Path, contents: &str) -> Result<(PathBuf, Option<PathBuf>)>
         })?;
         moved = Some(aside);
     }
-    atomic_write(&bak, contents)?;
+    atomic_write_like(&bak, contents, path)?;
     Ok((bak, moved))
 }
 
@@ -283,6 +289,22 @@ mod tests {
         assert_eq!(moved, Some(aside.clone()));
         assert!(fs::symlink_metadata(&aside).unwrap().file_type().is_fifo());
         assert_eq!(fs::read_to_string(&bak).unwrap(), "hand");
+    }
+
+    /// A backup of a private file is private, even when an earlier backup was moved aside.
+    #[test]
+    fn a_backup_takes_the_permissions_of_its_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("ecosystem.config.cjs");
+        fs::write(&file, "secret").unwrap();
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        let bak = dir.path().join("ecosystem.config.cjs.bak");
+        fs::write(&bak, "older").unwrap();
+        fs::set_permissions(&bak, fs::Permissions::from_mode(0o640)).unwrap();
+        backup(&file, "secret").unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&bak), 0o600);
+        assert_eq!(mode(&dir.path().join("ecosystem.config.cjs.bak.1")), 0o640);
     }
 
     #[test]
