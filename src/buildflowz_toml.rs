@@ -124,7 +124,7 @@ fn check_js<E: serde::de::Error>(value: &Value, at: &str) -> Result<(), E> {
                         "`{at}.__proto__` would set the object's prototype in JavaScript, not a value"
                     )));
                 }
-                check_js(v, &format!("{at}.{key}"))?;
+                check_js(v, &format!("{at}.{}", toml_key(key)))?;
             }
         }
         Value::Array(items) => {
@@ -163,7 +163,8 @@ fn de_env<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
     for (key, value) in &map {
         if !matches!(value, Value::String(_) | Value::Number(_) | Value::Bool(_)) {
             return Err(serde::de::Error::custom(format!(
-                "`env.{key}` must be a string, number or boolean"
+                "`env.{}` must be a string, number or boolean",
+                toml_key(key)
             )));
         }
     }
@@ -188,18 +189,23 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
     }
     if let Some(key) = map.keys().find(|k| RESERVED_PM2_KEYS.contains(&k.as_str())) {
         return Err(serde::de::Error::custom(format!(
-            "`pm2.{key}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead"
+            "`pm2.{}` is written by pm2-port; set `name`, `command` or `[env]` at the top level instead",
+            toml_key(key)
         )));
     }
     for (key, value) in &map {
         // PM2 copies its `port` option over `env.PORT`.
         if crate::pm2::options::canonical(key) == Some("port") {
             return Err(serde::de::Error::custom(format!(
-                "`pm2.{key}` would replace the PORT pm2-port gives the app; use the top-level `port` key to prefer a port"
+                "`pm2.{}` would replace the PORT pm2-port gives the app; use the top-level `port` key to prefer a port",
+                toml_key(key)
             )));
         }
         if let Err(why) = crate::pm2::options::check(key, value) {
-            return Err(serde::de::Error::custom(format!("`pm2.{key}`: {why}")));
+            return Err(serde::de::Error::custom(format!(
+                "`pm2.{}`: {why}",
+                toml_key(key)
+            )));
         }
     }
     Ok(map)
@@ -289,54 +295,133 @@ pub fn parse(path: &Path, text: &str) -> Result<ProjectConfig, InputError> {
     Ok(config)
 }
 
+/// `key` as a TOML path names it: bare when it can be (`watch`), else quoted (`"a.b"`), so that
+/// a message's path reads back as the keys it names.
+pub fn toml_key(key: &str) -> std::borrow::Cow<'_, str> {
+    if !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+    {
+        std::borrow::Cow::Borrowed(key)
+    } else {
+        std::borrow::Cow::Owned(serde_json::to_string(key).unwrap_or_default())
+    }
+}
+
+/// One step of a message's path: a key, or an array's index.
+#[derive(Debug, PartialEq)]
+enum Step {
+    Key(String),
+    Index(usize),
+}
+
+/// The path an error message starts to quote (`` `pm2."env_x.y"[2]` must ``): its keys (bare or
+/// quoted as [`toml_key`] writes them) and indexes, up to the closing backtick. `None` when the
+/// text there is not such a path, or more follows the backtick than a message would put there.
+fn quoted_path(message: &str) -> Option<Vec<Step>> {
+    let mut rest = &message[message.find('`')? + 1..];
+    let mut steps = Vec::new();
+    loop {
+        if rest.starts_with('"') {
+            // A JSON string is a TOML basic string here: find its end, then read it.
+            let mut escaped = false;
+            let end = rest[1..].char_indices().find_map(|(i, c)| {
+                let end = !escaped && c == '"';
+                escaped = !escaped && c == '\\';
+                end.then_some(i + 2)
+            })?;
+            steps.push(Step::Key(serde_json::from_str(&rest[..end]).ok()?));
+            rest = &rest[end..];
+        } else {
+            let len = rest
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-'))
+                .unwrap_or(rest.len());
+            if len == 0 {
+                return None;
+            }
+            steps.push(Step::Key(rest[..len].to_string()));
+            rest = &rest[len..];
+        }
+        while let Some(index) = rest.strip_prefix('[') {
+            let (digits, after) = index.split_once(']')?;
+            steps.push(Step::Index(digits.parse().ok()?));
+            rest = after;
+        }
+        if let Some(after) = rest.strip_prefix('.') {
+            rest = after;
+            continue;
+        }
+        let after = rest.strip_prefix('`')?;
+        return after
+            .chars()
+            .next()
+            .is_none_or(|c| c == ' ' || c == ':' || c == ',')
+            .then_some(steps);
+    }
+}
+
+/// Which `[[apps]]` table (its index) the text at `near` is in: the one whose header, or a header
+/// of its subtables (`[apps.env]`), comes last before `near`; `None` in the document's own tables.
+fn apps_table_at(text: &str, near: usize) -> Option<usize> {
+    let mut apps = 0;
+    let mut in_app = false;
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        if offset > near {
+            break;
+        }
+        offset += line.len();
+        let header: String = line.trim().chars().filter(|c| !c.is_whitespace()).collect();
+        if header == "[[apps]]" {
+            apps += 1;
+            in_app = true;
+        } else if header.starts_with('[') {
+            in_app = header.starts_with("[apps.") || header.starts_with("[[apps.");
+        }
+    }
+    in_app.then(|| apps.max(1) - 1)
+}
+
 /// Where the key that an error's message names (`env.B`, `pm2.watch[0]`) is written, looked up in
 /// the table that the error's span `near` falls in (the document, or the `[[apps]]` table it is
 /// in): the checks of a whole table (`[env]`, `[pm2]`) can only point serde at the table itself.
 fn locate(text: &str, near: usize, message: &str) -> Option<usize> {
     use toml_edit::{Item, TableLike, Value};
-    let path = message.split('`').nth(1)?;
+    let path = quoted_path(message)?;
     // A top-level key's error already points at its value.
-    if !path.contains(['.', '[']) {
+    if path.len() < 2 {
         return None;
     }
     let doc = toml_edit::Document::parse(text).ok()?;
-    let root: &dyn TableLike = doc.as_table();
-    let app = doc
-        .get("apps")
-        .and_then(Item::as_array_of_tables)
-        .and_then(|apps| {
-            apps.iter()
-                .filter(|t| t.span().is_some_and(|s| s.start <= near))
-                .last()
-        });
-    let mut table: &dyn TableLike = match app {
-        Some(t) => t,
-        None => root,
+    let mut table: &dyn TableLike = match apps_table_at(text, near) {
+        Some(i) => doc.get("apps")?.as_array_of_tables()?.get(i)?,
+        None => doc.as_table(),
     };
     let mut value: Option<&Value> = None;
     let mut at = None;
-    for part in path.split('.') {
-        let (name, indexes) = part.split_once('[').unwrap_or((part, ""));
-        if !name.is_empty() {
-            let within: &dyn TableLike = match value {
-                Some(v) => v.as_inline_table()?,
-                None => table,
-            };
-            let (key, item) = within.get_key_value(name)?;
-            at = Some(key.span()?.start);
-            match item {
-                Item::Value(v) => value = Some(v),
-                _ => {
-                    table = item.as_table_like()?;
-                    value = None;
+    for step in &path {
+        match step {
+            Step::Key(name) => {
+                let within: &dyn TableLike = match value {
+                    Some(v) => v.as_inline_table()?,
+                    None => table,
+                };
+                let (key, item) = within.get_key_value(name)?;
+                at = Some(key.span()?.start);
+                match item {
+                    Item::Value(v) => value = Some(v),
+                    _ => {
+                        table = item.as_table_like()?;
+                        value = None;
+                    }
                 }
             }
-        }
-        for index in indexes.split('[').filter(|i| !i.is_empty()) {
-            let i: usize = index.strip_suffix(']')?.parse().ok()?;
-            let v = value?.as_array()?.get(i)?;
-            at = Some(v.span()?.start);
-            value = Some(v);
+            Step::Index(i) => {
+                let v = value?.as_array()?.get(*i)?;
+                at = Some(v.span()?.start);
+                value = Some(v);
+            }
         }
     }
     at
@@ -627,8 +712,24 @@ max_memory_restart = "1G"
         );
         // A top-level key's error keeps pointing at its value.
         assert_eq!(at("command = \"\"\n"), "`/p/buildflowz.toml`:1:11");
-        // A key the message cannot name plainly keeps serde's place, the table.
-        assert_eq!(at("[env]\n\"a.b\" = [1]\n"), "`/p/buildflowz.toml`:1:1");
+        // Keys that need quotes are quoted in the message, and found.
+        assert_eq!(
+            at("[env]\nx = 1\n\"a.b\" = [1]\n"),
+            "`/p/buildflowz.toml`:3:1"
+        );
+        assert_eq!(
+            at("[env]\na = 1\n\"a`b\" = [1]\n"),
+            "`/p/buildflowz.toml`:3:1"
+        );
+        assert_eq!(
+            at("[pm2]\nenv_x = { y = \"1\" }\n\"env_x.y\" = 5\n"),
+            "`/p/buildflowz.toml`:3:1"
+        );
+        // The document's own [env] after an [[apps]] table is the document's.
+        assert_eq!(
+            at("[[apps]]\nname = \"a\"\n[apps.env]\nB = 1\n\n[env]\nB = [1]\n"),
+            "`/p/buildflowz.toml`:7:1"
+        );
     }
 }
 

@@ -275,7 +275,8 @@ fn plan(
                 .map(|s| format!(" (`{s}`?)"))
                 .unwrap_or_default();
             notes.push(format!(
-                "PM2 ignores `pm2.{key}` of buildflowz.toml{hint}: {why}"
+                "PM2 ignores `pm2.{}` of buildflowz.toml{hint}: {why}",
+                crate::buildflowz_toml::toml_key(key)
             ));
         }
     }
