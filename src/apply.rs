@@ -12,6 +12,7 @@ use crate::model::App;
 use crate::model::Processes;
 use crate::ops::wait::{Pm2View, Verdict, Waiter};
 use crate::ops::{self, Level, Op, Pm2Plan};
+use crate::sys::files;
 use crate::sys::pm2_cli;
 use crate::sys::pm2_rpc as rpc;
 use crate::sys::procs;
@@ -59,36 +60,35 @@ pub fn execute(ctx: &Context, ops: &[Op], undo: bool, chatty: bool) -> Result<()
     Ok(())
 }
 
-/// How long each log file of an app was before it was started: a failed start shows only the
+/// Where each log file of an app ended before it was started: a failed start shows only the
 /// lines written after, not an earlier run's.
-type LogMarks = HashMap<PathBuf, u64>;
+type LogMarks = HashMap<PathBuf, files::Mark>;
 
-/// The log files PM2 will write for app `name` of the file `file`: its default ones in
-/// `$PM2_HOME/logs` (named as PM2 names them: characters other than letters, digits, `.`, `-` and
-/// `\` become `-`) and those the live daemon already has for it.
+/// Mark the log files PM2 will write for app `name` of the file `file`: those the file names
+/// (`out_file`, `error_file` and their aliases), its default ones in `$PM2_HOME/logs`, and those
+/// the live daemon already has for it.
 fn mark_logs(ctx: &Context, name: &str, file: &Path, marks: &mut LogMarks) {
-    let formatted: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '\\') {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect();
-    let logs = ctx.pm2_home.join("logs");
-    let mut paths = vec![
-        logs.join(format!("{formatted}-out.log")),
-        logs.join(format!("{formatted}-error.log")),
-    ];
     let cwd = file.parent().unwrap_or(Path::new("."));
+    let app = files::read_text(file)
+        .ok()
+        .flatten()
+        .and_then(|text| crate::ecosystem::jslit::module_exports(&text))
+        .and_then(|exports| {
+            exports
+                .get("apps")?
+                .as_array()?
+                .iter()
+                .find(|a| a.get("name").and_then(|n| n.as_str()) == Some(name))
+                .cloned()
+        });
+    let home = std::env::var_os("HOME").map(PathBuf::from);
+    let mut paths = ops::log_paths(&ctx.pm2_home, name, app.as_ref(), cwd, home.as_deref());
     if let Ok(Some(app)) = live_app(ctx, name, cwd) {
         paths.extend(app.logs);
     }
     for path in paths {
-        let len = std::fs::metadata(&path).map_or(0, |m| m.len());
-        marks.insert(path, len);
+        let mark = files::mark(&path);
+        marks.insert(path, mark);
     }
 }
 
@@ -212,9 +212,8 @@ fn log_tail(app: Option<&App>, marks: &LogMarks) -> (String, String) {
     let mut block = String::new();
     let mut quiet = Vec::new();
     for path in &app.logs {
-        let since = marks.get(path).copied().unwrap_or(0);
         // The end only: a log may be gigabytes.
-        let Ok(text) = crate::sys::files::tail_since(path, since, 64 * 1024) else {
+        let Ok(text) = files::tail_after(path, marks.get(path).copied(), 64 * 1024) else {
             continue;
         };
         if text.trim().is_empty() {

@@ -311,6 +311,51 @@ pub fn reapply(name: &str, file: &Path, online: bool) -> Vec<Op> {
     ops
 }
 
+/// The out and error logs PM2 writes for app `name` (docs: `Common.prepareAppConf`): the paths
+/// its ecosystem entry `app` gives (`out_file`, `error_file`, or their aliases; `~/` is `home`,
+/// relative paths are from the app's `cwd`, else `dir`), else `$PM2_HOME/logs/NAME-out.log` and
+/// `NAME-error.log`, where NAME has every UTF-16 unit other than a letter, digit, `.`, `-` or `\`
+/// replaced by `-` (as PM2's regular expression does: an emoji is two).
+pub fn log_paths(
+    pm2_home: &Path,
+    name: &str,
+    app: Option<&serde_json::Value>,
+    dir: &Path,
+    home: Option<&Path>,
+) -> Vec<PathBuf> {
+    let formatted: String = name
+        .chars()
+        .flat_map(|c| {
+            let keep = c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '\\');
+            let n = if keep { 0 } else { c.len_utf16() };
+            std::iter::repeat_n('-', n).chain(keep.then_some(c))
+        })
+        .collect();
+    let option = |keys: &[&str]| {
+        let app = app?;
+        keys.iter().find_map(|k| {
+            app.get(*k)
+                .and_then(|v| v.as_str())
+                .filter(|s| !s.is_empty())
+        })
+    };
+    let cwd = app
+        .and_then(|a| a.get("cwd"))
+        .and_then(|c| c.as_str())
+        .map_or_else(|| dir.to_path_buf(), |c| dir.join(c));
+    let resolve = |given: &str| match (given.strip_prefix("~/"), home) {
+        (Some(rest), Some(home)) => home.join(rest),
+        _ => cwd.join(given),
+    };
+    let logs = pm2_home.join("logs");
+    vec![
+        option(&["out_file", "out", "output", "out_log"])
+            .map_or_else(|| logs.join(format!("{formatted}-out.log")), resolve),
+        option(&["error_file", "error", "err", "err_file", "err_log"])
+            .map_or_else(|| logs.join(format!("{formatted}-error.log")), resolve),
+    ]
+}
+
 /// What takes back a failed `start`, given the operations run so far (the failed one included):
 /// each app it started is deleted again when PM2 did not know it, stopped when it did (deleted
 /// and started anew here), so that no app is left running on a port other than its own. No
@@ -337,6 +382,32 @@ pub fn undo(done: &[Op]) -> Vec<Op> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_paths_as_pm2_makes_them() {
+        let home = Path::new("/h/.pm2");
+        assert_eq!(
+            log_paths(home, "my_app🚀 x", None, Path::new("/p"), None),
+            vec![
+                PathBuf::from("/h/.pm2/logs/my-app---x-out.log"),
+                PathBuf::from("/h/.pm2/logs/my-app---x-error.log"),
+            ]
+        );
+        let app = serde_json::json!({"cwd": "/srv/shop", "out": "logs/out.txt", "error_file": "~/err.txt"});
+        assert_eq!(
+            log_paths(
+                home,
+                "shop",
+                Some(&app),
+                Path::new("/p"),
+                Some(Path::new("/root"))
+            ),
+            vec![
+                PathBuf::from("/srv/shop/logs/out.txt"),
+                PathBuf::from("/root/err.txt"),
+            ]
+        );
+    }
     use std::net::{IpAddr, Ipv4Addr};
 
     fn target(name: &str, cwd: &str, port: u16, previous: Option<u16>) -> Target {

@@ -82,6 +82,34 @@ pub fn tail(path: &Path, max: u64) -> io::Result<String> {
     tail_since(path, 0, max)
 }
 
+/// Where a log file ends now, so that [`tail_after`] reads only what is written after: its length
+/// and inode (a file rotated or recreated since is read from its start).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Mark {
+    len: u64,
+    inode: u64,
+}
+
+/// The [`Mark`] of `path` now; a file that does not exist yet is marked at its start.
+pub fn mark(path: &Path) -> Mark {
+    use std::os::unix::fs::MetadataExt;
+    fs::metadata(path).map_or(Mark::default(), |m| Mark {
+        len: m.len(),
+        inode: m.ino(),
+    })
+}
+
+/// [`tail`] of what was written after `mark` (all of it without one, or when the file is no
+/// longer the one marked).
+pub fn tail_after(path: &Path, mark: Option<Mark>, max: u64) -> io::Result<String> {
+    use std::os::unix::fs::MetadataExt;
+    let since = match (mark, fs::metadata(path)) {
+        (Some(m), Ok(now)) if m.inode == now.ino() => m.len,
+        _ => 0,
+    };
+    tail_since(path, since, max)
+}
+
 /// [`tail`] of what was written at or after byte `since` (a length measured earlier); all of the
 /// tail when the file is now shorter (it was truncated or rotated meanwhile).
 pub fn tail_since(path: &Path, since: u64, max: u64) -> io::Result<String> {

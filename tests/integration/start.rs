@@ -168,3 +168,33 @@ fn a_start_pm2_refuses_quotes_its_reason_and_takes_back_nothing() {
     );
     assert!(sb.jlist().is_empty());
 }
+
+/// A log the project's file names (`error_file`), with an earlier run's lines in it: a failed
+/// start shows only its own.
+#[test]
+fn a_failed_start_shows_only_its_own_lines_of_a_log_the_file_names() {
+    let sb = Sandbox::new();
+    let dir = sb.fixture("crash-app");
+    fs::write(
+        dir.join("buildflowz.toml"),
+        "[pm2]\nautorestart = false\nerror_file = \"logs/err.log\"\n",
+    )
+    .unwrap();
+    fs::create_dir_all(dir.join("logs")).unwrap();
+    fs::write(
+        dir.join("logs/err.log"),
+        "crash-app: an error of yesterday's run\n",
+    )
+    .unwrap();
+    let err = sb
+        .run(["start", dir.to_str().unwrap(), "--timeout", "20"])
+        .fails(1);
+    assert!(
+        err.contains(&format!(
+            "--- last lines of {} ---\ncrash-app: cannot connect to the database at db.internal:5432 (ECONNREFUSED)\n",
+            dir.join("logs/err.log").display()
+        )),
+        "{err}"
+    );
+    assert!(!err.contains("yesterday"), "{err}");
+}
