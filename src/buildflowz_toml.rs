@@ -394,9 +394,25 @@ fn locate(text: &str, near: usize, message: &str) -> Option<usize> {
         return None;
     }
     let doc = toml_edit::Document::parse(text).ok()?;
-    let mut table: &dyn TableLike = match apps_table_at(text, near) {
-        Some(i) => doc.get("apps")?.as_array_of_tables()?.get(i)?,
-        None => doc.as_table(),
+    let Step::Key(first) = &path[0] else {
+        return None;
+    };
+    // The table the error is in: the one (the document, or an `[[apps]]` table) whose item for the
+    // path's first key is where serde pointed (its header, or its inline value); else by the
+    // headers before that place.
+    let mut scopes: Vec<&dyn TableLike> = vec![doc.as_table()];
+    if let Some(apps) = doc.get("apps").and_then(Item::as_array_of_tables) {
+        scopes.extend(apps.iter().map(|t| t as &dyn TableLike));
+    }
+    let pointed = scopes.iter().position(|t| {
+        t.get(first)
+            .and_then(Item::span)
+            .is_some_and(|s| s.start == near || s.contains(&near))
+    });
+    let mut table: &dyn TableLike = match (pointed, apps_table_at(text, near)) {
+        (Some(i), _) => scopes[i],
+        (None, Some(i)) => *scopes.get(i + 1)?,
+        (None, None) => doc.as_table(),
     };
     let mut value: Option<&Value> = None;
     let mut at = None;
@@ -446,10 +462,12 @@ fn top_level_key(text: &str, key: &str) -> Option<usize> {
     None
 }
 
-/// The offset of the `i`-th `[[name]]` header.
+/// The offset of the `i`-th `[[name]]` table's header (as TOML reads it: not a line of a string or
+/// a comment, whatever its spacing or quotes).
 fn nth_table(text: &str, name: &str, i: usize) -> Option<usize> {
-    let header = format!("[[{name}]]");
-    text.match_indices(&header).nth(i).map(|(at, _)| at)
+    let doc = toml_edit::Document::parse(text).ok()?;
+    let table = doc.get(name)?.as_array_of_tables()?.get(i)?;
+    Some(table.span()?.start)
 }
 
 /// 1-based line and column (in characters) of a byte offset.
@@ -725,6 +743,32 @@ max_memory_restart = "1G"
             at("[pm2]\nenv_x = { y = \"1\" }\n\"env_x.y\" = 5\n"),
             "`/p/buildflowz.toml`:3:1"
         );
+        // Headers inside multi-line strings, comments after headers.
+        assert_eq!(
+            at(
+                "[[apps]]\nname = \"a\"\ncommand = \"\"\"\n[[apps]]\n\"\"\"\nenv = { B = [1] }\n[[apps]]\nname = \"b\"\nenv = { B = 2 }\n"
+            ),
+            "`/p/buildflowz.toml`:6:9"
+        );
+        assert_eq!(
+            at(
+                "env = { B = 1 }\n[[apps]]\nname = \"a\"\ncommand = \"\"\"\n[x]\n\"\"\"\nenv = { B = [1] }\n"
+            ),
+            "`/p/buildflowz.toml`:7:9"
+        );
+        assert_eq!(
+            at(
+                "[[apps]]\nname = \"a\"\n[apps.env]\nB = 1\n\n[[apps]] # second\nname = \"b\"\n[apps.env]\nB = [1]\n"
+            ),
+            "`/p/buildflowz.toml`:9:1"
+        );
+        // Two [[apps]] of one name: the second's header, however it is written.
+        for text in [
+            "# one [[apps]] per package\n[[apps]]\nname = \"a\"\n[[ apps ]]\nname = \"a\"\n",
+            "# c\n[[apps]]\nname = \"a\"\n[[\"apps\"]]\nname = \"a\"\n",
+        ] {
+            assert_eq!(at(text), "`/p/buildflowz.toml`:4:1", "{text}");
+        }
         // The document's own [env] after an [[apps]] table is the document's.
         assert_eq!(
             at("[[apps]]\nname = \"a\"\n[apps.env]\nB = 1\n\n[env]\nB = [1]\n"),
