@@ -372,7 +372,14 @@ fn apps_table_at(text: &str, near: usize) -> Option<usize> {
             break;
         }
         offset += line.len();
-        let header: String = line.trim().chars().filter(|c| !c.is_whitespace()).collect();
+        // A header's comment is not part of it.
+        let header: String = line
+            .split('#')
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect();
         if header == "[[apps]]" {
             apps += 1;
             in_app = true;
