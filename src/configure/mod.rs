@@ -442,12 +442,13 @@ pub fn configure(ctx: &Context, req: &Request) -> Result<Plan> {
     // so a kill after this write still leaves the user's choice to be rendered then.
     if let Some(text) = &plan.config {
         let dir = plan.file.parent().unwrap_or(Path::new("."));
+        let toml = dir.join(crate::buildflowz_toml::FILE_NAME);
         // Settings carried from a private hand-written file stay private.
-        files::atomic_write_like(
-            &dir.join(crate::buildflowz_toml::FILE_NAME),
-            text,
-            &plan.file,
-        )?;
+        if plan.old.as_ref().is_some_and(|o| o.owner == Owner::Hand) {
+            files::atomic_write_no_more_open_than(&toml, text, &plan.file)?;
+        } else {
+            files::atomic_write(&toml, text)?;
+        }
     }
     if plan.registry != before || loaded.stale || !ctx.state.join(registry::REGISTRY_FILE).exists()
     {

@@ -343,9 +343,24 @@ pub fn log_paths(
         .and_then(|a| a.get("cwd"))
         .and_then(|c| c.as_str())
         .map_or_else(|| dir.to_path_buf(), |c| dir.join(c));
-    let resolve = |given: &str| match (given.strip_prefix("~/"), home) {
-        (Some(rest), Some(home)) => home.join(rest),
-        _ => cwd.join(given),
+    // As PM2 does: a leading `~` is the home directory (`~x` too), then `path.resolve` from the
+    // app's directory, `.` and `..` worked out.
+    let resolve = |given: &str| {
+        let joined = match (given.strip_prefix('~'), home) {
+            (Some(rest), Some(home)) => home.join(rest.trim_start_matches('/')),
+            _ => cwd.join(given),
+        };
+        let mut clean = PathBuf::new();
+        for part in joined.components() {
+            match part {
+                std::path::Component::ParentDir => {
+                    clean.pop();
+                }
+                std::path::Component::CurDir => {}
+                other => clean.push(other),
+            }
+        }
+        clean
     };
     let logs = pm2_home.join("logs");
     vec![
@@ -393,7 +408,7 @@ mod tests {
                 PathBuf::from("/h/.pm2/logs/my-app---x-error.log"),
             ]
         );
-        let app = serde_json::json!({"cwd": "/srv/shop", "out": "logs/out.txt", "error_file": "~/err.txt"});
+        let app = serde_json::json!({"cwd": "/srv/shop", "out": "../logs/./out.txt", "error_file": "~err.txt"});
         assert_eq!(
             log_paths(
                 home,
@@ -403,7 +418,7 @@ mod tests {
                 Some(Path::new("/root"))
             ),
             vec![
-                PathBuf::from("/srv/shop/logs/out.txt"),
+                PathBuf::from("/srv/logs/out.txt"),
                 PathBuf::from("/root/err.txt"),
             ]
         );

@@ -188,14 +188,29 @@ pub fn atomic_write(path: &Path, contents: &str) -> Result<()> {
 /// [`atomic_write`], a new file taking the permissions of `like` (a copy of a private file stays
 /// private): the old file's permissions when there is one, else `like`'s, else 0644.
 pub fn atomic_write_like(path: &Path, contents: &str, like: &Path) -> Result<()> {
+    let mode = fs::metadata(path)
+        .or_else(|_| fs::metadata(like))
+        .map_or(0o644, |m| m.permissions().mode());
+    write_with_mode(path, contents, mode & 0o777)
+}
+
+/// [`atomic_write`] of text taken from `like` (settings carried from a hand-written file): the
+/// result is no more open than `like`, whatever the old file's permissions were.
+pub fn atomic_write_no_more_open_than(path: &Path, contents: &str, like: &Path) -> Result<()> {
+    let mode = |p: &Path| fs::metadata(p).map(|m| m.permissions().mode() & 0o777);
+    let mode = match (mode(path), mode(like)) {
+        (Ok(old), Ok(like)) => old & like,
+        (Ok(m), Err(_)) | (Err(_), Ok(m)) => m,
+        (Err(_), Err(_)) => 0o644,
+    };
+    write_with_mode(path, contents, mode)
+}
+
+fn write_with_mode(path: &Path, contents: &str, mode: u32) -> Result<()> {
     let dir = path
         .parent()
         .filter(|d| !d.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let mode = match fs::metadata(path).or_else(|_| fs::metadata(like)) {
-        Ok(meta) => meta.permissions().mode() & 0o7777,
-        Err(_) => 0o644,
-    };
     let fail = |what: &str| format!("cannot write `{}`: {what}", path.display());
     let mut tmp = tempfile::Builder::new()
         .prefix(&tmp_prefix(path))
@@ -317,6 +332,24 @@ mod tests {
         assert_eq!(moved, Some(aside.clone()));
         assert!(fs::symlink_metadata(&aside).unwrap().file_type().is_fifo());
         assert_eq!(fs::read_to_string(&bak).unwrap(), "hand");
+    }
+
+    /// Settings carried from a private file make an open file private; set-id and sticky bits
+    /// are never copied.
+    #[test]
+    fn carried_text_is_no_more_open_than_its_source() {
+        let dir = tempfile::tempdir().unwrap();
+        let hand = dir.path().join("ecosystem.config.cjs");
+        fs::write(&hand, "secret").unwrap();
+        fs::set_permissions(&hand, fs::Permissions::from_mode(0o4640)).unwrap();
+        let toml = dir.path().join("buildflowz.toml");
+        fs::write(&toml, "").unwrap();
+        fs::set_permissions(&toml, fs::Permissions::from_mode(0o644)).unwrap();
+        atomic_write_no_more_open_than(&toml, "TOKEN = 1", &hand).unwrap();
+        let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&toml), 0o640);
+        let bak = backup(&hand, "secret").unwrap().0;
+        assert_eq!(mode(&bak), 0o640);
     }
 
     /// A backup of a private file is private, even when an earlier backup was moved aside.
