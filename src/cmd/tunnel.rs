@@ -75,7 +75,14 @@ fn same_servers(hosts: &[Ssh]) -> Result<()> {
     if hosts.len() < 2 {
         return Ok(());
     }
-    let seen: Vec<Option<String>> = hosts.iter().map(Ssh::destination).collect();
+    // At once: a configuration's `Match exec` may make each `ssh -G` slow.
+    let seen: Vec<Option<String>> = std::thread::scope(|scope| {
+        let each: Vec<_> = hosts
+            .iter()
+            .map(|h| scope.spawn(move || h.destination()))
+            .collect();
+        each.into_iter().map(|t| t.join().ok().flatten()).collect()
+    });
     for (i, to) in seen.iter().enumerate() {
         let Some(to) = to else { continue };
         if let Some(j) = seen[..i].iter().position(|o| o.as_ref() == Some(to)) {

@@ -346,6 +346,10 @@ pub fn destination(ssh_g: &str) -> Option<String> {
         to.push_str(&format!(" through {jump}"));
     }
     if let Some(command) = get("proxycommand") {
+        // `ssh -G` leaves its `%h`, `%n`, ... unexpanded: two aliases may go two ways.
+        if command.contains('%') {
+            return None;
+        }
         to.push_str(&format!(" through `{command}`"));
     }
     Some(to)
@@ -473,6 +477,13 @@ mod tests {
             Some("dev@127.0.0.1:22 through `ip netns exec a sshd -i`".into())
         );
         assert_eq!(destination("user dev\n"), None);
+        // Tokens ssh expands only when it connects: nothing to compare.
+        assert_eq!(
+            destination(
+                "user dev\nhostname dockerhost\nport 22\nproxycommand docker exec -i %n nc localhost 22\n"
+            ),
+            None
+        );
     }
 
     /// A port nothing holds: the kernel's pick, released again.
