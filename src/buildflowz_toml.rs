@@ -201,6 +201,9 @@ fn de_pm2<'de, D: Deserializer<'de>>(d: D) -> Result<Map<String, Value>, D::Erro
                 toml_key(key)
             )));
         }
+        if crate::pm2::options::ignored_among(key, &map).is_some() {
+            continue;
+        }
         if let Err(why) = crate::pm2::options::check(key, value) {
             return Err(serde::de::Error::custom(format!(
                 "`pm2.{}`: {why}",

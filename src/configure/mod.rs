@@ -269,7 +269,7 @@ fn plan(
         });
     }
     for key in inputs.config.pm2.keys() {
-        if let Some(why) = crate::pm2::options::ignored(key) {
+        if let Some(why) = crate::pm2::options::ignored_among(key, &inputs.config.pm2) {
             let hint = crate::pm2::options::suggest(key)
                 .filter(|_| crate::pm2::options::canonical(key).is_none())
                 .map(|s| format!(" (`{s}`?)"))

@@ -180,18 +180,51 @@ pub fn ignored(key: &str) -> Option<&'static str> {
         _ if is_env_variant(key) => None,
         None => Some("it is none of PM2's app options"),
         Some("script") if key != "script" => Some("pm2-port sets `script`, which it stands for"),
-        // Measured: PM2 sets `merge_logs` before it reads the alias.
+        // Measured: PM2 sets `merge_logs` before it reads the alias, and `username` always.
         Some("merge_logs") if key != "merge_logs" => {
             Some("PM2 sets `merge_logs`, which it stands for, first")
         }
+        Some("username") => Some("PM2 sets it to the user it runs as"),
         Some(_) => None,
+    }
+}
+
+/// [`ignored`], for `key` among the other options `options` sets: PM2 reads an alias only when
+/// its option is not set (to anything truthy).
+pub fn ignored_among(key: &str, options: &serde_json::Map<String, Value>) -> Option<String> {
+    if let Some(why) = ignored(key) {
+        return Some(why.to_string());
+    }
+    let name = canonical(key)?;
+    (name != key && options.get(name).is_some_and(truthy))
+        .then(|| format!("`{name}`, which it stands for, is set"))
+}
+
+/// JavaScript's truthiness of a value.
+fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0 && !f.is_nan()),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(_) | Value::Object(_) => true,
+    }
+}
+
+/// `value == true` in JavaScript (`1`, `"1"`, `true`): PM2 then drops `execute_command` unread.
+fn loosely_true(v: &Value) -> bool {
+    match v {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => crate::js::string_to_number(s) == Some(1.0),
+        _ => false,
     }
 }
 
 /// Whether PM2 starts an app whose option `key` is `value`; `Err` says what PM2 takes there.
 /// Options PM2 ignores pass (see [`ignored`]).
 pub fn check(key: &str, value: &Value) -> Result<(), String> {
-    if ignored(key).is_some() {
+    if ignored(key).is_some() || (key == "execute_command" && loosely_true(value)) {
         return Ok(());
     }
     let (types, rule) = match find(key) {
@@ -245,7 +278,8 @@ pub fn check(key: &str, value: &Value) -> Result<(), String> {
         (Rule::Cron, Some(s), _) if !is_cron(s) => {
             Some("a cron expression of 5 or 6 fields (`0 4 * * *`)")
         }
-        (Rule::Cron, None, Some(n)) if n != 0.0 => {
+        // 0, and NaN from `""` or `[]`, are no cron at all to PM2.
+        (Rule::Cron, None, Some(n)) if n != 0.0 && !n.is_nan() => {
             Some("a cron expression of 5 or 6 fields (`0 4 * * *`), or 0 for none")
         }
         (Rule::StringItems, _, _)
@@ -269,15 +303,85 @@ pub fn check(key: &str, value: &Value) -> Result<(), String> {
 /// The key serde gives a TOML date when it reaches a JSON value.
 const TOML_DATETIME: &str = "$__toml_private_datetime";
 
-/// A cron expression as PM2's cron library reads one: 5 or 6 fields of digits, names, `*`, `,`,
-/// `-`, `/`, `?`, `L`, `W` and `#`.
+/// A cron expression as PM2's cron library (croner) reads one: 5 fields (minute, hour, day of
+/// month, month, day of week) or 6 (seconds first); in each, comma-separated `*`, values, ranges
+/// `a-b` with `a <= b`, each with an optional `/step`; names for months and days of the week;
+/// `?` in the day fields, `L` for the last day of the month (measured with PM2 7: `5#2`, `5L` and
+/// `1W` are refused).
 fn is_cron(s: &str) -> bool {
+    const MONTHS: [&str; 12] = [
+        "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+    ];
+    const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
+    #[derive(Clone, Copy, PartialEq)]
+    enum F {
+        Plain(u32, u32),
+        Dom,
+        Month,
+        Dow,
+    }
     let fields: Vec<&str> = s.split([' ', '\t']).filter(|f| !f.is_empty()).collect();
-    (5..=6).contains(&fields.len())
-        && fields.iter().all(|f| {
-            f.chars()
-                .all(|c| c.is_ascii_alphanumeric() || "*,-/?#".contains(c))
-        })
+    let kinds: &[F] = match fields.len() {
+        5 => &[F::Plain(0, 59), F::Plain(0, 23), F::Dom, F::Month, F::Dow],
+        6 => &[
+            F::Plain(0, 59),
+            F::Plain(0, 59),
+            F::Plain(0, 23),
+            F::Dom,
+            F::Month,
+            F::Dow,
+        ],
+        _ => return false,
+    };
+    let value = |kind: F, v: &str| -> Option<u32> {
+        let upper = v.to_ascii_uppercase();
+        let named = match kind {
+            F::Month => MONTHS
+                .iter()
+                .position(|m| *m == upper)
+                .map(|i| i as u32 + 1),
+            F::Dow => DAYS.iter().position(|d| *d == upper).map(|i| i as u32),
+            _ => None,
+        };
+        let (lo, hi) = match kind {
+            F::Plain(lo, hi) => (lo, hi),
+            F::Dom => (1, 31),
+            F::Month => (1, 12),
+            F::Dow => (0, 7),
+        };
+        let n = named.or_else(|| {
+            (!v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| v.parse().ok())
+                .flatten()
+        })?;
+        (lo..=hi).contains(&n).then_some(n)
+    };
+    let part_ok = |kind: F, part: &str| -> bool {
+        let (base, step) = match part.split_once('/') {
+            Some((b, st)) => (b, Some(st)),
+            None => (part, None),
+        };
+        if let Some(st) = step
+            && !st.parse::<u32>().is_ok_and(|n| n >= 1)
+        {
+            return false;
+        }
+        match base {
+            "*" => true,
+            "?" => matches!(kind, F::Dom | F::Dow) && step.is_none(),
+            "L" => kind == F::Dom && step.is_none(),
+            _ => match base.split_once('-') {
+                Some((a, b)) => {
+                    matches!((value(kind, a), value(kind, b)), (Some(a), Some(b)) if a <= b)
+                }
+                None => value(kind, base).is_some(),
+            },
+        }
+    };
+    fields
+        .iter()
+        .zip(kinds)
+        .all(|(field, kind)| field.split(',').all(|part| part_ok(*kind, part)))
 }
 
 /// One option as PM2's schema states it: its types (the schema's names), its aliases, the pattern
@@ -418,11 +522,40 @@ mod tests {
             ("cron_restart", json!("0 0 * * MON"), true),
             ("cron_restart", json!("*/5 * * * * *"), true),
             ("cron_restart", json!("x\n[PM2][ERROR] forged"), false),
+            // Croner's ranges and forms (the second attack, against PM2 7).
+            ("cron_restart", json!("60 * * * *"), false),
+            ("cron_restart", json!("* 24 * * *"), false),
+            ("cron_restart", json!("0 0 32 * *"), false),
+            ("cron_restart", json!("0 0 * 13 *"), false),
+            ("cron_restart", json!("0 0 * * 8"), false),
+            ("cron_restart", json!("*/0 * * * *"), false),
+            ("cron_restart", json!("5-1 * * * *"), false),
+            ("cron_restart", json!("- * * * *"), false),
+            ("cron_restart", json!("MON * * * *"), false),
+            ("cron_restart", json!("L * * * *"), false),
+            ("cron_restart", json!("0 0 1W * *"), false),
+            ("cron_restart", json!("0 0 * * 5#6"), false),
+            ("cron_restart", json!("0 0 * * * 2024"), false),
+            ("cron_restart", json!("0 0 L * *"), true),
+            ("cron_restart", json!("0 0 ? * *"), true),
+            ("cron_restart", json!("0 0 1 JAN *"), true),
+            ("cron_restart", json!("0 0 * * 1-5"), true),
+            ("cron_restart", json!("0 0 * * 5#2"), false),
+            ("cron_restart", json!("0 0 * * 5L"), false),
+            ("cron_restart", json!("0 0 * * 7"), true),
+            ("cron_restart", json!("5/15 * * * *"), true),
+            ("cron_restart", json!("0,30 9-17/2 * * mon-fri"), true),
             ("watch", json!([1]), false),
             ("watch", json!([["a"]]), false),
             ("watch", json!(["src", "lib"]), true),
             ("ignore_watch", json!([1]), true),
             ("exec", json!(5), true),
+            ("username", json!(5), true),
+            ("execute_command", json!(1), true),
+            ("execute_command", json!("1"), true),
+            ("execute_command", json!(0), false),
+            ("cron_restart", json!(""), true),
+            ("cron_restart", json!([]), true),
         ] {
             assert_eq!(check(key, &value).is_ok(), starts, "{key} = {value}");
         }
@@ -452,6 +585,20 @@ mod tests {
         assert!(check("max_restarts", &json!(-1)).is_err());
         assert!(check("exec_mode", &json!("fork_mode")).is_ok());
         assert!(check("exec_mode", &json!("forked")).is_err());
+    }
+
+    #[test]
+    fn an_alias_beside_its_option_is_ignored() {
+        let options = |v: Value| v.as_object().unwrap().clone();
+        let set = options(json!({"log_file": "x.log", "log": 5}));
+        assert_eq!(
+            ignored_among("log", &set).as_deref(),
+            Some("`log_file`, which it stands for, is set")
+        );
+        assert_eq!(ignored_among("log_file", &set), None);
+        let unset = options(json!({"log_file": "", "log": 5}));
+        assert_eq!(ignored_among("log", &unset), None);
+        assert!(check("log", &json!(5)).is_err());
     }
 
     #[test]

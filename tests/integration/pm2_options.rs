@@ -93,6 +93,16 @@ const CASES: &[(&str, &str, &str, bool)] = &[
     ("cron_restart", "\"0 4 * * *\"", "\"0 4 * * *\"", true),
     ("cron_restart", "5", "5", false),
     ("cron_restart", "\"@daily\"", "\"@daily\"", false),
+    ("cron_restart", "\"60 * * * *\"", "\"60 * * * *\"", false),
+    ("cron_restart", "\"0 0 * * 5#2\"", "\"0 0 * * 5#2\"", false),
+    (
+        "cron_restart",
+        "\"0,30 9-17/2 * * mon-fri\"",
+        "\"0,30 9-17/2 * * mon-fri\"",
+        true,
+    ),
+    // PM2 reads an alias only without its option, and drops `username`.
+    ("username", "5", "5", true),
 ];
 
 #[test]
