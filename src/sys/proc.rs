@@ -139,6 +139,15 @@ fn collect(rx: &Receiver<Vec<u8>>) -> Vec<u8> {
 }
 
 fn end(child: &mut Child) {
+    let pid = child.id() as libc::pid_t;
+    // A child that leads a process group of its own (`process_group(0)`) is ended with what it
+    // started (`ssh -G` running a configuration's `Match exec`).
+    // SAFETY: getpgid(2) and killpg(2) on our own child, not reaped yet: its pid is still its own.
+    unsafe {
+        if libc::getpgid(pid) == pid {
+            libc::killpg(pid, libc::SIGKILL);
+        }
+    }
     let _ = child.kill();
     let _ = child.wait();
 }
@@ -175,6 +184,31 @@ mod tests {
         )
         .unwrap();
         assert_eq!(out.stdout.len(), 1_000_000);
+    }
+
+    /// A program in a process group of its own that times out goes with what it started.
+    #[test]
+    fn a_timed_out_group_leader_takes_its_children_along() {
+        use std::os::unix::process::CommandExt;
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let mut c = sh("sleep 30 & echo $! > \"$0\"; wait");
+        c.arg(&pid_file).process_group(0);
+        let err = run(&mut c, Duration::from_millis(300), None).unwrap_err();
+        assert!(matches!(err, RunError::TimedOut { .. }), "{err:?}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let proc_dir = format!("/proc/{}", pid.trim());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        // Killed; reaped by init soon after.
+        while std::path::Path::new(&proc_dir).exists() && Instant::now() < deadline {
+            let state = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
+            if state.contains(") Z") {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let state = std::fs::read_to_string(format!("{proc_dir}/stat")).unwrap_or_default();
+        assert!(state.is_empty() || state.contains(") Z"), "{state}");
     }
 
     #[test]

@@ -136,7 +136,8 @@ impl Ssh {
     /// ssh without `-G`, a broken configuration: the connection will tell).
     pub fn destination(&self) -> Option<String> {
         let mut c = self.command();
-        c.arg("-G").arg("--").arg(&self.host);
+        // Its own process group: a timeout ends what a `Match exec` started too.
+        c.arg("-G").arg("--").arg(&self.host).process_group(0);
         let out = self.run(c, CONTROL_TIMEOUT).ok()?;
         out.status
             .success()
