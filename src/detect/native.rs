@@ -192,7 +192,8 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
     if !files.exists("go.mod") {
         return Ok(None);
     }
-    let main_in = |dir: &str| -> Result<bool> {
+    // Whether a Go source file of `dir` (tests aside) has a line that `line` accepts.
+    let any_go_line = |dir: &str, line: &dyn Fn(&str) -> bool| -> Result<bool> {
         for name in files.list(dir) {
             if !name.ends_with(".go") || name.ends_with("_test.go") {
                 continue;
@@ -203,32 +204,22 @@ pub fn go(files: &dyn Files) -> Result<Option<Detection>> {
                 format!("{dir}/{name}")
             };
             if let Some(text) = files.read(&rel)?
-                && text.lines().any(|l| l.trim() == "package main")
+                && text.lines().any(line)
             {
                 return Ok(true);
             }
         }
         Ok(false)
     };
+    let main_in = |dir: &str| any_go_line(dir, &|l| l.trim() == "package main");
     // The port flag the main package defines (`flag.Int("port", ...)`, cobra's
     // `Flags().IntP("port", ...)`): such an app reads it, not `PORT`.
     let port_args = |dir: &str| -> Result<&'static [&'static str]> {
-        for name in files.list(dir) {
-            if !name.ends_with(".go") || name.ends_with("_test.go") {
-                continue;
-            }
-            let rel = if dir.is_empty() {
-                name
-            } else {
-                format!("{dir}/{name}")
-            };
-            if let Some(text) = files.read(&rel)?
-                && text.lines().any(defines_port_flag)
-            {
-                return Ok(&["--port", "{port}"]);
-            }
-        }
-        Ok(&[])
+        Ok(if any_go_line(dir, &defines_port_flag)? {
+            &["--port", "{port}"]
+        } else {
+            &[]
+        })
     };
     if main_in("")? {
         return Ok(Some(Detection::new(
